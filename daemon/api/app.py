@@ -1,0 +1,109 @@
+"""The aiohttp application: middlewares for auth, errors and one log line per request.
+
+Handlers stay thin: they parse, call one component, and return JSON. Every error leaves as
+problem+json, whether it is ours, aiohttp's (404, 405) or an unexpected crash (500, logged).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ..errors import NosanaCacheError
+from ..logs import get_logger
+from .context import CONTEXT, ApiContext
+from .problems import from_error, problem
+from .status import routes as status_routes
+
+log = get_logger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_OPEN_PATHS = frozenset({"/healthz"})
+ROUTE_TABLES = [status_routes]
+
+
+@web.middleware
+async def _request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id and write one canonical line when the request ends."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+        if request.path in ("/healthz", "/readyz", "/metrics"):
+            log.debug("http.request", **fields)
+        else:
+            log.info("http.request", **fields)
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+@web.middleware
+async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into problem+json; log the unexpected ones with their traceback."""
+    try:
+        return await handler(request)
+    except NosanaCacheError as exc:
+        return from_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
+        return problem(exc.status, exc.reason, detail or exc.reason, headers=_allow(exc))
+    except Exception:
+        log.exception("http.unexpected_error", method=request.method, path=request.path)
+        return problem(500, "Internal error", "unexpected error; see the daemon's log")
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None
+
+
+def _auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in _OPEN_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return problem(
+                401,
+                "Unauthorized",
+                "this daemon requires `Authorization: Bearer <api.token>`",
+                headers={"WWW-Authenticate": 'Bearer realm="nosana-cache"'},
+            )
+        return await handler(request)
+
+    return auth
+
+
+def build_app(context: ApiContext) -> web.Application:
+    """The whole API, with the routes of every component that `context` provides."""
+    middlewares: list[Any] = [_request_log, _problems]
+    token = context.settings.api.token
+    if token is not None and token.get_secret_value():
+        middlewares.append(_auth_middleware(token.get_secret_value()))
+    app = web.Application(middlewares=middlewares, client_max_size=4 * 1024**2)
+    app[CONTEXT] = context
+    for routes in ROUTE_TABLES:
+        app.router.add_routes(routes)
+    return app

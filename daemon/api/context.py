@@ -1,0 +1,25 @@
+"""What the handlers can reach: the components the composition root built, nothing global."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..engine.client import Engine
+from ..settings import Settings
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    engine: Engine
+    started_at: float = field(default_factory=time.time)
+
+
+CONTEXT = web.AppKey("context", ApiContext)
+
+
+def context_of(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]

@@ -1,0 +1,120 @@
+"""The command tree, and the one place where errors become exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..client import ApiError, DaemonUnreachable
+from ..errors import ConfigError, NosanaCacheError
+from ..settings import render_toml
+from . import render
+from .common import Options, client_command, pass_options
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class _Cli(click.Group):
+    """Maps the daemon's error tree to exit codes, with one line on stderr each."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(f"config error: {exc}", EXIT_USAGE)
+        except DaemonUnreachable as exc:
+            _fail(str(exc), EXIT_UNREACHABLE)
+        except ApiError as exc:
+            _fail(str(exc), EXIT_FAILED)
+        except NosanaCacheError as exc:
+            _fail(str(exc), EXIT_FAILED)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"nosana-cache: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nosana-cache")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file (default: $NOSANA_CACHE_CONFIG, else embedded defaults).",
+)
+@click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    help="Daemon to talk to: http://HOST:PORT or unix:/path (default: from api.listen).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, api_url: str | None) -> None:
+    """Node-side cache of Docker images and models for Nosana GPU hosts.
+
+    \b
+    Examples:
+      nosana-cache serve                      run the daemon on embedded defaults
+      nosana-cache status                     what the running daemon is doing
+      nosana-cache --config /etc/nosana-cache.toml config show
+    """
+    ctx.obj = Options(config_path=config_path, api_url=api_url)
+
+
+@cli.command()
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@pass_options
+def serve(options: Options, log_level: str) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    from ..logs import configure_logging
+    from ..service import run_until_signalled
+
+    settings = options.settings()
+    configure_logging(level=log_level)
+    run_until_signalled(settings)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@click.option("--show-secrets", is_flag=True, help="Print secrets instead of ***.")
+@pass_options
+def config_show(options: Options, show_secrets: bool) -> None:
+    """Print the effective configuration (file, environment and defaults) as TOML."""
+    click.echo(render_toml(options.settings(), mask_secrets=not show_secrets), nl=False)
+
+
+@client_command(cli)
+def status(options: Options) -> Any:
+    """Summary of the running daemon: store, Docker, market, transfers."""
+    body = options.client().get("/v1/status")
+    return body, render.status(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="nosana-cache", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code or 0
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_FAILED
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    return 0

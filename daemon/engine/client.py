@@ -1,0 +1,126 @@
+"""The Docker engine connection: possibly absent, probed when asked, never blocking the loop.
+
+The daemon must keep serving and caching resources when no engine is reachable (SPEC.md), so
+the client is made lazily and a failed connection is an `EngineUnavailable`, not a crash.
+The Docker SDK is synchronous; every call runs in a small thread pool of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ..errors import EngineUnavailable
+from ..logs import get_logger
+from ..settings import DockerSettings
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+_PROBE_TTL = 5.0
+_CONNECT_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What `/v1/status` says of Docker."""
+
+    host: str
+    reachable: bool
+    version: str | None = None
+    api_version: str | None = None
+    runtimes: list[str] = field(default_factory=list)
+    gpu_devices: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def has_gpu(self) -> bool:
+        """An NVIDIA runtime or CDI GPU devices: what `docker.gpu = auto` looks for."""
+        return "nvidia" in self.runtimes or bool(self.gpu_devices)
+
+
+class Engine:
+    """One Docker client for the daemon's lifetime, re-made after the engine comes back."""
+
+    def __init__(self, settings: DockerSettings, *, workers: int = 8) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        self._client: docker.DockerClient | None = None
+        self._status: EngineStatus | None = None
+        self._probed_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking SDK call off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def client(self) -> docker.DockerClient:
+        """The connected client, or `EngineUnavailable` naming the host and the reason."""
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await self.call(self._connect)
+        return self._client
+
+    def _connect(self) -> docker.DockerClient:
+        try:
+            return docker.DockerClient(
+                base_url=self.settings.host, version="auto", timeout=_CONNECT_TIMEOUT
+            )
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(
+                f"Docker engine at {self.settings.host} is not reachable: {_reason(exc)}",
+                delay=5.0,
+            ) from exc
+
+    async def status(self, *, fresh: bool = False) -> EngineStatus:
+        """The engine's state, probed at most every few seconds (status is polled often)."""
+        if not fresh and self._status and time.monotonic() - self._probed_at < _PROBE_TTL:
+            return self._status
+        try:
+            client = await self.client()
+            info = await self.call(client.info)
+            version = await self.call(client.version)
+            status = EngineStatus(
+                host=self.settings.host,
+                reachable=True,
+                version=version.get("Version"),
+                api_version=version.get("ApiVersion"),
+                runtimes=sorted((info.get("Runtimes") or {}).keys()),
+                gpu_devices=[
+                    d.get("ID", "") for d in info.get("DiscoveredDevices") or [] if d.get("ID")
+                ],
+            )
+        except EngineUnavailable as exc:
+            status = EngineStatus(host=self.settings.host, reachable=False, error=exc.message)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            self._client = None  # re-connect next time: the engine may have restarted
+            status = EngineStatus(host=self.settings.host, reachable=False, error=_reason(exc))
+        if status.reachable != (self._status.reachable if self._status else None):
+            log.info("docker.status", reachable=status.reachable, error=status.error)
+        self._status, self._probed_at = status, time.monotonic()
+        return status
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self.call(self._client.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful message of a docker/requests error chain."""
+    text = str(exc)
+    if "Connection refused" in text or "No such file or directory" in text:
+        return "connection refused (is dockerd running, and is the socket path right?)"
+    if "Permission denied" in text:
+        return "permission denied on the socket (is the daemon's user in the docker group?)"
+    return text.splitlines()[0] if text else type(exc).__name__

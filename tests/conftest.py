@@ -1,0 +1,72 @@
+"""Session-wide peers: the real servers every later test talks to, each started on first use.
+
+A private dockerd, a docker-registry holding busybox images (the seed job's `ubuntu` among
+them), moto's S3 server and a faithful HF hub. They run on loopback only and stop at the end
+of the session. A peer that cannot start fails the tests that need it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.hf_hub import FakeHub
+from tests.fakes.server import ThreadedServers
+from tests.peers.dockerd import DockerPeer
+from tests.peers.images import publish
+from tests.peers.registry import RegistryPeer
+from tests.peers.s3 import S3Peer
+
+# huggingface_hub must never try Xet against the fake hub, nor reach the internet.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("AWS_CA_BUNDLE", None)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ThreadedServers]:
+    threaded = ThreadedServers()
+    threaded.start()
+    yield threaded
+    threaded.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(servers: ThreadedServers) -> FakeHub:
+    return FakeHub(servers)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryPeer]:
+    peer = RegistryPeer(tmp_path_factory.mktemp("registry")).start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_peer(registry: RegistryPeer) -> Iterator[DockerPeer]:
+    peer = DockerPeer(mirror=registry.url).start()
+    try:
+        client = peer.client()
+        publish(client, registry.host)
+        client.close()
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Peer]:
+    peer = S3Peer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "store"
+    path.mkdir()
+    return path

@@ -1,0 +1,98 @@
+"""Serving bytes the way real content hosts do, and the ways they fail.
+
+Every fake that serves file bodies (HF content host, S3-like streaming server, market) goes
+through `send_content`, which honours `Range` (206 + Content-Range) and can be told to answer
+500 a few times, drop the connection mid-body, stall, ignore Range, or send wrong bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .content import Content, parse_range
+
+
+@dataclass
+class Faults:
+    """What to do wrong for one file; counters go down as faults are used up."""
+
+    fail_times: int = 0
+    drop_after: int | None = None
+    drop_times: int = 0
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    stall_times: int = 0
+    ignore_range: bool = False
+    corrupt: bool = False
+
+
+@dataclass
+class Traffic:
+    """What a fake was asked, for tests that count upstream requests and bytes."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    body_bytes: int = 0
+    ranges: list[str] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
+
+    def count(self, key: str) -> int:
+        return self.requests[key]
+
+    def total(self, prefix: str = "") -> int:
+        return sum(n for key, n in self.requests.items() if key.startswith(prefix))
+
+
+async def send_content(
+    request: web.Request,
+    content: Content,
+    faults: Faults | None,
+    traffic: Traffic,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    faults = faults or Faults()
+    headers = dict(headers or {})
+    if faults.fail_times > 0:
+        faults.fail_times -= 1
+        return web.Response(status=500, text="injected failure")
+    wanted = (
+        None if faults.ignore_range else parse_range(request.headers.get("Range"), content.size)
+    )
+    if request.headers.get("Range") and not faults.ignore_range and wanted is None:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{content.size}"})
+    start, end = wanted or (0, content.size)
+    if request.headers.get("Range"):
+        traffic.ranges.append(request.headers["Range"])
+    response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
+    response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
+    response.content_length = end - start
+    if wanted:
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{content.size}"
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    sent = 0
+    for chunk in content.chunks(start, end):
+        if faults.corrupt and sent <= (end - start) // 2 < sent + len(chunk):
+            middle = (end - start) // 2 - sent
+            chunk = chunk[:middle] + bytes([chunk[middle] ^ 0xFF]) + chunk[middle + 1 :]
+        dropping = faults.drop_after is not None and faults.drop_times > 0
+        if dropping and faults.drop_after is not None and sent + len(chunk) > faults.drop_after:
+            faults.drop_times -= 1
+            await response.write(chunk[: max(0, faults.drop_after - sent)])
+            traffic.body_bytes += max(0, faults.drop_after - sent)
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        stalling = faults.stall_after is not None and faults.stall_times > 0
+        if stalling and faults.stall_after is not None and sent + len(chunk) > faults.stall_after:
+            faults.stall_times -= 1
+            await asyncio.sleep(faults.stall_seconds)
+        await response.write(chunk)
+        sent += len(chunk)
+        traffic.body_bytes += len(chunk)
+    await response.write_eof()
+    return response

@@ -1,0 +1,66 @@
+"""A private Docker engine: its own socket, data-root and exec-root, pulling through a mirror.
+
+Started once per test session (it takes a few seconds). `--registry-mirror` points Docker Hub
+names (`ubuntu`, `docker.io/...`) at the test registry, so the seed's example job runs
+unchanged without internet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import docker
+
+from .procs import start, stop, wait_until
+
+
+class DockerPeer:
+    def __init__(self, *, mirror: str | None = None) -> None:
+        # Unix socket paths are limited to 108 bytes: keep the root short.
+        self.root = Path(tempfile.mkdtemp(prefix="ncd-", dir="/tmp"))
+        self.socket = self.root / "docker.sock"
+        self.host = f"unix://{self.socket}"
+        self.mirror = mirror
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DockerPeer:
+        if shutil.which("dockerd") is None:
+            raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
+        cmd = [
+            "dockerd",
+            "--host",
+            self.host,
+            "--data-root",
+            str(self.root / "data"),
+            "--exec-root",
+            str(self.root / "exec"),
+            "--pidfile",
+            str(self.root / "docker.pid"),
+            "--log-level",
+            "warn",
+        ]
+        if self.mirror:
+            cmd += ["--registry-mirror", self.mirror]
+        log = self.root / "dockerd.log"
+        self._process = start(cmd, log)
+        wait_until(lambda: self.client().ping(), 60, "dockerd", log)
+        return self
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(Exception):
+            client = self.client()
+            for container in client.containers.list(all=True):
+                container.remove(force=True)
+            client.close()
+        stop(self._process, timeout=30)
+        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,55 @@
+"""The Distribution registry (`docker-registry`, 2.8) on a free loopback port, plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from .procs import free_port, start, stop, wait_until
+
+
+class RegistryPeer:
+    def __init__(self, root: Path, *, proxy_of: str | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self.proxy_of = proxy_of
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RegistryPeer:
+        if shutil.which("docker-registry") is None:
+            raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.root / "data")},
+                "delete": {"enabled": True},
+            },
+            "http": {"addr": self.host},
+        }
+        if self.proxy_of:
+            config["proxy"] = {"remoteurl": self.proxy_of}
+        # The registry reads YAML; JSON is YAML.
+        (self.root / "config.yml").write_text(json.dumps(config))
+        log = self.root / "registry.log"
+        self._process = start(["docker-registry", "serve", str(self.root / "config.yml")], log)
+        wait_until(self._answers, 30, "docker-registry", log)
+        return self
+
+    def _answers(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/v2/", timeout=2) as response:
+            return bool(response.status == 200)
+
+    def catalog(self) -> list[str]:
+        with urllib.request.urlopen(f"{self.url}/v2/_catalog", timeout=5) as response:
+            return list(json.load(response)["repositories"])
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop(self._process)

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import ConfigError
+from daemon.settings import (
+    SECTIONS,
+    Listener,
+    Settings,
+    effective_values,
+    load_settings,
+    render_toml,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"HOME": "/home/op"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_embedded_defaults_need_no_file_and_no_environment() -> None:
+    settings = load_settings(None, ENV)
+    assert settings.store.path == Path("/home/op/.cache/nosana-cache")
+    assert settings.store.engine_path == settings.store.path
+    assert settings.store.ttl == 86400
+    assert settings.store.ttl_from == "download"
+    assert settings.store.sweep_interval == 60
+    assert settings.store.max_size is None
+    assert [str(lst) for lst in settings.api.listen] == ["127.0.0.1:9810"]
+    assert settings.market.address is None
+    assert "{market}" in settings.market.required_resources_url
+    assert settings.market.refresh_interval == 600
+    assert settings.docker.host == "unix:///var/run/docker.sock"
+    assert settings.docker.gpu == "auto"
+    assert settings.huggingface.endpoint == "https://huggingface.co"
+    assert settings.ollama.registry == "https://registry.ollama.ai"
+    assert settings.security.allow_private_urls is False
+
+
+def test_defaults_follow_the_usual_environment_variables() -> None:
+    env = {
+        "XDG_CACHE_HOME": "/var/cache/x",
+        "DOCKER_HOST": "tcp://127.0.0.1:2375",
+        "HF_ENDPOINT": "http://hf-mirror.local/",
+        "HF_TOKEN": "hf_abc",
+    }
+    settings = load_settings(None, env)
+    assert settings.store.path == Path("/var/cache/x/nosana-cache")
+    assert settings.docker.host == "tcp://127.0.0.1:2375"
+    assert settings.huggingface.endpoint == "http://hf-mirror.local"
+    assert settings.huggingface.token is not None
+    assert settings.huggingface.token.get_secret_value() == "hf_abc"
+
+
+def test_the_shipped_config_documents_every_key_with_its_default(tmp_path: Path) -> None:
+    """Uncommenting every key of config/nosana-cache.toml (but examples) must change nothing."""
+    text = (ROOT / "config" / "nosana-cache.toml").read_text()
+    every_key = re.sub(r"^# ?(\w+ = .*?)(  # example)?$", r"\1", text, flags=re.MULTILINE)
+    document = tomllib.loads(every_key)
+    uncommented = re.sub(r"^# ?(\w+ = (?!.*# example$).*)$", r"\1", text, flags=re.MULTILINE)
+    for section, model in SECTIONS.items():
+        assert section in document, f"[{section}] missing from config/nosana-cache.toml"
+        missing = set(model.model_fields) - set(document[section])
+        assert not missing, f"{section}: {missing} not documented"
+    for line in text.splitlines():
+        if re.match(r"^# ?\w+ = ", line):
+            index = text.splitlines().index(line)
+            assert text.splitlines()[index - 1].startswith("#"), f"no comment above {line!r}"
+    env = {"HOME": "/root"}
+    documented = load_settings(write(tmp_path, uncommented), env)
+    defaults = load_settings(None, env)
+    assert effective_values(documented) == effective_values(defaults)
+
+
+def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        """
+        [store]
+        path = "/srv/cache"
+        host_path = "/host/srv/cache"
+        ttl = "12h"
+        ttl_from = "last_use"
+        sweep_interval = "30s"
+        max_size = "500GiB"
+        min_free = "25GiB"
+        [api]
+        listen = ["127.0.0.1:7000", "unix:/run/nosana-cache/api.sock"]
+        [market]
+        address = "97G9NnvBDQ2WpKu6fasoMsAKmfj63C9rhysJnkeWodAf"
+        required_resources_url = "http://127.0.0.1:1/markets/{market}/required-resources"
+        refresh_interval = "5m"
+        [docker]
+        host = "unix:///tmp/d.sock"
+        registry_mirrors = { "registry.hub.docker.com" = "127.0.0.1:5000" }
+        gpu = "none"
+        [huggingface]
+        endpoint = "http://127.0.0.1:8000"
+        token = "hf_x"
+        [s3]
+        endpoint_url = "http://127.0.0.1:9000"
+        region = "eu-west-1"
+        access_key_id = "AKIA1"
+        secret_access_key = "s3cret"
+        hosts = { "models.nosana.io" = { endpoint_url = "http://127.0.0.1:9000", bucket = "nos" } }
+        [ollama]
+        registry = "http://127.0.0.1:5001"
+        [download]
+        concurrency = 32
+        max_retries = 3
+        [security]
+        allow_private_urls = true
+        """.replace("\n        ", "\n"),
+    )
+    settings = load_settings(config, ENV)
+    assert settings.store.engine_path == Path("/host/srv/cache")
+    assert settings.store.ttl == 12 * 3600
+    assert settings.store.max_size == 500 * 1024**3
+    assert settings.api.listen[1] == Listener(unix_path="/run/nosana-cache/api.sock")
+    assert settings.docker.registry_mirrors == {"registry.hub.docker.com": "127.0.0.1:5000"}
+    assert settings.s3.hosts["models.nosana.io"].bucket == "nos"
+    assert settings.download.concurrency == 32
+    assert settings.security.allow_private_urls is True
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = write(tmp_path, '[store]\nttl = "12h"\n')
+    env = ENV | {
+        "NOSANA_CACHE_STORE__TTL": "2h",
+        "NOSANA_CACHE_STORE__MAX_SIZE": "10GiB",
+        "NOSANA_CACHE_DOWNLOAD__CONCURRENCY": "4",
+        "NOSANA_CACHE_SECURITY__ALLOW_PRIVATE_URLS": "true",
+        "NOSANA_CACHE_API__LISTEN": "127.0.0.1:7001,unix:/tmp/a.sock",
+        "NOSANA_CACHE_DOCKER__REGISTRY_MIRRORS": '{ "ghcr.io" = "127.0.0.1:5000" }',
+        "NOSANA_CACHE_API__TOKEN": "12345",
+    }
+    settings = load_settings(config, env)
+    assert settings.store.ttl == 7200
+    assert settings.store.max_size == 10 * 1024**3
+    assert settings.download.concurrency == 4
+    assert settings.security.allow_private_urls is True
+    assert [str(lst) for lst in settings.api.listen] == ["127.0.0.1:7001", "unix:/tmp/a.sock"]
+    assert settings.docker.registry_mirrors == {"ghcr.io": "127.0.0.1:5000"}
+    assert settings.api.token is not None
+    assert settings.api.token.get_secret_value() == "12345"
+
+
+def test_config_file_named_by_environment(tmp_path: Path) -> None:
+    config = write(tmp_path, '[store]\nttl = "3h"\n')
+    settings = load_settings(None, ENV | {"NOSANA_CACHE_CONFIG": str(config)})
+    assert settings.store.ttl == 3 * 3600
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[store]\nttl = "3x"\n', "store.ttl"),
+        ('[store]\nmax_size = "12 potatoes"\n', "store.max_size"),
+        ('[store]\nttl_from = "forever"\n', "store.ttl_from"),
+        ('[store]\nsweep_interval = "0s"\n', "store.sweep_interval"),
+        ('[store]\ncolour = "blue"\n', "store.colour: unknown key"),
+        ('[stor]\nttl = "1h"\n', "stor: unknown key"),
+        ('[docker]\ngpu = "maybe"\n', "docker.gpu"),
+        ("[download]\nconcurrency = 0\n", "download.concurrency"),
+        ('[download]\nmax_retries = "many"\n', "download.max_retries"),
+        ('[api]\nlisten = ["nonsense"]\n', "api.listen"),
+        ('[api]\nlisten = []\n', "api.listen"),
+        ('[api]\nlisten = ["0.0.0.0:9810"]\n', "api.token"),
+        ('[market]\nrequired_resources_url = "https://x/list"\n', "market.required_resources_url"),
+        ('[market]\naddress = "not a market"\n', "market.address"),
+        ('[huggingface]\nendpoint = "ftp://x"\n', "huggingface.endpoint"),
+        ('[s3]\nhosts = { "a.io" = { bucket = "b" } }\n', "s3.hosts.a.io.endpoint_url"),
+        ("[security]\nallow_private_urls = 3\n", "security.allow_private_urls"),
+        ("store = 3\n", "store"),
+    ],
+)
+def test_bad_values_name_their_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), ENV)
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_environment_values_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"store\.ttl \(from NOSANA_CACHE_STORE__TTL\)"):
+        load_settings(None, ENV | {"NOSANA_CACHE_STORE__TTL": "soon"})
+    with pytest.raises(ConfigError, match="NOSANA_CACHE_STORE__COLOUR: unknown setting"):
+        load_settings(None, ENV | {"NOSANA_CACHE_STORE__COLOUR": "blue"})
+    with pytest.raises(ConfigError, match="NOSANA_CACHE_TTL: unknown setting"):
+        load_settings(None, ENV | {"NOSANA_CACHE_TTL": "1h"})
+
+
+def test_unreadable_or_invalid_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "absent.toml", ENV)
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[store\n"), ENV)
+
+
+def test_a_token_allows_exposed_listeners_and_unix_sockets_need_none(tmp_path: Path) -> None:
+    exposed = load_settings(
+        write(tmp_path, '[api]\nlisten = ["0.0.0.0:9810"]\ntoken = "t"\n'), ENV
+    )
+    assert not exposed.api.listen[0].is_local
+    local = load_settings(write(tmp_path, '[api]\nlisten = ["unix:/tmp/x.sock", "[::1]:1"]\n'), ENV)
+    assert all(lst.is_local for lst in local.api.listen)
+
+
+def test_config_show_masks_secrets_and_round_trips(tmp_path: Path) -> None:
+    env = ENV | {
+        "NOSANA_CACHE_API__TOKEN": "api-secret",
+        "HF_TOKEN": "hf-secret",
+        "NOSANA_CACHE_S3__SECRET_ACCESS_KEY": "s3-secret",
+        "NOSANA_CACHE_STORE__MAX_SIZE": "3GiB",
+    }
+    settings = load_settings(None, env)
+    shown = render_toml(settings)
+    assert "-secret" not in shown
+    assert shown.count('"***"') == 3
+    full = write(tmp_path, render_toml(settings, mask_secrets=False))
+    again = load_settings(full, ENV)
+    assert again == settings
+    assert isinstance(again, Settings)
