@@ -45,7 +45,10 @@ class DaemonProcess:
     ) -> None:
         self.root = root
         self.port = free_port()
-        self.config = {"store": {"path": str(root / "store")}, "api": {"listen": [f"127.0.0.1:{self.port}"]}}
+        self.config: dict[str, dict[str, Any]] = {
+            "store": {"path": str(root / "store")},
+            "api": {"listen": [f"127.0.0.1:{self.port}"]},
+        }
         for section, values in (config or {}).items():
             self.config.setdefault(section, {}).update(values)
         self.config_path = root / "nosana-cache.toml"

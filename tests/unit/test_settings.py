@@ -172,7 +172,7 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ("[download]\nconcurrency = 0\n", "download.concurrency"),
         ('[download]\nmax_retries = "many"\n', "download.max_retries"),
         ('[api]\nlisten = ["nonsense"]\n', "api.listen"),
-        ('[api]\nlisten = []\n', "api.listen"),
+        ("[api]\nlisten = []\n", "api.listen"),
         ('[api]\nlisten = ["0.0.0.0:9810"]\n', "api.token"),
         ('[market]\nrequired_resources_url = "https://x/list"\n', "market.required_resources_url"),
         ('[market]\naddress = "not a market"\n', "market.address"),
@@ -206,9 +206,7 @@ def test_unreadable_or_invalid_files_are_config_errors(tmp_path: Path) -> None:
 
 
 def test_a_token_allows_exposed_listeners_and_unix_sockets_need_none(tmp_path: Path) -> None:
-    exposed = load_settings(
-        write(tmp_path, '[api]\nlisten = ["0.0.0.0:9810"]\ntoken = "t"\n'), ENV
-    )
+    exposed = load_settings(write(tmp_path, '[api]\nlisten = ["0.0.0.0:9810"]\ntoken = "t"\n'), ENV)
     assert not exposed.api.listen[0].is_local
     local = load_settings(write(tmp_path, '[api]\nlisten = ["unix:/tmp/x.sock", "[::1]:1"]\n'), ENV)
     assert all(lst.is_local for lst in local.api.listen)

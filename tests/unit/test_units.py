@@ -9,8 +9,16 @@ from daemon.units import format_duration, format_size, human_duration, parse_dur
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("24h", 86400), ("1d", 86400), ("1h30m", 5400), ("250ms", 0.25),
-     ("45", 45), (12, 12)],
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("24h", 86400),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        ("45", 45),
+        (12, 12),
+    ],
 )
 def test_durations_parse(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -24,8 +32,14 @@ def test_bad_durations_are_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("512MiB", 512 * 1024**2), ("500GiB", 500 * 1024**3), ("10GB", 10 * 10**9), ("1024", 1024),
-     ("1.5KiB", 1536), (7, 7)],
+    [
+        ("512MiB", 512 * 1024**2),
+        ("500GiB", 500 * 1024**3),
+        ("10GB", 10 * 10**9),
+        ("1024", 1024),
+        ("1.5KiB", 1536),
+        (7, 7),
+    ],
 )
 def test_sizes_parse(text: str | int, size: int) -> None:
     assert parse_size(text) == size
