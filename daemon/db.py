@@ -1,0 +1,108 @@
+"""SQLite, one connection on one thread, off the event loop.
+
+The store's index and the job records each live in a SQLite file in WAL mode. Every statement
+runs on the database's own single thread, in the order it was submitted, so a function passed
+to `Database.run` is a transaction no other writer can interleave with: that is what lets the
+store commit a blob's rename and its row together (see store/index.py).
+
+Schemas evolve by numbered migrations recorded in `PRAGMA user_version`; a database newer than
+the code is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import StoreError
+
+T = TypeVar("T")
+Migration = Callable[[sqlite3.Connection], None] | str
+
+
+class Database:
+    def __init__(self, path: Path, migrations: Sequence[Migration], *, name: str) -> None:
+        self.path = path
+        self._migrations = list(migrations)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{name}")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self._submit(self._open)
+
+    def _open(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = conn
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(self._migrations):
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this daemon knows "
+                f"({len(self._migrations)}); upgrade nosana-cache or use another store"
+            )
+        for number, migration in enumerate(self._migrations[version:], start=version + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if isinstance(migration, str):
+                    for statement in migration.split(";\n"):
+                        if statement.strip():
+                            conn.execute(statement)
+                else:
+                    migration(conn)
+                conn.execute(f"PRAGMA user_version={number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` as one transaction on the database thread."""
+        return await self._submit(lambda: self.transaction(fn))
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only `fn(connection)` on the database thread, without a write lock."""
+        return await self._submit(lambda: fn(self._connection()))
+
+    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Synchronous form of `run`, for code already on the database thread."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path} is not open")
+        return self._conn
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self._submit(close)
+        self._executor.shutdown(wait=True)

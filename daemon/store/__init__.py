@@ -1,0 +1,37 @@
+"""The content-addressed store: blobs, views, the index, leases, pins, ttl and eviction.
+
+It knows nothing of HTTP or Docker: callers hand it an `EntryRequest` and a `Resolver`.
+"""
+
+from .maintenance import SweepReport, VerifyReport
+from .models import (
+    BlobSink,
+    Entry,
+    EntryRequest,
+    EntryState,
+    Expected,
+    FileSpec,
+    Manifest,
+    Progress,
+    Resolver,
+)
+from .store import Lease, Store
+from .views import validate_relative_path, validate_tree
+
+__all__ = [
+    "BlobSink",
+    "Entry",
+    "EntryRequest",
+    "EntryState",
+    "Expected",
+    "FileSpec",
+    "Lease",
+    "Manifest",
+    "Progress",
+    "Resolver",
+    "Store",
+    "SweepReport",
+    "VerifyReport",
+    "validate_relative_path",
+    "validate_tree",
+]

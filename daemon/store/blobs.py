@@ -1,0 +1,270 @@
+"""Content-addressed blob files: `blobs/sha256/ab/cdef…`, read-only, each content once.
+
+A blob is written by an `Ingest`: the bytes land in a temp file under `tmp/` (the same
+filesystem, so the final rename is atomic) at any offset, from any number of parallel ranged
+parts, and the hash follows the contiguous prefix in order (reading back what arrived out of
+order), so memory stays bounded whatever the file size. `finish()` checks every digest
+upstream announced, fsyncs, and hands back the sha256; the store then renames the file into
+place and records it in one database transaction (see store.py). A failed ingest leaves no
+temp file behind unless it is resumable (then the index remembers it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import InsufficientSpace, UpstreamIntegrityError
+from .models import Expected
+
+HASH_CHUNK = 4 * 1024 * 1024
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_sha256(value: str) -> bool:
+    return len(value) == 64 and set(value) <= _HEX
+
+
+class BlobPaths:
+    """Where things live under the store root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs" / "sha256"
+        self.tmp = root / "tmp"
+
+    def blob(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256[2:]
+
+    def new_tmp(self) -> Path:
+        return self.tmp / f"{uuid.uuid4().hex}.part"
+
+    def ensure(self) -> None:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+
+class _Ranges:
+    """Sorted, merged `[start, end)` intervals of bytes written."""
+
+    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+        self.items: list[tuple[int, int]] = []
+        for start, end in ranges or []:
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        if start >= end:
+            return
+        merged: list[tuple[int, int]] = []
+        for s, e in self.items:
+            if e < start or s > end:
+                merged.append((s, e))
+            else:
+                start, end = min(s, start), max(e, end)
+        merged.append((start, end))
+        self.items = sorted(merged)
+
+    def prefix(self) -> int:
+        """Length of the contiguous run from offset 0."""
+        return self.items[0][1] if self.items and self.items[0][0] == 0 else 0
+
+    def missing(self, size: int) -> list[tuple[int, int]]:
+        gaps, cursor = [], 0
+        for s, e in self.items:
+            if s > cursor:
+                gaps.append((cursor, s))
+            cursor = max(cursor, e)
+        if cursor < size:
+            gaps.append((cursor, size))
+        return gaps
+
+    def done(self) -> int:
+        return sum(e - s for s, e in self.items)
+
+
+class _Hashes:
+    """Every digest we need for one file, fed the bytes in order."""
+
+    def __init__(self, expected: Expected) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5() if expected.md5 else None
+        self.git = hashlib.sha1(f"blob {expected.size}\0".encode()) if expected.git_sha1 else None
+        self.part_size = expected.part_size if expected.multipart_etag else None
+        self.part_md5s: list[bytes] = []
+        self._part = hashlib.md5() if self.part_size else None
+        self._part_fill = 0
+
+    def update(self, data: memoryview | bytes) -> None:
+        self.sha256.update(data)
+        if self.md5 is not None:
+            self.md5.update(data)
+        if self.git is not None:
+            self.git.update(data)
+        if self._part is not None and self.part_size:
+            view = memoryview(data)
+            while view:
+                take = min(len(view), self.part_size - self._part_fill)
+                self._part.update(view[:take])
+                self._part_fill += take
+                view = view[take:]
+                if self._part_fill == self.part_size:
+                    self.part_md5s.append(self._part.digest())
+                    self._part, self._part_fill = hashlib.md5(), 0
+
+    def multipart_etag(self) -> str:
+        parts = list(self.part_md5s)
+        if self._part is not None and self._part_fill:
+            parts.append(self._part.digest())
+        return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
+class Ingest:
+    """One blob being written: positional writes (any order, any concurrency), ordered hash."""
+
+    def __init__(
+        self,
+        paths: BlobPaths,
+        expected: Expected,
+        *,
+        name: str,
+        tmp_path: Path | None = None,
+        written: list[tuple[int, int]] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.expected = expected
+        self.name = name
+        self.tmp_path = tmp_path or paths.new_tmp()
+        self._on_bytes = on_bytes
+        self._ranges = _Ranges(written)
+        self._hashes = _Hashes(expected)
+        self._hashed = 0
+        self._lock = threading.Lock()
+        self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self.expected.size
+
+    def missing(self) -> list[tuple[int, int]]:
+        return self._ranges.missing(self.expected.size)
+
+    def written(self) -> list[tuple[int, int]]:
+        with self._lock:
+            return list(self._ranges.items)
+
+    async def write(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.expected.size:
+            raise UpstreamIntegrityError(
+                f"{self.name}: upstream sent more than the announced {self.expected.size} bytes"
+            )
+        await asyncio.get_running_loop().run_in_executor(None, self._write, offset, data)
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+
+    def _write(self, offset: int, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            position = offset
+            while view:
+                count = os.pwrite(self._fd, view, position)
+                view, position = view[count:], position + count
+        except OSError as exc:
+            raise _os_error(exc, self.expected.size) from exc
+        with self._lock:
+            self._ranges.add(offset, offset + len(data))
+            if offset == self._hashed:
+                self._hashes.update(data)
+                self._hashed += len(data)
+            self._hash_forward()
+
+    def _hash_forward(self) -> None:
+        """Hash what is contiguous beyond the hashed prefix by reading it back (page cache)."""
+        limit = self._ranges.prefix()
+        while self._hashed < limit:
+            chunk = os.pread(self._fd, min(HASH_CHUNK, limit - self._hashed), self._hashed)
+            if not chunk:
+                break
+            self._hashes.update(chunk)
+            self._hashed += len(chunk)
+
+    async def finish(self) -> str:
+        """Verify size and digests, fsync; the sha256 of the bytes. Raises on any mismatch."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._finish)
+
+    def _finish(self) -> str:
+        with self._lock:
+            self._hash_forward()
+            if self._hashed != self.expected.size or self._ranges.missing(self.expected.size):
+                raise UpstreamIntegrityError(
+                    f"{self.name}: got {self._ranges.done()} of {self.expected.size} bytes"
+                )
+            sha256 = self._hashes.sha256.hexdigest()
+            self._check(sha256)
+            os.fsync(self._fd)
+            self._close()
+        return sha256
+
+    def _check(self, sha256: str) -> None:
+        expected, hashes = self.expected, self._hashes
+        problems = []
+        if expected.sha256 and expected.sha256 != sha256:
+            problems.append(f"sha256 {sha256}, expected {expected.sha256}")
+        if expected.md5 and hashes.md5 is not None and hashes.md5.hexdigest() != expected.md5:
+            problems.append(f"md5 {hashes.md5.hexdigest()}, expected {expected.md5}")
+        if expected.git_sha1 and hashes.git and hashes.git.hexdigest() != expected.git_sha1:
+            problems.append(f"git blob id {hashes.git.hexdigest()}, expected {expected.git_sha1}")
+        if expected.multipart_etag and hashes.part_size:
+            got = hashes.multipart_etag()
+            if got != expected.multipart_etag:
+                problems.append(f"multipart ETag {got}, expected {expected.multipart_etag}")
+        if problems:
+            raise UpstreamIntegrityError(f"{self.name}: corrupt download: {'; '.join(problems)}")
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._fd)
+
+    def discard(self) -> None:
+        """Close and delete the temp file (a failed, non-resumable ingest)."""
+        with self._lock:
+            self._close()
+        self.tmp_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close but keep the temp file, for a later resume."""
+        with self._lock:
+            self._close()
+
+
+def _os_error(exc: OSError, size: int) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientSpace(size, 0, "the disk filled up while writing")
+    return exc
+
+
+def commit_blob(paths: BlobPaths, tmp_path: Path, sha256: str) -> None:
+    """Move a verified temp file into `blobs/`, read-only. Idempotent if the blob exists."""
+    final = paths.blob(sha256)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp_path, 0o444)
+    os.replace(tmp_path, final)
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remove_blob_file(paths: BlobPaths, sha256: str) -> None:
+    paths.blob(sha256).unlink(missing_ok=True)

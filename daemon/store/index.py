@@ -1,0 +1,466 @@
+"""The store's SQLite index: entries, their files, blobs, aliases, pins, leases, downloads.
+
+Functions here take a connection and run on the database thread (daemon/db.py), each inside
+the transaction its caller opened. The index is the truth about what is ready: a blob's file
+is renamed into place and its row inserted in one such transaction, and an entry turns
+`ready` only after every file row points at a blob row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .models import Entry, EntryRequest, EntryState, FileSpec
+
+SCHEMA_V1 = """
+CREATE TABLE entries (
+    id TEXT PRIMARY KEY,
+    request_key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    request TEXT NOT NULL,
+    version TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL,
+    error TEXT,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    file_count INTEGER NOT NULL DEFAULT 0,
+    external INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    downloaded_at REAL,
+    last_used_at REAL,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX entries_by_request ON entries(request_key, state, downloaded_at);
+CREATE INDEX entries_by_age ON entries(state, downloaded_at);
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    verified_at REAL
+);
+CREATE TABLE files (
+    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT REFERENCES blobs(sha256),
+    executable INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (entry_id, path)
+) WITHOUT ROWID;
+CREATE INDEX files_by_blob ON files(sha256);
+CREATE TABLE aliases (
+    alias TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256) ON DELETE CASCADE,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX aliases_by_blob ON aliases(sha256);
+CREATE TABLE pins (
+    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (entry_id, owner)
+) WITHOUT ROWID;
+CREATE TABLE leases (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX leases_by_entry ON leases(entry_id);
+CREATE TABLE downloads (
+    key TEXT PRIMARY KEY,
+    tmp_name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    ranges TEXT NOT NULL DEFAULT '[]',
+    updated_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+MIGRATIONS = [SCHEMA_V1]
+
+_ENTRY_COLUMNS = """
+    e.id, e.request_key, e.type, e.source, e.request, e.version, e.details, e.state, e.error,
+    e.size_bytes, e.file_count, e.external, e.created_at, e.downloaded_at, e.last_used_at,
+    e.hits,
+    (SELECT group_concat(owner, ',') FROM pins p WHERE p.entry_id = e.id) AS pinned_by,
+    (SELECT count(*) FROM leases l WHERE l.entry_id = e.id) AS leases
+"""
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        id=row["id"],
+        request_key=row["request_key"],
+        type=row["type"],
+        source=row["source"],
+        request=row["request"],
+        version=row["version"],
+        details=json.loads(row["details"]),
+        state=EntryState(row["state"]),
+        error=row["error"],
+        size_bytes=row["size_bytes"],
+        file_count=row["file_count"],
+        created_at=row["created_at"],
+        downloaded_at=row["downloaded_at"],
+        last_used_at=row["last_used_at"],
+        hits=row["hits"],
+        pinned_by=tuple(sorted(row["pinned_by"].split(","))) if row["pinned_by"] else (),
+        leases=row["leases"],
+        external=bool(row["external"]),
+    )
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """How the current settings turn an entry's times into its expiry, in SQL."""
+
+    ttl: float
+    from_last_use: bool
+
+    def sql(self) -> str:
+        if self.from_last_use:
+            return f"(max(e.downloaded_at, coalesce(e.last_used_at, 0)) + {float(self.ttl)})"
+        return f"(e.downloaded_at + {float(self.ttl)})"
+
+    def of(self, entry: Entry) -> float | None:
+        if entry.downloaded_at is None:
+            return None
+        start = entry.downloaded_at
+        if self.from_last_use and entry.last_used_at:
+            start = max(start, entry.last_used_at)
+        return start + self.ttl
+
+
+# -- entries ---------------------------------------------------------------------------------
+
+
+def get_entry(conn: sqlite3.Connection, entry_id: str) -> Entry | None:
+    row = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries e WHERE e.id = ?", (entry_id,))
+    found = row.fetchone()
+    return _entry(found) if found else None
+
+
+def list_entries(conn: sqlite3.Connection, states: Sequence[str] = ()) -> list[Entry]:
+    where = f"WHERE e.state IN ({','.join('?' * len(states))})" if states else ""
+    rows = conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM entries e {where} ORDER BY e.created_at", tuple(states)
+    )
+    return [_entry(r) for r in rows]
+
+
+def find_servable(
+    conn: sqlite3.Connection, request_key: str, now: float, expiry: Expiry
+) -> Entry | None:
+    """The newest ready entry for a request that is fresh, or pinned (kept whatever its age)."""
+    row = conn.execute(
+        f"""SELECT {_ENTRY_COLUMNS} FROM entries e
+            WHERE e.request_key = ? AND e.state = 'ready'
+              AND ({expiry.sql()} > ? OR EXISTS (SELECT 1 FROM pins p WHERE p.entry_id = e.id))
+            ORDER BY e.downloaded_at DESC LIMIT 1""",
+        (request_key, now),
+    ).fetchone()
+    return _entry(row) if row else None
+
+
+def latest_for_request(conn: sqlite3.Connection, request_key: str) -> Entry | None:
+    """The most recent entry of a request in any state (for status of a running download)."""
+    row = conn.execute(
+        f"""SELECT {_ENTRY_COLUMNS} FROM entries e WHERE e.request_key = ?
+            ORDER BY e.created_at DESC LIMIT 1""",
+        (request_key,),
+    ).fetchone()
+    return _entry(row) if row else None
+
+
+def begin_entry(
+    conn: sqlite3.Connection,
+    entry_id: str,
+    request: EntryRequest,
+    version: str,
+    details: dict[str, Any],
+    files: Sequence[FileSpec],
+    now: float,
+    external: bool,
+) -> None:
+    """Create (or reset a failed) entry in `downloading` with its file list, no blobs yet."""
+    conn.execute("DELETE FROM files WHERE entry_id = ?", (entry_id,))
+    conn.execute(
+        """INSERT INTO entries (id, request_key, type, source, request, version, details, state,
+                                size_bytes, file_count, external, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'downloading', ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET state = 'downloading', error = NULL,
+               details = excluded.details, size_bytes = excluded.size_bytes,
+               file_count = excluded.file_count""",
+        (
+            entry_id,
+            request.request_key,
+            request.type,
+            request.source,
+            request.key,
+            version,
+            json.dumps(details),
+            sum(f.size for f in files),
+            len(files),
+            int(external),
+            now,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO files (entry_id, path, size, executable) VALUES (?, ?, ?, ?)",
+        [(entry_id, f.path, f.size, int(f.executable)) for f in files],
+    )
+
+
+def set_state(
+    conn: sqlite3.Connection, entry_id: str, state: EntryState, error: str | None = None
+) -> None:
+    conn.execute("UPDATE entries SET state = ?, error = ? WHERE id = ?", (state, error, entry_id))
+
+
+def mark_ready(
+    conn: sqlite3.Connection, entry_id: str, now: float, external_size: int | None
+) -> bool:
+    """Ready only if every file has its blob; False (and nothing changed) otherwise."""
+    unlinked = conn.execute(
+        """SELECT count(*) FROM files f LEFT JOIN blobs b ON b.sha256 = f.sha256
+           WHERE f.entry_id = ? AND b.sha256 IS NULL""",
+        (entry_id,),
+    ).fetchone()[0]
+    if unlinked:
+        return False
+    size = external_size
+    if size is None:
+        size = conn.execute(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE entry_id = ?", (entry_id,)
+        ).fetchone()[0]
+    conn.execute(
+        """UPDATE entries SET state = 'ready', error = NULL, downloaded_at = ?, size_bytes = ?
+           WHERE id = ?""",
+        (now, size, entry_id),
+    )
+    return True
+
+
+def renew(conn: sqlite3.Connection, entry_id: str, now: float) -> None:
+    """Upstream confirmed an expired entry unchanged: it counts as downloaded now."""
+    conn.execute("UPDATE entries SET downloaded_at = ? WHERE id = ?", (now, entry_id))
+
+
+def count_hit(conn: sqlite3.Connection, entry_id: str, now: float) -> None:
+    conn.execute(
+        "UPDATE entries SET hits = hits + 1, last_used_at = ? WHERE id = ?", (now, entry_id)
+    )
+
+
+def delete_entry(conn: sqlite3.Connection, entry_id: str) -> None:
+    conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+
+def expired_unheld(conn: sqlite3.Connection, now: float, expiry: Expiry) -> list[Entry]:
+    """Expired entries that neither a pin nor a lease holds: the sweep's victims."""
+    rows = conn.execute(
+        f"""SELECT {_ENTRY_COLUMNS} FROM entries e
+            WHERE e.state = 'ready' AND {expiry.sql()} <= ?
+              AND NOT EXISTS (SELECT 1 FROM pins p WHERE p.entry_id = e.id)
+              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.entry_id = e.id)""",
+        (now,),
+    )
+    return [_entry(r) for r in rows]
+
+
+def evictable(conn: sqlite3.Connection, expiry: Expiry) -> list[Entry]:
+    """Ready entries without pin or lease, oldest first: what space pressure may take."""
+    rows = conn.execute(
+        f"""SELECT {_ENTRY_COLUMNS} FROM entries e
+            WHERE e.state IN ('ready', 'failed') AND e.external = 0
+              AND NOT EXISTS (SELECT 1 FROM pins p WHERE p.entry_id = e.id)
+              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.entry_id = e.id)
+            ORDER BY {expiry.sql()} - {float(expiry.ttl)}, e.created_at"""
+    )
+    return [_entry(r) for r in rows]
+
+
+def bytes_freed_by(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
+    """Bytes of the blobs that only these entries reference (what deleting them frees)."""
+    ids = list(entry_ids)
+    if not ids:
+        return 0
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS victims (id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM victims")
+    conn.executemany("INSERT OR IGNORE INTO victims VALUES (?)", [(i,) for i in ids])
+    freed = conn.execute(
+        """SELECT coalesce(sum(b.size), 0) FROM blobs b
+           WHERE b.sha256 IN (SELECT f.sha256 FROM files f WHERE f.entry_id IN victims)
+             AND NOT EXISTS (SELECT 1 FROM files f2 WHERE f2.sha256 = b.sha256
+                             AND f2.entry_id NOT IN victims)"""
+    ).fetchone()[0]
+    conn.execute("DELETE FROM victims")
+    return int(freed)
+
+
+# -- files and blobs -------------------------------------------------------------------------
+
+
+def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[sqlite3.Row]:
+    return list(
+        conn.execute(
+            "SELECT path, size, sha256, executable FROM files WHERE entry_id = ? ORDER BY path",
+            (entry_id,),
+        )
+    )
+
+
+def has_blob(conn: sqlite3.Connection, sha256: str) -> bool:
+    return conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+
+def blob_for_alias(conn: sqlite3.Connection, alias: str, size: int) -> str | None:
+    row = conn.execute(
+        "SELECT sha256 FROM aliases WHERE alias = ? AND size = ?", (alias, size)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def link_file(conn: sqlite3.Connection, entry_id: str, path: str, sha256: str) -> bool:
+    """Point a file of an entry at a blob, if that blob is (still) there."""
+    if not has_blob(conn, sha256):
+        return False
+    conn.execute(
+        "UPDATE files SET sha256 = ? WHERE entry_id = ? AND path = ?", (sha256, entry_id, path)
+    )
+    return True
+
+
+def add_blob(
+    conn: sqlite3.Connection, sha256: str, size: int, now: float, aliases: Iterable[str]
+) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO blobs (sha256, size, created_at, verified_at) VALUES (?, ?, ?, ?)",
+        (sha256, size, now, now),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO aliases (alias, sha256, size) VALUES (?, ?, ?)",
+        [(alias, sha256, size) for alias in aliases],
+    )
+
+
+def unreferenced_blobs(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        """SELECT b.sha256 FROM blobs b
+           WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)"""
+    )
+    return [r[0] for r in rows]
+
+
+def delete_blob_rows(conn: sqlite3.Connection, digests: Sequence[str]) -> None:
+    conn.executemany("DELETE FROM blobs WHERE sha256 = ?", [(d,) for d in digests])
+
+
+def all_blobs(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    return [(r[0], r[1]) for r in conn.execute("SELECT sha256, size FROM blobs")]
+
+
+def entries_using_blob(conn: sqlite3.Connection, sha256: str) -> list[str]:
+    rows = conn.execute("SELECT DISTINCT entry_id FROM files WHERE sha256 = ?", (sha256,))
+    return [r[0] for r in rows]
+
+
+def forget_blob(conn: sqlite3.Connection, sha256: str, reason: str) -> list[str]:
+    """A blob is gone or corrupt: unlink it from files, fail their entries, drop its row."""
+    entries = entries_using_blob(conn, sha256)
+    conn.execute("UPDATE files SET sha256 = NULL WHERE sha256 = ?", (sha256,))
+    conn.executemany(
+        "UPDATE entries SET state = 'failed', error = ? WHERE id = ? AND state = 'ready'",
+        [(reason, e) for e in entries],
+    )
+    conn.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+    return entries
+
+
+def usage(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(bytes, count) of every blob the store holds."""
+    row = conn.execute("SELECT coalesce(sum(size), 0), count(*) FROM blobs").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def counts_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, count(*) FROM entries GROUP BY state")
+    return {r[0]: r[1] for r in rows}
+
+
+# -- pins and leases -------------------------------------------------------------------------
+
+
+def pin(conn: sqlite3.Connection, entry_id: str, owner: str, now: float) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO pins (entry_id, owner, created_at) VALUES (?, ?, ?)",
+        (entry_id, owner, now),
+    )
+
+
+def unpin(conn: sqlite3.Connection, entry_id: str, owner: str) -> None:
+    conn.execute("DELETE FROM pins WHERE entry_id = ? AND owner = ?", (entry_id, owner))
+
+
+def pinned_by(conn: sqlite3.Connection, owner: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT entry_id FROM pins WHERE owner = ?", (owner,))]
+
+
+def add_lease(conn: sqlite3.Connection, entry_id: str, holder: str, now: float) -> int | None:
+    """A lease on a ready entry; None if the entry is not (or no longer) ready."""
+    ready = conn.execute(
+        "SELECT 1 FROM entries WHERE id = ? AND state = 'ready'", (entry_id,)
+    ).fetchone()
+    if not ready:
+        return None
+    cursor = conn.execute(
+        "INSERT INTO leases (entry_id, holder, created_at) VALUES (?, ?, ?)",
+        (entry_id, holder, now),
+    )
+    return cursor.lastrowid
+
+
+def release_lease(conn: sqlite3.Connection, lease_id: int) -> None:
+    conn.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
+
+
+def lease_holders(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    return [(r[0], r[1], r[2]) for r in conn.execute("SELECT id, entry_id, holder FROM leases")]
+
+
+# -- downloads in progress (resumable temp files) --------------------------------------------
+
+
+def get_download(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT key, tmp_name, size, ranges FROM downloads WHERE key = ?", (key,)
+    ).fetchone()
+    return row
+
+
+def save_download(
+    conn: sqlite3.Connection,
+    key: str,
+    tmp_name: str,
+    size: int,
+    ranges: list[tuple[int, int]],
+    now: float,
+) -> None:
+    conn.execute(
+        """INSERT INTO downloads (key, tmp_name, size, ranges, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET tmp_name = excluded.tmp_name, size = excluded.size,
+               ranges = excluded.ranges, updated_at = excluded.updated_at""",
+        (key, tmp_name, size, json.dumps(ranges), now),
+    )
+
+
+def delete_download(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM downloads WHERE key = ?", (key,))
+
+
+def all_downloads(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return list(conn.execute("SELECT key, tmp_name, size, updated_at FROM downloads"))

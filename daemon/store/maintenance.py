@@ -1,0 +1,257 @@
+"""Keeping the store honest: crash recovery, the ttl sweep, garbage collection, scrubbing.
+
+- `recover` runs at every start, before anything is served: it finishes interrupted deletions,
+  marks interrupted fetches `pending` (the service resumes them), removes half-built views and
+  temp files nobody can resume, and reconciles blob files with the index both ways.
+- `sweep` deletes expired entries that no pin and no lease holds, then collects garbage.
+- `gc` deletes blobs that no entry references: row and file in one database-thread step, so a
+  concurrent fetch either sees the blob and links it, or does not see it and fetches it.
+- `verify` re-hashes every blob; a corrupt or missing one is deleted and the entries using it
+  are marked failed, so the next acquire fetches them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..logs import get_logger
+from . import index
+from .blobs import BlobPaths, hash_file, is_sha256, remove_blob_file
+from .models import EntryState
+from .views import Views, remove_tree
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = get_logger(__name__)
+
+GC_BATCH = 1000
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by nosana-cache.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+@dataclass
+class Stats:
+    """Counters since start, for /metrics and /v1/status."""
+
+    hits: int = 0
+    misses: int = 0
+    failures: int = 0
+    bytes_fetched: int = 0
+    evictions: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    entries: int
+    blobs: int
+    bytes_freed: int
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    blobs_checked: int
+    bytes_checked: int
+    corrupt: list[str]
+    missing: list[str]
+    entries_failed: list[str]
+
+
+def prepare_folders(root: Path, paths: BlobPaths, views: Views) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tag = root / "CACHEDIR.TAG"
+    if not tag.exists():
+        tag.write_text(CACHEDIR_TAG)
+    paths.ensure()
+    views.ensure()
+
+
+async def recover(store: Store) -> None:
+    """Bring the store to a consistent state after whatever the last run ended with."""
+    for entry in await store.entries([EntryState.DELETING]):
+        await asyncio.to_thread(store.views.remove, entry.id)
+        await store.db.run(partial(index.delete_entry, entry_id=entry.id))
+    interrupted = await store.entries([EntryState.DOWNLOADING])
+    for entry in interrupted:
+        await store.db.run(
+            partial(
+                index.set_state, entry_id=entry.id, state=EntryState.PENDING, error="interrupted"
+            )
+        )
+    ready = {e.id for e in await store.entries([EntryState.READY]) if not e.external}
+    removed_views = await asyncio.to_thread(_clean_views, store.views, ready)
+    missing_views = [e for e in ready if not store.views.path(e).is_dir()]
+    for entry_id in missing_views:
+        await store.db.run(
+            partial(
+                index.set_state, entry_id=entry_id, state=EntryState.FAILED, error="view missing"
+            )
+        )
+    downloads = await store.db.read(index.all_downloads)
+    known_tmp = {row["tmp_name"] for row in downloads}
+    removed_tmp, gone = await asyncio.to_thread(_clean_tmp, store.paths, known_tmp)
+    for row in downloads:
+        if row["tmp_name"] in gone:
+            await store.db.run(partial(index.delete_download, key=row["key"]))
+    orphans, lost = await _reconcile_blobs(store)
+    log.info(
+        "store.recovered",
+        interrupted=len(interrupted),
+        views_removed=removed_views,
+        views_missing=len(missing_views),
+        tmp_removed=removed_tmp,
+        orphan_blobs=orphans,
+        lost_blobs=lost,
+    )
+
+
+def _clean_views(views: Views, ready: set[str]) -> int:
+    removed = 0
+    for name in views.names():
+        if name not in ready:
+            remove_tree(views.root / name)
+            removed += 1
+    return removed
+
+
+def _clean_tmp(paths: BlobPaths, known: set[str]) -> tuple[int, set[str]]:
+    """Delete temp files no download record can resume; name records whose file is gone."""
+    present = set(os.listdir(paths.tmp)) if paths.tmp.exists() else set()
+    removed = 0
+    for name in present - known:
+        try:
+            (paths.tmp / name).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed, known - present
+
+
+async def _reconcile_blobs(store: Store) -> tuple[int, int]:
+    """Blob files without rows are deleted; rows without files fail the entries using them."""
+    on_disk = await asyncio.to_thread(_blob_files, store.paths)
+    rows = dict(await store.db.read(index.all_blobs))
+    orphans = [d for d in on_disk if d not in rows]
+    for digest in orphans:
+        await asyncio.to_thread(remove_blob_file, store.paths, digest)
+    lost = [d for d in rows if d not in on_disk]
+    for digest in lost:
+        failed = await store.db.run(
+            partial(index.forget_blob, sha256=digest, reason=f"blob {digest} missing from disk")
+        )
+        for entry_id in failed:
+            await asyncio.to_thread(store.views.remove, entry_id)
+    return len(orphans), len(lost)
+
+
+def _blob_files(paths: BlobPaths) -> set[str]:
+    found: set[str] = set()
+    if not paths.blobs.exists():
+        return found
+    for prefix in os.scandir(paths.blobs):
+        if not prefix.is_dir():
+            continue
+        for item in os.scandir(prefix.path):
+            digest = prefix.name + item.name
+            if is_sha256(digest):
+                found.add(digest)
+            else:
+                os.unlink(item.path)  # not ours: a stray file in the blob tree
+    return found
+
+
+async def gc(store: Store) -> int:
+    """Delete every blob no entry references; returns how many went."""
+    paths = store.paths
+
+    def collect(conn: sqlite3.Connection) -> int:
+        digests = index.unreferenced_blobs(conn)[:GC_BATCH]
+        index.delete_blob_rows(conn, digests)
+        for digest in digests:
+            remove_blob_file(paths, digest)
+        return len(digests)
+
+    total = 0
+    while True:
+        removed = await store.db.run(collect)
+        total += removed
+        if removed < GC_BATCH:
+            break
+    if total:
+        log.info("store.gc", blobs=total)
+    return total
+
+
+async def sweep(store: Store) -> SweepReport:
+    """Expired, unheld entries go (and failed ones older than the ttl); then their blobs."""
+    now = store.clock.now()
+    before, _ = await store.db.read(index.usage)
+    victims = await store.db.read(lambda c: index.expired_unheld(c, now, store.expiry))
+    stale_failures = [
+        e
+        for e in await store.entries([EntryState.FAILED, EntryState.PENDING])
+        if e.created_at + store.expiry.ttl <= now
+        and not e.pinned
+        and not e.in_use
+        and not store.is_fetching(e.request_key)
+    ]
+    evicted = 0
+    for entry in [*victims, *stale_failures]:
+        try:
+            if await store.evict(entry, "expired"):
+                evicted += 1
+        except Exception as exc:
+            log.warning("entry.evict_failed", entry_id=entry.id, error=str(exc))
+    await _drop_stale_downloads(store, now)
+    blobs = await gc(store)
+    after, _ = await store.db.read(index.usage)
+    return SweepReport(entries=evicted, blobs=blobs, bytes_freed=before - after)
+
+
+async def _drop_stale_downloads(store: Store, now: float) -> None:
+    """A resumable temp file nobody came back for within a ttl is not worth its space."""
+    for row in await store.db.read(index.all_downloads):
+        if row["updated_at"] + store.expiry.ttl <= now and not store.is_downloading(row["key"]):
+            await store.db.run(partial(index.delete_download, key=row["key"]))
+            (store.paths.tmp / row["tmp_name"]).unlink(missing_ok=True)
+
+
+async def verify(store: Store) -> VerifyReport:
+    """Re-hash every blob; delete corrupt or missing ones and fail the entries using them."""
+    blobs = await store.db.read(index.all_blobs)
+    corrupt: list[str] = []
+    missing: list[str] = []
+    checked_bytes = 0
+    for digest, size in blobs:
+        path = store.paths.blob(digest)
+        try:
+            actual = await asyncio.to_thread(hash_file, path)
+        except FileNotFoundError:
+            missing.append(digest)
+            continue
+        checked_bytes += size
+        if actual != digest:
+            corrupt.append(digest)
+    failed: list[str] = []
+    for digest in corrupt + missing:
+        reason = f"blob {digest} {'corrupt' if digest in corrupt else 'missing'} (verify)"
+        entries = await store.db.run(partial(index.forget_blob, sha256=digest, reason=reason))
+        await asyncio.to_thread(remove_blob_file, store.paths, digest)
+        failed.extend(entries)
+    for entry_id in set(failed):
+        entry = await store.get(entry_id)
+        if not entry.in_use:
+            await asyncio.to_thread(store.views.remove, entry_id)
+    if corrupt or missing:
+        log.warning("store.verify_found_damage", corrupt=corrupt, missing=missing, entries=failed)
+    return VerifyReport(len(blobs), checked_bytes, corrupt, missing, sorted(set(failed)))

@@ -1,0 +1,143 @@
+"""The store's vocabulary: what is asked for, what upstream resolved it to, what is kept.
+
+A caller asks for an `EntryRequest` (the canonical resource: its identity) and hands a
+`Resolver` that knows how to reach upstream. The resolver answers with a `Manifest`: the
+resolved version (an HF commit, an Ollama manifest digest, an S3 listing digest) and the
+`FileSpec` of every file of the view. The store keeps an `Entry` per (request, version).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class EntryState(enum.StrEnum):
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class EntryRequest:
+    """What a caller wants cached. `key` is the canonical identity (JSON, no secrets)."""
+
+    key: str
+    type: str
+    source: str
+
+    @property
+    def request_key(self) -> str:
+        return hashlib.sha256(self.key.encode()).hexdigest()
+
+
+def entry_id_for(request_key: str, version: str) -> str:
+    """An entry is one request at one resolved version: `main` moving on is a new entry."""
+    return hashlib.sha256(f"{request_key}\n{version}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Digests upstream announced for a file; each given one is checked while it streams."""
+
+    size: int
+    sha256: str | None = None
+    md5: str | None = None
+    git_sha1: str | None = None
+    multipart_etag: str | None = None  # S3 `"<md5 of part md5s>-N"`, checked with part_size
+    part_size: int | None = None
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a view. `alias` names an upstream object version (scoped to its source) so a
+    re-fetch of unchanged content can find the blob without downloading it again."""
+
+    path: str
+    expected: Expected
+    alias: str | None = None
+    executable: bool = False
+    locator: Any = field(default=None, compare=False)
+    data: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        return self.expected.size
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Upstream's answer for a request. `files` empty with `external_size`: an entry whose
+    content lives elsewhere (a Docker image in the engine)."""
+
+    version: str
+    files: tuple[FileSpec, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+    external_size: int | None = None
+
+
+class BlobSink(Protocol):
+    """Where a resolver writes a file's bytes: positional writes, resumable."""
+
+    @property
+    def size(self) -> int: ...
+
+    def missing(self) -> list[tuple[int, int]]:
+        """Byte ranges `[start, end)` not written yet (all of it, unless resuming)."""
+        ...
+
+    async def write(self, offset: int, data: bytes) -> None: ...
+
+
+class Resolver(Protocol):
+    async def resolve(self) -> Manifest:
+        """Ask upstream what the request is now (metadata only, no file bytes)."""
+        ...
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        """Write the bytes of `file` into `sink` (only its missing ranges)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    request_key: str
+    type: str
+    source: str
+    request: str
+    version: str | None
+    details: dict[str, Any]
+    state: EntryState
+    error: str | None
+    size_bytes: int
+    file_count: int
+    created_at: float
+    downloaded_at: float | None
+    last_used_at: float | None
+    hits: int
+    pinned_by: tuple[str, ...]
+    leases: int
+    external: bool
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.pinned_by)
+
+    @property
+    def in_use(self) -> bool:
+        return self.leases > 0
+
+
+EvictHook = Callable[[Entry], Awaitable[None]]

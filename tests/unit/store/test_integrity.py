@@ -1,0 +1,99 @@
+"""Bad upstreams and bad disks: nothing corrupt is kept, nothing partial looks ready."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from daemon.clock import ManualClock
+from daemon.errors import Conflict, UnsafeUpstream, UpstreamIntegrityError
+from daemon.store import EntryState, Store
+from tests.unit.store.upstream import MemoryUpstream, request
+
+
+async def test_wrong_bytes_are_refused_and_nothing_is_stored(store: Store) -> None:
+    upstream = MemoryUpstream({"ok": b"fine", "bad.bin": os.urandom(50_000)})
+    upstream.wrong_bytes.add("bad.bin")
+    with pytest.raises(UpstreamIntegrityError, match=r"bad\.bin: corrupt download: sha256"):
+        await store.acquire(request("corrupt"), upstream, holder="h")
+    bad_digest = hashlib.sha256(upstream.files["bad.bin"]).hexdigest()
+    assert not store.paths.blob(bad_digest).exists()
+    assert list(store.paths.tmp.iterdir()) == []
+    [entry] = await store.entries()
+    assert entry.state == EntryState.FAILED
+    assert "corrupt download" in (entry.error or "")
+    assert not store.views.path(entry.id).exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "/etc/passwd", "a/../../b", "a//b", "./a", "", "a/\x00b", "x/" + "y" * 300],
+)
+async def test_hostile_names_are_refused_before_anything_is_written(store: Store, name: str) -> None:
+    upstream = MemoryUpstream({"fine.txt": b"ok", name: b"evil"})
+    with pytest.raises(UnsafeUpstream, match="refused file name"):
+        await store.acquire(request(f"hostile-{hash(name)}"), upstream, holder="h")
+    assert upstream.fetched == {}
+    assert await store.entries() == []
+    assert not (store.settings.path / "etc").exists()
+
+
+async def test_a_file_and_a_folder_of_the_same_name_clash(store: Store) -> None:
+    upstream = MemoryUpstream({"model": b"file", "model/weights.bin": b"inside"})
+    with pytest.raises(UnsafeUpstream, match="is also a file|also a folder"):
+        await store.acquire(request("clash"), upstream, holder="h")
+
+
+async def test_an_interrupted_download_resumes_from_where_it_stopped(store: Store) -> None:
+    big = os.urandom(12 * 1024 * 1024)
+    upstream = MemoryUpstream({"big.bin": big}, fail_after={"big.bin": 5 * 1024 * 1024})
+    with pytest.raises(ConnectionResetError):
+        await store.acquire(request("resume"), upstream, holder="h")
+    assert len(list(store.paths.tmp.iterdir())) == 1  # kept for a resume
+    lease = await store.acquire(request("resume"), upstream, holder="h")
+    assert lease.view is not None
+    assert (lease.view / "big.bin").read_bytes() == big
+    first, second = upstream.ranges
+    assert first == ("big.bin", 0, len(big))
+    assert second == ("big.bin", 5 * 1024 * 1024, len(big))
+    assert list(store.paths.tmp.iterdir()) == []
+
+
+async def test_verify_finds_a_corrupt_blob_and_the_entry_is_fetched_again(
+    store: Store, clock: ManualClock
+) -> None:
+    upstream = MemoryUpstream({"w.bin": os.urandom(20_000), "ok": b"ok"})
+    lease = await store.acquire(request("scrub"), upstream, holder="h")
+    await store.release(lease)
+    digest = hashlib.sha256(upstream.files["w.bin"]).hexdigest()
+    blob = store.paths.blob(digest)
+    os.chmod(blob, 0o644)
+    with open(blob, "r+b") as handle:
+        handle.write(b"rot")
+    report = await store.verify()
+    assert report.corrupt == [digest]
+    assert report.entries_failed == [lease.entry.id]
+    assert (await store.get(lease.entry.id)).state == EntryState.FAILED
+    again = await store.acquire(request("scrub"), upstream, holder="h")
+    assert again.entry.id == lease.entry.id
+    assert upstream.fetched == {"w.bin": 2, "ok": 1}
+    assert again.view is not None
+    assert (again.view / "w.bin").read_bytes() == upstream.files["w.bin"]
+    assert (await store.verify()).corrupt == []
+
+
+async def test_delete_is_refused_while_pinned_or_in_use(store: Store) -> None:
+    upstream = MemoryUpstream({"f": b"x"})
+    lease = await store.acquire(request("del"), upstream, holder="h")
+    with pytest.raises(Conflict, match="in use"):
+        await store.delete(lease.entry.id)
+    await store.release(lease)
+    await store.pin(lease.entry.id, "market")
+    with pytest.raises(Conflict, match="pinned by market"):
+        await store.delete(lease.entry.id)
+    await store.unpin(lease.entry.id, "market")
+    await store.delete(lease.entry.id)
+    assert await store.entries() == []
+    assert list(store.paths.blobs.glob("*/*")) == []
