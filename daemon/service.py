@@ -1,6 +1,7 @@
 """The composition root: builds every component from `Settings`, in order, and tears down.
 
-Start-up order: store → Docker engine (absent is fine) → API listeners. Shutdown runs the same
+Start-up order: store (with crash recovery) → Docker engine (absent is fine) → scheduler
+(the store sweep) → API listeners. Shutdown runs the same
 stack backwards: the API stops accepting first, then in-flight work is finished or cut, then
 the store closes. Signal handlers only set the stop event (uvicorn, kopf do the same).
 """
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
 from .aiotasks import TaskSet
 from .api.app import build_app
@@ -19,9 +19,10 @@ from .api.context import ApiContext
 from .api.server import serve
 from .clock import Clock, SystemClock
 from .engine.client import Engine
-from .errors import StoreError
 from .logs import get_logger
+from .scheduler import Scheduler
 from .settings import Settings
+from .store import Store
 
 log = get_logger(__name__)
 
@@ -40,12 +41,21 @@ class Service:
         """Serve until `stop` is set; then shut down in reverse order within a bounded time."""
         stack = contextlib.AsyncExitStack()
         try:
-            _prepare_store_folder(self.settings.store.path)
+            store = await stack.enter_async_context(
+                Store.open(self.settings.store, clock=self.clock)
+            )
+            await store.release_holders(lambda _holder: False)
             engine = Engine(self.settings.docker)
             stack.push_async_callback(engine.close)
             background = TaskSet("service")
             stack.push_async_callback(background.close)
-            context = ApiContext(settings=self.settings, engine=engine)
+            scheduler = Scheduler()
+            scheduler.every(self.settings.store.sweep_interval, "store-sweep", store.sweep)
+            scheduler.start()
+            stack.push_async_callback(scheduler.stop)
+            context = ApiContext(
+                settings=self.settings, engine=engine, store=store, scheduler=scheduler
+            )
             app = build_app(context)
             bound = await stack.enter_async_context(serve(app, self.settings.api.listen))
             background.spawn(_report_engine(engine), "docker-probe")
@@ -69,13 +79,6 @@ async def _report_engine(engine: Engine) -> None:
         log.info("docker.connected", host=status.host, version=status.version)
     else:
         log.warning("docker.unavailable", host=status.host, error=status.error)
-
-
-def _prepare_store_folder(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from exc
 
 
 def run_until_signalled(settings: Settings) -> None:

@@ -19,13 +19,14 @@ from ..errors import NosanaCacheError
 from ..logs import get_logger
 from .context import CONTEXT, ApiContext
 from .problems import from_error, problem
+from .resources import routes as resource_routes
 from .status import routes as status_routes
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _OPEN_PATHS = frozenset({"/healthz"})
-ROUTE_TABLES = [status_routes]
+ROUTE_TABLES = [status_routes, resource_routes]
 
 
 @web.middleware

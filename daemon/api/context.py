@@ -8,13 +8,17 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ..engine.client import Engine
+from ..scheduler import Scheduler
 from ..settings import Settings
+from ..store import Store
 
 
 @dataclass
 class ApiContext:
     settings: Settings
     engine: Engine
+    store: Store
+    scheduler: Scheduler
     started_at: float = field(default_factory=time.time)
 
 

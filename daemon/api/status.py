@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import time
 from dataclasses import asdict
 from typing import Any
@@ -11,7 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
-from .context import context_of
+from ..store import index as store_index
+from .context import ApiContext, context_of
+from .shapes import timestamp
 
 routes = web.RouteTableDef()
 
@@ -25,26 +25,45 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     context = context_of(request)
-    settings = context.settings
     docker = await context.engine.status()
-    disk = await asyncio.to_thread(_disk_usage, str(settings.store.path))
     body: dict[str, Any] = {
         "version": __version__,
         "uptime_seconds": round(time.time() - context.started_at, 1),
-        "store": {
-            "path": str(settings.store.path),
-            "host_path": str(settings.store.engine_path),
-            "max_size": settings.store.max_size,
-            "min_free": settings.store.min_free,
-            "ttl_seconds": settings.store.ttl,
-            "ttl_from": settings.store.ttl_from,
-            **disk,
-        },
+        "store": await _store_status(context),
         "docker": asdict(docker) | {"has_gpu": docker.has_gpu},
+        "transfers": {"in_flight": context.store.transfers_in_flight()},
+        "scheduler": {
+            name: {
+                "runs": health.runs,
+                "failures": health.failures,
+                "last_error": health.last_error,
+                "last_run_at": timestamp(health.last_run_at),
+            }
+            for name, health in context.scheduler.health.items()
+        },
     }
     return web.json_response(body)
 
 
-def _disk_usage(path: str) -> dict[str, int]:
-    usage = shutil.disk_usage(path)
-    return {"fs_total_bytes": usage.total, "fs_free_bytes": usage.free}
+async def _store_status(context: ApiContext) -> dict[str, Any]:
+    settings = context.settings.store
+    store = context.store
+    room = await store.space.room()
+    used, blobs = await store.db.read(store_index.usage)
+    states = await store.db.read(store_index.counts_by_state)
+    return {
+        "path": str(settings.path),
+        "host_path": str(settings.engine_path),
+        "bytes_used": used,
+        "max_size": settings.max_size,
+        "min_free": settings.min_free,
+        "fs_free_bytes": room.fs_free,
+        "available_bytes": max(0, room.available()),
+        "ttl_seconds": settings.ttl,
+        "ttl_from": settings.ttl_from,
+        "entries": sum(states.values()),
+        "entries_by_state": states,
+        "blobs": blobs,
+        "hits": store.stats.hits,
+        "misses": store.stats.misses,
+    }

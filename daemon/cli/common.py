@@ -43,7 +43,8 @@ pass_options = click.make_pass_decorator(Options)
 def client_command(
     group: click.Group, name: str | None = None
 ) -> Callable[[Callable[..., Any]], click.Command]:
-    """A command that asks the daemon; it returns `(json_body, text)` and `--json` picks one."""
+    """A command that asks the daemon; it returns `(json_body, text)` or `(json_body, text,
+    exit_code)`, and `--json` picks which of the two is printed."""
 
     def decorate(fn: Callable[..., Any]) -> click.Command:
         @functools.wraps(fn)
@@ -51,11 +52,13 @@ def client_command(
             result = fn(options, **kwargs)
             if result is None:
                 return
-            body, text = result
+            body, text, *code = result
             if as_json:
                 click.echo(json.dumps(body, indent=2))
             elif text:
-                click.echo(text)
+                click.echo(text, err=bool(code and code[0]))
+            if code and code[0]:
+                raise SystemExit(code[0])
 
         wrapper = click.option(
             "--json", "as_json", is_flag=True, help="Print the daemon's JSON answer."

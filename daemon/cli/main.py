@@ -12,8 +12,10 @@ from .. import __version__
 from ..client import ApiError, DaemonUnreachable
 from ..errors import ConfigError, NosanaCacheError
 from ..settings import render_toml
+from ..units import human_size
 from . import render
 from .common import Options, client_command, pass_options
+from .resources import resources
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -102,6 +104,33 @@ def status(options: Options) -> Any:
     """Summary of the running daemon: store, Docker, market, transfers."""
     body = options.client().get("/v1/status")
     return body, render.status(body)
+
+
+@client_command(cli)
+def gc(options: Options) -> Any:
+    """Sweep now: expired entries nothing holds, then blobs nothing references."""
+    body = options.client().request("POST", "/v1/gc", timeout=3600)
+    text = (
+        f"removed {body['entries_removed']} entries and {body['blobs_removed']} blobs, "
+        f"freed {human_size(body['bytes_freed'])}"
+    )
+    return body, text
+
+
+@client_command(cli)
+def verify(options: Options) -> Any:
+    """Re-hash every blob; corrupt ones are deleted and their entries fetched again later."""
+    body = options.client().request("POST", "/v1/verify", timeout=24 * 3600)
+    text = f"checked {body['blobs_checked']} blobs ({human_size(body['bytes_checked'])}): "
+    damage = len(body["corrupt"]) + len(body["missing"])
+    if not damage:
+        return body, text + "all intact"
+    text += f"{len(body['corrupt'])} corrupt, {len(body['missing'])} missing; "
+    text += f"entries to fetch again: {', '.join(body['entries_failed']) or 'none'}"
+    return body, text, EXIT_FAILED
+
+
+cli.add_command(resources)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ..units import human_duration, human_size
@@ -26,4 +27,86 @@ def status(body: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"docker   {docker.get('host')}: unreachable: {docker.get('error')}")
+    in_flight = body.get("transfers", {}).get("in_flight", 0)
+    lines.append(
+        f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "
+        f"{human_size(store.get('bytes_used', 0))}; {in_flight} transfer(s) in flight"
+    )
+    return "\n".join(lines)
+
+
+def _states(store: dict[str, Any]) -> str:
+    states = store.get("entries_by_state") or {}
+    return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns, two spaces apart; numbers right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for cell, width in zip(cells, widths, strict=True):
+            numeric = cell[:1].isdigit() and cell.replace(" ", "").replace(".", "").isalnum()
+            out.append(cell.rjust(width) if numeric else cell.ljust(width))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+def relative(iso: str | None, now: float) -> str:
+    """`in 3h 12m`, `5m 2s ago`, or `-`."""
+    if not iso:
+        return "-"
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    delta = moment - now
+    return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(delta)} ago"
+
+
+def resources(body: dict[str, Any], now: float) -> str:
+    entries = body.get("resources", [])
+    if not entries:
+        return "no cached resources"
+    rows = []
+    for e in entries:
+        state = e["state"]
+        if state in ("downloading", "pending") and e["progress"]["bytes_total"]:
+            state += f" {100 * e['progress']['bytes_done'] // e['progress']['bytes_total']}%"
+        flags = ",".join(f for f, on in (("pinned", e["pinned"]), ("in use", e["in_use"])) if on)
+        rows.append(
+            [
+                e["id"][:12],
+                e["type"],
+                e["source"],
+                state,
+                human_size(e["size_bytes"]),
+                str(e["file_count"]),
+                relative(e["expires_at"], now),
+                str(e["hits"]),
+                flags or "-",
+            ]
+        )
+    headers = ["ID", "TYPE", "SOURCE", "STATE", "SIZE", "FILES", "EXPIRES", "HITS", "HELD"]
+    return table(headers, rows)
+
+
+def resource(e: dict[str, Any], now: float) -> str:
+    lines = [
+        f"id           {e['id']}",
+        f"type         {e['type']}",
+        f"source       {e['source']}",
+        f"state        {e['state']}" + (f": {e['error']}" if e.get("error") else ""),
+        f"version      {e.get('version') or '-'}",
+        f"size         {human_size(e['size_bytes'])} in {e['file_count']} files",
+        f"downloaded   {e.get('downloaded_at') or '-'}",
+        f"expires      {relative(e.get('expires_at'), now)}",
+        f"pinned       {', '.join(e['pinned_by']) or 'no'}",
+        f"in use       {e['leases']} lease(s)",
+        f"hits         {e['hits']}",
+        f"path         {e.get('path') or '-'}",
+    ]
+    for f in e.get("files") or []:
+        lines.append(f"  {human_size(f['size']):>10}  {f['path']}")
     return "\n".join(lines)

@@ -12,6 +12,8 @@ temp file behind unless it is resumable (then the index remembers it).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import os
@@ -19,8 +21,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ..errors import InsufficientSpace, UpstreamIntegrityError
+from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
 from .models import Expected
 
 HASH_CHUNK = 4 * 1024 * 1024
@@ -169,15 +172,19 @@ class Ingest:
             self._on_bytes(len(data))
 
     def _write(self, offset: int, data: bytes) -> None:
-        try:
-            view = memoryview(data)
-            position = offset
-            while view:
-                count = os.pwrite(self._fd, view, position)
-                view, position = view[count:], position + count
-        except OSError as exc:
-            raise _os_error(exc, self.expected.size) from exc
+        # Under the lock: a write still running in a thread when the ingest is discarded
+        # must not land in a closed (and possibly reused) file descriptor.
         with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.name}: write after the download was abandoned")
+            try:
+                view = memoryview(data)
+                position = offset
+                while view:
+                    count = os.pwrite(self._fd, view, position)
+                    view, position = view[count:], position + count
+            except OSError as exc:
+                raise _os_error(exc, self.expected.size) from exc
             self._ranges.add(offset, offset + len(data))
             if offset == self._hashed:
                 self._hashes.update(data)
@@ -205,27 +212,10 @@ class Ingest:
                 raise UpstreamIntegrityError(
                     f"{self.name}: got {self._ranges.done()} of {self.expected.size} bytes"
                 )
-            sha256 = self._hashes.sha256.hexdigest()
-            self._check(sha256)
+            sha256 = _verified(self.name, self.expected, self._hashes)
             os.fsync(self._fd)
             self._close()
         return sha256
-
-    def _check(self, sha256: str) -> None:
-        expected, hashes = self.expected, self._hashes
-        problems = []
-        if expected.sha256 and expected.sha256 != sha256:
-            problems.append(f"sha256 {sha256}, expected {expected.sha256}")
-        if expected.md5 and hashes.md5 is not None and hashes.md5.hexdigest() != expected.md5:
-            problems.append(f"md5 {hashes.md5.hexdigest()}, expected {expected.md5}")
-        if expected.git_sha1 and hashes.git and hashes.git.hexdigest() != expected.git_sha1:
-            problems.append(f"git blob id {hashes.git.hexdigest()}, expected {expected.git_sha1}")
-        if expected.multipart_etag and hashes.part_size:
-            got = hashes.multipart_etag()
-            if got != expected.multipart_etag:
-                problems.append(f"multipart ETag {got}, expected {expected.multipart_etag}")
-        if problems:
-            raise UpstreamIntegrityError(f"{self.name}: corrupt download: {'; '.join(problems)}")
 
     def _close(self) -> None:
         if not self._closed:
@@ -242,6 +232,112 @@ class Ingest:
         """Close but keep the temp file, for a later resume."""
         with self._lock:
             self._close()
+
+
+class MemoryIngest:
+    """A small blob gathered in memory: no temp file of its own, no thread hop, no fsync.
+
+    A temp file per small file costs more than the file (think thousands of tokenizer
+    shards), and its creation would block the event loop; small blobs are verified here and
+    written by `write_small_blob` on the database thread, and the store syncs the filesystem
+    once before their entry is marked ready.
+    """
+
+    def __init__(
+        self, expected: Expected, *, name: str, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
+        self.expected = expected
+        self.name = name
+        self._buffer = bytearray(expected.size)
+        self._ranges = _Ranges()
+        self._on_bytes = on_bytes
+
+    @property
+    def size(self) -> int:
+        return self.expected.size
+
+    def missing(self) -> list[tuple[int, int]]:
+        return self._ranges.missing(self.expected.size)
+
+    async def write(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.expected.size:
+            raise UpstreamIntegrityError(
+                f"{self.name}: upstream sent more than the announced {self.expected.size} bytes"
+            )
+        self._buffer[offset : offset + len(data)] = data
+        self._ranges.add(offset, offset + len(data))
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+
+    def finish(self) -> tuple[str, bytes]:
+        """The verified sha256 and bytes; raises on a short read or any digest mismatch."""
+        if self._ranges.missing(self.expected.size):
+            raise UpstreamIntegrityError(
+                f"{self.name}: got {self._ranges.done()} of {self.expected.size} bytes"
+            )
+        hashes = _Hashes(self.expected)
+        hashes.update(memoryview(self._buffer))
+        return _verified(self.name, self.expected, hashes), bytes(self._buffer)
+
+
+def _verified(name: str, expected: Expected, hashes: _Hashes) -> str:
+    """The sha256 of what was hashed, after checking every digest upstream announced."""
+    sha256 = hashes.sha256.hexdigest()
+    problems = []
+    if expected.sha256 and expected.sha256 != sha256:
+        problems.append(f"sha256 {sha256}, expected {expected.sha256}")
+    if expected.md5 and hashes.md5 is not None and hashes.md5.hexdigest() != expected.md5:
+        problems.append(f"md5 {hashes.md5.hexdigest()}, expected {expected.md5}")
+    if expected.git_sha1 and hashes.git and hashes.git.hexdigest() != expected.git_sha1:
+        problems.append(f"git blob id {hashes.git.hexdigest()}, expected {expected.git_sha1}")
+    if expected.multipart_etag and hashes.part_size:
+        got = hashes.multipart_etag()
+        if got != expected.multipart_etag:
+            problems.append(f"multipart ETag {got}, expected {expected.multipart_etag}")
+    if problems:
+        raise UpstreamIntegrityError(f"{name}: corrupt download: {'; '.join(problems)}")
+    return sha256
+
+
+def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
+    """Write a verified small blob through a temp file and a rename; not fsynced on its own
+    (see `sync_filesystem`)."""
+    tmp = paths.new_tmp()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise _os_error(exc, len(data)) from exc
+    os.close(fd)
+    final = paths.blob(sha256)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the filesystem holding `path` (syncfs), so that small blobs written without an
+    fsync each are durable before their entry is marked ready."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc is not None and _libc.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
 
 
 def _os_error(exc: OSError, size: int) -> Exception:

@@ -28,7 +28,14 @@ from ..errors import Conflict, NosanaCacheError, NotFound, StoreError, UpstreamI
 from ..logs import get_logger
 from ..settings import StoreSettings
 from . import index, maintenance
-from .blobs import BlobPaths, Ingest, commit_blob
+from .blobs import (
+    BlobPaths,
+    Ingest,
+    MemoryIngest,
+    commit_blob,
+    sync_filesystem,
+    write_small_blob,
+)
 from .models import (
     Entry,
     EntryRequest,
@@ -47,6 +54,8 @@ log = get_logger(__name__)
 
 RESUMABLE_SIZE = 8 * 1024 * 1024
 """Files at least this large keep their temp file across failures and restarts."""
+SMALL_BLOB = 512 * 1024
+"""Files up to this size are gathered in memory and written without a temp file of their own."""
 SAVE_EVERY = 2.0
 FILES_AT_ONCE = 64
 
@@ -63,9 +72,15 @@ class Lease:
 
 @dataclass
 class _Tracker:
+    """Progress of one entry's fetch, and whether it wrote blobs not yet synced to disk."""
+
     total: int = 0
     done: int = 0
     started: float = field(default_factory=time.monotonic)
+    unsynced: bool = False
+
+    def count(self, n: int) -> None:
+        self.done += n
 
 
 @dataclass
@@ -347,6 +362,8 @@ class Store:
             rows = await self.db.read(lambda c: index.entry_files(c, entry_id))
             links = [(r["path"], self.paths.blob(r["sha256"]), bool(r["executable"])) for r in rows]
             await asyncio.to_thread(self.views.build, entry_id, links)
+        if tracker.unsynced:
+            await asyncio.to_thread(sync_filesystem, self.settings.path)
         now = self.clock.now()
         ok = await self.db.run(lambda c: index.mark_ready(c, entry_id, now, manifest.external_size))
         if not ok:
@@ -411,6 +428,8 @@ class Store:
         self, key: str, entry_id: str, spec: FileSpec, resolver: Resolver, tracker: _Tracker
     ) -> str:
         """Stream one file into a temp file, verify it, commit blob and link in one step."""
+        if spec.size <= SMALL_BLOB:
+            return await self._ingest_small(entry_id, spec, resolver, tracker)
         resumable = spec.size >= RESUMABLE_SIZE and spec.data is None
         previous = await self.db.read(lambda c: index.get_download(c, key)) if resumable else None
         ingest = _open_ingest(self.paths, spec, previous, tracker)
@@ -447,7 +466,32 @@ class Store:
             index.delete_download(conn, key)
             index.link_file(conn, entry_id, spec.path, sha256)
 
-        await self.db.run(commit)
+        # Shielded: once verified, the blob is committed even if this fetch is cancelled,
+        # else its temp file would be orphaned until the next start.
+        await asyncio.shield(self.db.run(commit))
+        self.stats.bytes_fetched += spec.size
+        return sha256
+
+    async def _ingest_small(
+        self, entry_id: str, spec: FileSpec, resolver: Resolver, tracker: _Tracker
+    ) -> str:
+        sink = MemoryIngest(spec.expected, name=spec.path, on_bytes=tracker.count)
+        if spec.data is not None:
+            await sink.write(0, spec.data)
+        else:
+            await resolver.fetch(spec, sink)
+        sha256, data = sink.finish()
+        aliases = [spec.alias] if spec.alias else []
+        now = self.clock.now()
+
+        def commit(conn: Any) -> None:
+            if not index.has_blob(conn, sha256):
+                write_small_blob(self.paths, sha256, data)
+            index.add_blob(conn, sha256, spec.size, now, aliases)
+            index.link_file(conn, entry_id, spec.path, sha256)
+
+        await asyncio.shield(self.db.run(commit))
+        tracker.unsynced = True
         self.stats.bytes_fetched += spec.size
         return sha256
 
@@ -523,9 +567,7 @@ def _blob_key(entry_id: str, spec: FileSpec) -> str:
 
 
 def _open_ingest(paths: BlobPaths, spec: FileSpec, previous: Any, tracker: _Tracker) -> Ingest:
-    def count(n: int) -> None:
-        tracker.done += n
-
+    count = tracker.count
     if previous is not None and previous["size"] == spec.size:
         tmp = paths.tmp / previous["tmp_name"]
         if tmp.exists():

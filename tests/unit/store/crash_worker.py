@@ -32,7 +32,9 @@ async def main(root: Path) -> None:
     async with Store.open(settings, clock=SystemClock()) as store:
         files = upstream_files()
         ups = {name: MemoryUpstream(data, delay=0.0005) for name, data in files.items()}
-        await asyncio.gather(*(store.acquire(request(n), u, holder="worker") for n, u in ups.items()))
+        await asyncio.gather(
+            *(store.acquire(request(n), u, holder="worker") for n, u in ups.items())
+        )
     print("DONE", flush=True)
 
 

@@ -30,7 +30,9 @@ async def test_a_miss_fetches_and_builds_a_read_only_view(store: Store) -> None:
         assert target.read_bytes() == data
         assert stat.S_IMODE(target.stat().st_mode) == 0o444
     assert stat.S_IMODE((lease.view / "weights").stat().st_mode) == 0o555
-    assert blob_files(store) == sorted(hashlib.sha256(d).hexdigest() for d in upstream.files.values())
+    assert blob_files(store) == sorted(
+        hashlib.sha256(d).hexdigest() for d in upstream.files.values()
+    )
     assert list(store.paths.tmp.iterdir()) == []
 
 
@@ -80,7 +82,8 @@ async def test_a_blob_shared_by_two_requests_is_downloaded_once(store: Store) ->
     one = MemoryUpstream({"w.bin": shared}, gate=gate)
     two = MemoryUpstream({"other/w.bin": shared}, gate=gate)
     both = asyncio.gather(
-        store.acquire(request("one"), one, holder="h"), store.acquire(request("two"), two, holder="h")
+        store.acquire(request("one"), one, holder="h"),
+        store.acquire(request("two"), two, holder="h"),
     )
     await asyncio.sleep(0.05)
     gate.set()
@@ -88,7 +91,9 @@ async def test_a_blob_shared_by_two_requests_is_downloaded_once(store: Store) ->
     assert one.fetched["w.bin"] + two.fetched["other/w.bin"] == 1
 
 
-async def test_a_new_upstream_version_is_a_new_entry_sharing_unchanged_blobs(store: Store, clock: ManualClock) -> None:
+async def test_a_new_upstream_version_is_a_new_entry_sharing_unchanged_blobs(
+    store: Store, clock: ManualClock
+) -> None:
     unchanged = os.urandom(200_000)
     upstream = MemoryUpstream({"w.bin": unchanged, "readme": b"v1"}, version="commit-1")
     old = await store.acquire(request("moving"), upstream, holder="h")
@@ -106,7 +111,9 @@ async def test_a_new_upstream_version_is_a_new_entry_sharing_unchanged_blobs(sto
     assert [e.id for e in await store.entries()] == [new.entry.id]
 
 
-async def test_an_expired_entry_in_use_is_revalidated_not_refetched(store: Store, clock: ManualClock) -> None:
+async def test_an_expired_entry_in_use_is_revalidated_not_refetched(
+    store: Store, clock: ManualClock
+) -> None:
     upstream = MemoryUpstream({"w.bin": os.urandom(10_000)})
     first = await store.acquire(request("held"), upstream, holder="job:1")
     clock.advance(store.settings.ttl + 1)
@@ -120,7 +127,9 @@ async def test_an_expired_entry_in_use_is_revalidated_not_refetched(store: Store
 
 async def test_inline_data_and_alias_hits(store: Store, clock: ManualClock) -> None:
     """Files whose sha256 is unknown upfront are found again through their upstream alias."""
-    upstream = MemoryUpstream({"k1": b"one", "k2": b"two"}, announce_sha256=False, alias_scope="s3://b")
+    upstream = MemoryUpstream(
+        {"k1": b"one", "k2": b"two"}, announce_sha256=False, alias_scope="s3://b"
+    )
     first = await store.acquire(request("alias"), upstream, holder="h")
     await store.release(first)
     clock.advance(store.settings.ttl + 1)

@@ -44,7 +44,9 @@ async def test_leased_entries_are_not_evicted(
     store_settings: Callable[..., StoreSettings], clock: ManualClock
 ) -> None:
     async with Store.open(store_settings(max_size=100 * KB), clock=clock) as store:
-        held = await store.acquire(request("held"), MemoryUpstream({"f": os.urandom(60 * KB)}), "job")
+        held = await store.acquire(
+            request("held"), MemoryUpstream({"f": os.urandom(60 * KB)}), "job"
+        )
         with pytest.raises(InsufficientSpace) as caught:
             await store.acquire(request("big"), MemoryUpstream({"f": os.urandom(60 * KB)}), "h")
         assert caught.value.needed == 60 * KB

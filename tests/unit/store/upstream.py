@@ -40,8 +40,14 @@ class MemoryUpstream:
         specs = []
         for path, data in self.files.items():
             sha = hashlib.sha256(data).hexdigest() if self.announce_sha256 else None
-            alias = f"{self.alias_scope}/{path}@{hashlib.md5(data).hexdigest()}" if self.alias_scope else None
-            specs.append(FileSpec(path=path, expected=Expected(size=len(data), sha256=sha), alias=alias))
+            alias = (
+                f"{self.alias_scope}/{path}@{hashlib.md5(data).hexdigest()}"
+                if self.alias_scope
+                else None
+            )
+            specs.append(
+                FileSpec(path=path, expected=Expected(size=len(data), sha256=sha), alias=alias)
+            )
         return Manifest(version=self.version, files=tuple(specs), details={"version": self.version})
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:

@@ -1,0 +1,136 @@
+"""Store benchmarks (issue 3): acquire latency of a 10,000-file entry, view build, sweep scale.
+
+    python -m bench.store [--entries 100000]
+
+Prints a JSON report. Figures are medians of several runs with min and max; the targets are
+acquire (hit) under 5 ms, building a 10,000-file view under 1 s, and a sweep over 100,000
+entries that is bounded by the entries it removes, not the ones it keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon.clock import ManualClock
+from daemon.settings import StoreSettings
+from daemon.store import EntryRequest, Store
+from daemon.store import index as store_index
+from tests.unit.store.upstream import MemoryUpstream
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(samples) * 1000, 3),
+        "min_ms": round(min(samples) * 1000, 3),
+        "max_ms": round(max(samples) * 1000, 3),
+        "runs": len(samples),
+    }
+
+
+def req(name: str) -> EntryRequest:
+    return EntryRequest(key=json.dumps({"name": name}), type="bench", source=f"bench://{name}")
+
+
+async def bench_acquire_and_view(root: Path) -> dict[str, Any]:
+    clock = ManualClock()
+    files = {f"d{i // 500}/f{i}.txt": f"file {i}".encode() for i in range(10_000)}
+    async with Store.open(StoreSettings(path=root, min_free=0), clock=clock) as store:
+        started = time.perf_counter()
+        first = await store.acquire(req("wide"), MemoryUpstream(files), holder="bench")
+        cold = time.perf_counter() - started
+        await store.release(first)
+        hits = []
+        for _ in range(200):
+            started = time.perf_counter()
+            lease = await store.acquire(req("wide"), MemoryUpstream(files), holder="bench")
+            hits.append(time.perf_counter() - started)
+            await store.release(lease)
+        rows = await store.db.read(lambda c: store_index.entry_files(c, first.entry.id))
+        links = [(r["path"], store.paths.blob(r["sha256"]), False) for r in rows]
+        builds = []
+        for i in range(5):
+            started = time.perf_counter()
+            await asyncio.to_thread(store.views.build, f"bench-view-{i}", links)
+            builds.append(time.perf_counter() - started)
+    return {
+        "cold_acquire_10000_small_files_s": round(cold, 3),
+        "acquire_hit_10000_files": summary(hits),
+        "view_build_10000_files": summary(builds),
+    }
+
+
+async def bench_sweep(root: Path, entries: int) -> dict[str, Any]:
+    """Sweep with `entries` entries in the index, 1% of them expired and unheld."""
+    clock = ManualClock()
+    async with Store.open(StoreSettings(path=root, min_free=0), clock=clock) as store:
+        now = clock.now()
+
+        def seed(conn: Any) -> None:
+            rows = [
+                (
+                    f"{i:032x}",
+                    f"rk{i}",
+                    "bench",
+                    f"bench://{i}",
+                    "{}",
+                    "v",
+                    "ready",
+                    0,
+                    0,
+                    now,
+                    now - (90_000 if i % 100 == 0 else 0),
+                )
+                for i in range(entries)
+            ]
+            conn.executemany(
+                """INSERT INTO entries (id, request_key, type, source, request, version, state,
+                   size_bytes, file_count, created_at, downloaded_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+
+        await store.db.run(seed)
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            report = await store.sweep()
+            samples.append(time.perf_counter() - started)
+            assert report.entries in (entries // 100, 0)
+        started = time.perf_counter()
+        await store.acquire(req("probe"), MemoryUpstream({"f": b"x"}), holder="b")
+        probe_miss = time.perf_counter() - started
+        hits = []
+        for _ in range(50):
+            started = time.perf_counter()
+            await store.acquire(req("probe"), MemoryUpstream({"f": b"x"}), holder="b")
+            hits.append(time.perf_counter() - started)
+    return {
+        "entries": entries,
+        "sweep_first_run_removing_1pct_s": round(samples[0], 3),
+        "sweep_idle": summary(samples[1:]),
+        "acquire_hit_with_that_many_entries": summary(hits),
+        "acquire_miss_tiny_s": round(probe_miss, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = {
+            "acquire_and_view": asyncio.run(bench_acquire_and_view(Path(tmp) / "a")),
+            "sweep": asyncio.run(bench_sweep(Path(tmp) / "b", args.entries)),
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

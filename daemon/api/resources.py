@@ -1,0 +1,68 @@
+"""Cache entries: list, show, delete; and the store's maintenance (gc, verify)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import InvalidInput
+from .context import context_of
+from .shapes import entry_json
+
+routes = web.RouteTableDef()
+
+_STATES = {"pending", "downloading", "ready", "failed"}
+
+
+@routes.get("/v1/resources")
+async def list_resources(request: web.Request) -> web.Response:
+    store = context_of(request).store
+    states = [s for value in request.query.getall("state", []) for s in value.split(",") if s]
+    unknown = set(states) - _STATES
+    if unknown:
+        raise InvalidInput(f"unknown state {sorted(unknown)[0]!r}; one of {sorted(_STATES)}")
+    entries = await store.entries(states)
+    return web.json_response({"resources": [entry_json(store, e) for e in entries]})
+
+
+@routes.get("/v1/resources/{id}")
+async def show_resource(request: web.Request) -> web.Response:
+    store = context_of(request).store
+    entry = await store.get(request.match_info["id"])
+    body = entry_json(store, entry)
+    if request.query.get("files") in ("1", "true"):
+        body["files"] = await store.files(entry.id)
+    return web.json_response(body)
+
+
+@routes.delete("/v1/resources/{id}")
+async def delete_resource(request: web.Request) -> web.Response:
+    await context_of(request).store.delete(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.post("/v1/gc")
+async def gc(request: web.Request) -> web.Response:
+    """Sweep now: expired, unheld entries go, then unreferenced blobs."""
+    report = await context_of(request).store.sweep()
+    return web.json_response(
+        {
+            "entries_removed": report.entries,
+            "blobs_removed": report.blobs,
+            "bytes_freed": report.bytes_freed,
+        }
+    )
+
+
+@routes.post("/v1/verify")
+async def verify(request: web.Request) -> web.Response:
+    """Re-hash every blob; corrupt ones are deleted and their entries fetched again later."""
+    report = await context_of(request).store.verify()
+    return web.json_response(
+        {
+            "blobs_checked": report.blobs_checked,
+            "bytes_checked": report.bytes_checked,
+            "corrupt": report.corrupt,
+            "missing": report.missing,
+            "entries_failed": report.entries_failed,
+        }
+    )

@@ -1,0 +1,83 @@
+"""Periodic work (the store sweep, the market refresh) on APScheduler's asyncio scheduler.
+
+Each job is wrapped so that a failure is logged with its traceback and the job simply runs
+again at its next tick: a scheduler job never dies silently. Jobs do not overlap themselves
+(`max_instances=1`) and missed ticks coalesce into one run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from .logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class JobHealth:
+    """What /v1/status says of a periodic job."""
+
+    runs: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_run_at: float | None = None
+    last_duration: float | None = None
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self.health: dict[str, JobHealth] = {}
+
+    def every(
+        self,
+        seconds: float,
+        name: str,
+        fn: Callable[[], Awaitable[Any]],
+        *,
+        first_in: float | None = None,
+    ) -> None:
+        """Run `fn` every `seconds`, first after `first_in` seconds (default: one period)."""
+        health = self.health.setdefault(name, JobHealth())
+
+        async def guarded() -> None:
+            started = time.monotonic()
+            health.runs += 1
+            health.last_run_at = time.time()
+            try:
+                await fn()
+                health.last_error = None
+            except Exception as exc:
+                health.failures += 1
+                health.last_error = str(exc) or type(exc).__name__
+                log.exception("scheduler.job_failed", job=name)
+            finally:
+                health.last_duration = time.monotonic() - started
+
+        first = datetime.now(UTC) + timedelta(seconds=seconds if first_in is None else first_in)
+        self._scheduler.add_job(
+            guarded,
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
