@@ -138,24 +138,26 @@ def _clean_tmp(paths: BlobPaths, known: set[str]) -> tuple[int, set[str]]:
 
 
 async def _reconcile_blobs(store: Store) -> tuple[int, int]:
-    """Blob files without rows are deleted; rows without files fail the entries using them."""
+    """Blob files without rows are deleted; rows without files (or with a file of the wrong
+    size, as a power cut can leave a file that was never synced) fail the entries using them."""
     on_disk = await asyncio.to_thread(_blob_files, store.paths)
     rows = dict(await store.db.read(index.all_blobs))
     orphans = [d for d in on_disk if d not in rows]
     for digest in orphans:
         await asyncio.to_thread(remove_blob_file, store.paths, digest)
-    lost = [d for d in rows if d not in on_disk]
+    lost = [d for d, size in rows.items() if on_disk.get(d) != size]
     for digest in lost:
-        failed = await store.db.run(
-            partial(index.forget_blob, sha256=digest, reason=f"blob {digest} missing from disk")
-        )
+        reason = f"blob {digest} missing from disk or cut short"
+        failed = await store.db.run(partial(index.forget_blob, sha256=digest, reason=reason))
+        await asyncio.to_thread(remove_blob_file, store.paths, digest)
         for entry_id in failed:
             await asyncio.to_thread(store.views.remove, entry_id)
     return len(orphans), len(lost)
 
 
-def _blob_files(paths: BlobPaths) -> set[str]:
-    found: set[str] = set()
+def _blob_files(paths: BlobPaths) -> dict[str, int]:
+    """Every blob file on disk with its size; stray files in the blob tree are removed."""
+    found: dict[str, int] = {}
     if not paths.blobs.exists():
         return found
     for prefix in os.scandir(paths.blobs):
@@ -164,9 +166,9 @@ def _blob_files(paths: BlobPaths) -> set[str]:
         for item in os.scandir(prefix.path):
             digest = prefix.name + item.name
             if is_sha256(digest):
-                found.add(digest)
+                found[digest] = item.stat().st_size
             else:
-                os.unlink(item.path)  # not ours: a stray file in the blob tree
+                os.unlink(item.path)
     return found
 
 

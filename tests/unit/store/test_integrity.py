@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 import pytest
 
 from daemon.clock import ManualClock
 from daemon.errors import Conflict, UnsafeUpstream, UpstreamIntegrityError
+from daemon.settings import StoreSettings
 from daemon.store import EntryState, Store
 from tests.unit.store.upstream import MemoryUpstream, request
 
@@ -99,3 +101,33 @@ async def test_delete_is_refused_while_pinned_or_in_use(store: Store) -> None:
     await store.delete(lease.entry.id)
     assert await store.entries() == []
     assert list(store.paths.blobs.glob("*/*")) == []
+
+
+async def test_restart_finds_truncated_and_orphan_blobs(
+    store_settings: Callable[..., StoreSettings], clock: ManualClock
+) -> None:
+    """What a power cut can leave: a blob cut short, a file nobody recorded, a stray temp."""
+    settings = store_settings()
+    upstream = MemoryUpstream({"w.bin": os.urandom(50_000), "ok": b"ok"})
+    async with Store.open(settings, clock=clock) as store:
+        lease = await store.acquire(request("power"), upstream, holder="h")
+        await store.release(lease)
+        paths = store.paths
+    truncated = paths.blob(hashlib.sha256(upstream.files["w.bin"]).hexdigest())
+    os.chmod(truncated, 0o644)
+    truncated.write_bytes(b"")
+    orphan = paths.blob(hashlib.sha256(b"nobody").hexdigest())
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"nobody")
+    (paths.tmp / "stray.part").write_bytes(b"half")
+    async with Store.open(settings, clock=clock) as store:
+        entry = await store.get(lease.entry.id)
+        assert entry.state == EntryState.FAILED
+        assert "missing from disk" in (entry.error or "")
+        assert not orphan.exists()
+        assert not truncated.exists()
+        assert list(paths.tmp.iterdir()) == []
+        again = await store.acquire(request("power"), upstream, holder="h")
+        assert again.view is not None
+        assert (again.view / "w.bin").read_bytes() == upstream.files["w.bin"]
+        assert upstream.fetched == {"w.bin": 2, "ok": 1}
