@@ -7,7 +7,9 @@ of the session. A peer that cannot start fails the tests that need it; nothing i
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tests.fakes.hf_hub import FakeHub
 from tests.fakes.server import ThreadedServers
 from tests.peers.dockerd import DockerPeer
 from tests.peers.images import publish
+from tests.peers.procs import PEER_PIDS
 from tests.peers.registry import RegistryPeer
 from tests.peers.s3 import S3Peer
 
@@ -65,8 +68,33 @@ def s3() -> Iterator[S3Peer]:
     peer.stop()
 
 
-@pytest.fixture
-def store_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "store"
-    path.mkdir()
-    return path
+def _children() -> set[int]:
+    """Live child processes of this test process (zombies excluded)."""
+    me = str(os.getpid())
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_processes_left_behind() -> Iterator[None]:
+    """A test that leaves a process running fails (kopf does the same for tasks)."""
+    before = _children()
+    yield
+    deadline = time.monotonic() + 5
+    while (left := _children() - before - PEER_PIDS) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes left behind: {sorted(left)}"
+
+
+def assert_no_stray_tasks() -> None:
+    """For async fixtures' teardown: nothing but the current task may still run."""
+    current = asyncio.current_task()
+    stray = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    assert not stray, f"tasks left behind: {[t.get_name() for t in stray]}"

@@ -33,6 +33,10 @@ def wait_until(
     raise TimeoutError(f"{what} did not come up within {timeout}s{tail}")
 
 
+PEER_PIDS: set[int] = set()
+"""Processes of session-wide peers: they outlive single tests on purpose."""
+
+
 def start(cmd: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
     handle = open(log, "ab")  # noqa: SIM115 - the process owns it until it ends
     process: subprocess.Popen[bytes] = subprocess.Popen(
@@ -42,6 +46,7 @@ def start(cmd: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes
         start_new_session=True,
         **kwargs,  # type: ignore[call-overload]
     )
+    PEER_PIDS.add(process.pid)
     return process
 
 

@@ -16,6 +16,7 @@ from daemon.engine.client import Engine
 from daemon.scheduler import Scheduler
 from daemon.settings import load_settings
 from daemon.store import Store
+from tests.conftest import assert_no_stray_tasks
 
 
 @dataclass
@@ -47,3 +48,4 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         finally:
             await client.close()
             await engine.close()
+    assert_no_stray_tasks()

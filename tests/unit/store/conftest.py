@@ -9,6 +9,7 @@ import pytest
 from daemon.clock import ManualClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from tests.conftest import assert_no_stray_tasks
 
 OpenStore = Callable[..., Any]
 
@@ -34,3 +35,4 @@ async def store(
 ) -> AsyncIterator[Store]:
     async with Store.open(store_settings(), clock=clock) as opened:
         yield opened
+    assert_no_stray_tasks()
