@@ -49,3 +49,20 @@ class TaskSet:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 log.warning("task.stuck_on_cancel", task=task.get_name())
+
+
+async def all_or_nothing(coros: list[Coroutine[Any, Any, Any]]) -> None:
+    """Run all concurrently; on the first failure cancel the rest and raise that failure
+    itself (not an ExceptionGroup, so callers catch the error types they know)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result

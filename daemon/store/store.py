@@ -16,12 +16,13 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..aiotasks import all_or_nothing
 from ..clock import Clock
 from ..db import Database
 from ..errors import Conflict, NosanaCacheError, NotFound, StoreError, UpstreamIntegrityError
@@ -352,7 +353,7 @@ class Store:
         need = sum(unique.values())
         tracker = self._progress.setdefault(entry_id, _Tracker(total=need))
         async with self.space.reserve(need, request.source) as reservation:
-            await _all_or_nothing(
+            await all_or_nothing(
                 [
                     self._fetch_file(entry_id, spec, resolver, tracker, reservation)
                     for spec in missing
@@ -606,23 +607,3 @@ def _mark_deleting(conn: Any, entry_id: str) -> bool:
         (entry_id, entry_id, entry_id),
     )
     return bool(cursor.rowcount)
-
-
-async def _all_or_nothing(coros: Sequence[Awaitable[None]]) -> None:
-    """Run all; on the first failure cancel the rest and raise that failure (not a group)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    if not tasks:
-        return
-    try:
-        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]

@@ -1,0 +1,184 @@
+"""The three Nosana resource types (HF, S3, Ollama), validated strictly.
+
+These are the shapes a job's `resources` entries, the market's required list and
+`POST /v1/resources` share (shared/NOSANA.md). Unknown properties are errors, as on Nosana's
+own node. `target` is where a job mounts the resource; it is not part of what is cached.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from .errors import FieldError, InvalidInput
+from .store.views import validate_relative_path
+
+OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
+
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+_OLLAMA_MODEL = re.compile(
+    r"^(?:(?P<host>[a-z0-9.-]+(?::\d+)?)/)??(?:(?P<namespace>[a-z0-9][a-z0-9._-]*)/)?"
+    r"(?P<name>[a-z0-9][a-z0-9._-]*)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?$"
+)
+
+
+def _relative_file(value: str) -> str:
+    try:
+        return validate_relative_path(value.strip("/") if value != "/" else value)
+    except Exception as exc:
+        raise ValueError(f"{value!r} is not a file path inside the resource") from exc
+
+
+def _absolute_target(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path in the container")
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError(f"{value!r} must not contain '..'")
+    return value
+
+
+def _repo_id(value: str) -> str:
+    if not _REPO_ID.match(value) or ".." in value or value.endswith((".git", ".")):
+        raise ValueError(f"{value!r} is not a Hugging Face repo id (org/name)")
+    return value
+
+
+def _revision(value: str) -> str:
+    if not value or len(value) > 255 or any(c.isspace() for c in value) or ".." in value:
+        raise ValueError(f"{value!r} is not a revision (a branch, tag or commit)")
+    return value
+
+
+def _unique_files(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one file (or leave `files` out for all)")
+    return value
+
+
+RelativeFile = Annotated[str, AfterValidator(_relative_file)]
+FileList = Annotated[list[RelativeFile], AfterValidator(_unique_files)]
+Target = Annotated[str, AfterValidator(_absolute_target)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class S3Auth(_Strict):
+    REGION: str = Field(min_length=1)
+    ACCESS_KEY_ID: str = Field(min_length=1)
+    SECRET_ACCESS_KEY: SecretStr
+
+
+class S3Location(_Strict):
+    url: str = Field(min_length=1)
+    files: FileList | None = None
+
+
+class HFResource(_Strict):
+    type: Literal["HF"]
+    repo: Annotated[str, AfterValidator(_repo_id)]
+    revision: Annotated[str, AfterValidator(_revision)] | None = None
+    files: FileList | None = None
+    accessToken: SecretStr | None = None
+    target: Target | None = None
+
+
+class S3Resource(_Strict):
+    type: Literal["S3"]
+    url: str | None = Field(None, min_length=1)
+    bucket: str | None = Field(None, min_length=1)
+    buckets: list[S3Location] | None = Field(None, min_length=1)
+    files: FileList | None = None
+    allowWrite: bool = False
+    IAM: S3Auth | None = None
+    target: Target | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> S3Resource:
+        if (self.url is None) == (self.buckets is None):
+            raise ValueError("give either `url` or `buckets`")
+        if self.buckets is not None and (self.bucket is not None or self.files is not None):
+            raise ValueError("with `buckets`, give `files` per bucket and no `bucket`")
+        return self
+
+    def locations(self) -> list[S3Location]:
+        if self.buckets is not None:
+            return list(self.buckets)
+        assert self.url is not None
+        return [S3Location(url=self.url, files=self.files)]
+
+
+class OllamaResource(_Strict):
+    type: Literal["Ollama"]
+    model: str = Field(min_length=1)
+    target: Target | None = None
+
+    @model_validator(mode="after")
+    def _model_name(self) -> OllamaResource:
+        if not _OLLAMA_MODEL.match(self.model):
+            raise ValueError(f"{self.model!r} is not an Ollama model (name, name:tag, ns/name:tag)")
+        return self
+
+    def parts(self) -> tuple[str | None, str, str, str]:
+        """(registry host or None, namespace, name, tag) with Ollama's defaults."""
+        match = _OLLAMA_MODEL.match(self.model)
+        assert match is not None
+        host, namespace = match["host"], match["namespace"]
+        # `ns/name` may parse as host/name; a registry host has a dot or a port.
+        if host and not namespace and "." not in host and ":" not in host:
+            host, namespace = None, host
+        return host, namespace or "library", match["name"], match["tag"] or "latest"
+
+
+Resource = Annotated[HFResource | S3Resource | OllamaResource, Field(discriminator="type")]
+_RESOURCE = TypeAdapter(Resource)
+
+
+def error_location(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """`("ops", 0, "args", "resources", 1, "repo")` → `ops[0].args.resources[1].repo`.
+
+    Pydantic puts the discriminator's value in the location of a tagged union member
+    (`resources.1.HF.repo`); a reader wants the path in the document, so those are dropped.
+    """
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("HF", "S3", "Ollama", "container/run", "container/create-volume"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    errors = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown property"
+        elif error["type"] == "union_tag_invalid":
+            message = "`type` must be one of HF, S3, Ollama"
+        errors.append(FieldError(error_location(error["loc"], prefix), message))
+    return errors
+
+
+def parse_resource(data: Any, *, where: str = "") -> HFResource | S3Resource | OllamaResource:
+    """A resource from JSON data; `InvalidInput` naming every problem's location otherwise."""
+    try:
+        return _RESOURCE.validate_python(data)
+    except ValidationError as exc:
+        errors = field_errors(exc, where)
+        raise InvalidInput(f"invalid resource: {errors[0].loc}: {errors[0].msg}", errors) from None

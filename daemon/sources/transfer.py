@@ -1,0 +1,333 @@
+"""One downloader for every HTTP-based source: parallel ranged parts, resume, bounded memory.
+
+    download(url, sink)
+      ├─ the first missing part is requested alone (following redirects by hand, dropping
+      │  credentials when the host changes): a 206 means the server honours Range, and the
+      │  remaining parts go in parallel; a 200 means it does not, and that one stream is
+      │  written whole
+      └─ each part writes what it receives as it arrives; a dropped or stalled connection is
+         retried with backoff from the first byte not yet received, never from zero
+
+Every transfer holds one of `download.concurrency` slots while its connection is open, so
+the total parallelism is bounded whatever mix of large and small files is running. Memory per
+transfer is one write buffer (1 MiB), never a whole file.
+
+Job-provided URLs go through a session whose resolver refuses private addresses
+(netguard.py); endpoints from the operator's config use a plain one. aiohttp exceptions do not
+leave this module: they become `UpstreamUnavailable` (after retries) or another
+`UpstreamError` naming the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+from yarl import URL
+
+from .. import __version__
+from ..aiotasks import all_or_nothing
+from ..errors import (
+    NosanaCacheError,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
+from ..logs import get_logger
+from ..settings import DownloadSettings
+from ..store import BlobSink
+from .netguard import GuardedResolver, check_url
+
+log = get_logger(__name__)
+
+WRITE_BUFFER = 1024 * 1024
+READ_CHUNK = 256 * 1024
+MAX_REDIRECTS = 10
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+_AUTH_HEADERS = ("authorization", "cookie", "x-amz-security-token")
+_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class Response:
+    """A whole (small) response body: manifests, listings."""
+
+    status: int
+    url: URL
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass
+class _Target:
+    """Where one download's parts go, once redirects are followed."""
+
+    url: URL
+    headers: dict[str, str]
+    trusted: bool
+    name: str
+    size: int
+    ranges: bool | None = None  # unknown until the first answer
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Transfer:
+    def __init__(self, settings: DownloadSettings, *, allow_private: bool) -> None:
+        self.settings = settings
+        self.allow_private = allow_private
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._trusted: aiohttp.ClientSession | None = None
+        self._guarded: aiohttp.ClientSession | None = None
+        self.bytes_received = 0
+        self.active = 0
+
+    async def start(self) -> None:
+        self._trusted = self._session(guarded=False)
+        self._guarded = self._session(guarded=True)
+
+    def _session(self, *, guarded: bool) -> aiohttp.ClientSession:
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.connect_timeout,
+            sock_connect=self.settings.connect_timeout,
+            sock_read=self.settings.stall_timeout,
+        )
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.concurrency * 2 + 8,
+            ttl_dns_cache=300,
+            resolver=GuardedResolver() if guarded and not self.allow_private else None,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,
+            headers={"User-Agent": f"nosana-cache/{__version__}", "Accept-Encoding": "identity"},
+        )
+
+    async def close(self) -> None:
+        for session in (self._trusted, self._guarded):
+            if session is not None:
+                await session.close()
+
+    # -- small responses ------------------------------------------------------------------
+
+    async def get(
+        self,
+        url: str | URL,
+        *,
+        name: str,
+        trusted: bool,
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        ok: tuple[int, ...] = (200,),
+    ) -> Response:
+        """A whole small response, retried on temporary failures; `ok` statuses return,
+        others raise the matching `UpstreamError`."""
+        target = _Target(URL(url), dict(headers or {}), trusted, name, 0)
+        attempt = 0
+        while True:
+            try:
+                async with self._slots:
+                    response = await self._open(target, {}, method=method)
+                    async with response:
+                        body = await _read_limited(response, MAX_METADATA_BYTES, name)
+                        if response.status in ok:
+                            return Response(response.status, response.url, response.headers, body)
+                        raise _status_error(
+                            response.status, response.headers, body, name, target.url
+                        )
+            except (UpstreamUnavailable, aiohttp.ClientError, TimeoutError) as exc:
+                attempt += 1
+                if attempt > self.settings.max_retries:
+                    raise _unavailable(exc, name, target.url, attempt) from exc
+                await asyncio.sleep(_backoff(attempt))
+
+    # -- file bodies ------------------------------------------------------------------------
+
+    async def download(
+        self,
+        url: str | URL,
+        sink: BlobSink,
+        *,
+        name: str,
+        trusted: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write every missing byte range of `sink` from `url`."""
+        missing = sink.missing()
+        if not missing:
+            return
+        target = _Target(URL(url), dict(headers or {}), trusted, name, sink.size)
+        parts = _split(missing, self.settings.part_size)
+        await self._part(target, sink, *parts[0])
+        if target.ranges is False:
+            return  # the server ignored Range and sent everything in one stream
+        await all_or_nothing([self._part(target, sink, start, end) for start, end in parts[1:]])
+
+    async def _part(self, target: _Target, sink: BlobSink, start: int, end: int) -> None:
+        """Fetch `[start, end)` into the sink, resuming after drops from the first byte
+        not yet received."""
+        offset = start
+        attempt = 0
+        while offset < end:
+            try:
+                async with self._slots:
+                    self.active += 1
+                    try:
+                        offset = await self._stream(target, sink, offset, end)
+                    finally:
+                        self.active -= 1
+            except (UpstreamUnavailable, aiohttp.ClientError, TimeoutError) as exc:
+                attempt += 1
+                if attempt > self.settings.max_retries:
+                    raise _unavailable(exc, target.name, target.url, attempt) from exc
+                log.info(
+                    "transfer.retry",
+                    file=target.name,
+                    offset=offset,
+                    attempt=attempt,
+                    error=_describe(exc),
+                )
+                await asyncio.sleep(_backoff(attempt))
+
+    async def _stream(self, target: _Target, sink: BlobSink, offset: int, end: int) -> int:
+        """One request; returns the offset reached (== end when the part is complete)."""
+        whole = target.ranges is False
+        range_header = {} if whole else {"Range": f"bytes={offset}-{end - 1}"}
+        response = await self._open(target, range_header)
+        async with response:
+            if response.status == 206:
+                target.ranges = True
+                first = _content_range_start(response.headers.get("Content-Range"))
+                if first != offset:
+                    raise UpstreamError(f"{target.name}: asked for byte {offset}, got {first}")
+            elif response.status == 200:
+                target.ranges = False
+                offset, end = 0, target.size
+            else:
+                body = await _read_limited(response, 64 * 1024, target.name)
+                raise _status_error(
+                    response.status, response.headers, body, target.name, target.url
+                )
+            buffer = bytearray()
+            try:
+                async for chunk in response.content.iter_chunked(READ_CHUNK):
+                    take = chunk[: max(0, end - offset - len(buffer))]
+                    buffer += take
+                    self.bytes_received += len(take)
+                    if len(buffer) >= WRITE_BUFFER:
+                        await sink.write(offset, bytes(buffer))
+                        offset += len(buffer)
+                        buffer.clear()
+                    if len(take) < len(chunk):
+                        break
+            finally:
+                if buffer:  # keep what arrived before a drop: the retry resumes after it
+                    await sink.write(offset, bytes(buffer))
+                    offset += len(buffer)
+        if offset < end:
+            raise UpstreamUnavailable(f"{target.name}: connection closed at byte {offset} of {end}")
+        return offset
+
+    async def _open(
+        self, target: _Target, extra: Mapping[str, str], method: str = "GET"
+    ) -> aiohttp.ClientResponse:
+        """Send the request, following redirects by hand; the first answer that is not a
+        redirect is returned, and its URL is kept for the download's other parts."""
+        session = self._trusted if target.trusted else self._guarded
+        assert session is not None, "Transfer.start() was not called"
+        url, headers = target.url, target.headers
+        for _hop in range(MAX_REDIRECTS):
+            if not target.trusted:
+                check_url(url, allow_private=self.allow_private)
+            try:
+                response = await session.request(
+                    method, url, headers={**headers, **extra}, allow_redirects=False
+                )
+            except NosanaCacheError:
+                raise  # the guarded resolver refused the host
+            location = response.headers.get("Location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                response.release()
+                next_url = url.join(URL(location))
+                if next_url.origin() != url.origin():
+                    headers = {k: v for k, v in headers.items() if k.lower() not in _AUTH_HEADERS}
+                url = next_url
+                continue
+            target.url, target.headers = url, headers
+            return response
+        raise UpstreamError(f"{target.name}: more than {MAX_REDIRECTS} redirects from {target.url}")
+
+
+def _split(missing: list[tuple[int, int]], part_size: int) -> list[tuple[int, int]]:
+    parts = []
+    for start, end in missing:
+        for offset in range(start, end, part_size):
+            parts.append((offset, min(end, offset + part_size)))
+    return parts
+
+
+def _content_range_start(header: str | None) -> int | None:
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", header or "")
+    return int(match.group(1)) if match else None
+
+
+def _backoff(attempt: int) -> float:
+    """0.25 s, 0.5 s, 1 s ... up to 30 s, with jitter so retries do not synchronise."""
+    return float(min(30.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+async def _read_limited(response: aiohttp.ClientResponse, limit: int, name: str) -> bytes:
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise UpstreamError(f"{name}: response larger than {limit} bytes")
+    return bytes(body)
+
+
+def _upstream_message(headers: Mapping[str, str], body: bytes) -> str:
+    """The reason upstream gave: an HF `X-Error-Message`, an S3 XML `<Message>`, or text."""
+    if headers.get("X-Error-Message"):
+        code = headers.get("X-Error-Code")
+        return f"{code}: {headers['X-Error-Message']}" if code else headers["X-Error-Message"]
+    text = body[:2048].decode(errors="replace")
+    found = [
+        m.group(1)
+        for m in (re.search(f"<{t}>([^<]+)</{t}>", text) for t in ("Code", "Message"))
+        if m
+    ]
+    if found:
+        return ": ".join(found)
+    return re.sub(r"\s+", " ", text).strip()[:200]
+
+
+def _status_error(
+    status: int, headers: Mapping[str, str], body: bytes, name: str, url: URL
+) -> NosanaCacheError:
+    reason = _upstream_message(headers, body)
+    where = f"{name}: {url.with_query(None)} answered {status}" + (f" ({reason})" if reason else "")
+    if status in _RETRY_STATUSES:
+        return UpstreamUnavailable(where, delay=float(headers.get("Retry-After", "1") or 1))
+    if status == 404:
+        return UpstreamNotFound(where)
+    if status in (401, 403):
+        return UpstreamAuthError(where)
+    return UpstreamError(where)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, NosanaCacheError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _unavailable(exc: BaseException, name: str, url: URL, attempts: int) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"{name}: {url.with_query(None)} unavailable after {attempts} attempts: {_describe(exc)}"
+    )
