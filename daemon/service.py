@@ -1,7 +1,8 @@
 """The composition root: builds every component from `Settings`, in order, and tears down.
 
-Start-up order: store (with crash recovery) → Docker engine (absent is fine) → scheduler
-(the store sweep) → API listeners. Shutdown runs the same
+Start-up order: store (with crash recovery) → sources (HTTP sessions) → cache (resuming what
+the last run left unfinished) → Docker engine (absent is fine) → scheduler (the store sweep)
+→ API listeners. Shutdown runs the same
 stack backwards: the API stops accepting first, then in-flight work is finished or cut, then
 the store closes. Signal handlers only set the stop event (uvicorn, kopf do the same).
 """
@@ -17,11 +18,13 @@ from .aiotasks import TaskSet
 from .api.app import build_app
 from .api.context import ApiContext
 from .api.server import serve
+from .cache import Cache
 from .clock import Clock, SystemClock
 from .engine.client import Engine
 from .logs import get_logger
 from .scheduler import Scheduler
 from .settings import Settings
+from .sources import Sources
 from .store import Store
 
 log = get_logger(__name__)
@@ -45,6 +48,14 @@ class Service:
                 Store.open(self.settings.store, clock=self.clock)
             )
             await store.release_holders(lambda _holder: False)
+            sources = Sources(self.settings)
+            await sources.start()
+            stack.push_async_callback(sources.close)
+            cache = Cache(store, sources)
+            stack.push_async_callback(cache.close)
+            resumed = cache.resume_unfinished(await store.unfinished())
+            if resumed:
+                log.info("daemon.resuming_downloads", count=resumed)
             engine = Engine(self.settings.docker)
             stack.push_async_callback(engine.close)
             background = TaskSet("service")
@@ -54,7 +65,11 @@ class Service:
             scheduler.start()
             stack.push_async_callback(scheduler.stop)
             context = ApiContext(
-                settings=self.settings, engine=engine, store=store, scheduler=scheduler
+                settings=self.settings,
+                engine=engine,
+                store=store,
+                cache=cache,
+                scheduler=scheduler,
             )
             app = build_app(context)
             bound = await stack.enter_async_context(serve(app, self.settings.api.listen))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ..cache import Cache
 from ..engine.client import Engine
 from ..scheduler import Scheduler
 from ..settings import Settings
@@ -18,6 +19,7 @@ class ApiContext:
     settings: Settings
     engine: Engine
     store: Store
+    cache: Cache
     scheduler: Scheduler
     started_at: float = field(default_factory=time.time)
 

@@ -5,10 +5,25 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import InvalidInput
+from ..resources import parse_resource
 from .context import context_of
-from .shapes import entry_json
+from .shapes import entry_json, read_json, truthy
 
 routes = web.RouteTableDef()
+
+
+@routes.post("/v1/resources")
+async def pull_resource(request: web.Request) -> web.Response:
+    """Start (or join) a resource's download; `?wait=true` answers when it is ready."""
+    context = context_of(request)
+    resource = parse_resource(await read_json(request))
+    if truthy(request.query.get("wait")):
+        entry = await context.cache.wait_ready(resource)
+        return web.json_response(entry_json(context.store, entry), status=200)
+    entry = await context.cache.ensure(resource)
+    status = 200 if entry.state == "ready" else 202
+    return web.json_response(entry_json(context.store, entry), status=status)
+
 
 _STATES = {"pending", "downloading", "ready", "failed"}
 
@@ -29,7 +44,7 @@ async def show_resource(request: web.Request) -> web.Response:
     store = context_of(request).store
     entry = await store.get(request.match_info["id"])
     body = entry_json(store, entry)
-    if request.query.get("files") in ("1", "true"):
+    if truthy(request.query.get("files")):
         body["files"] = await store.files(entry.id)
     return web.json_response(body)
 

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
+
+from ..errors import InvalidInput
 from ..store import Entry, Store
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 that says why not."""
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from exc
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
 
 
 def timestamp(seconds: float | None) -> str | None:

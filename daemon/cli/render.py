@@ -110,3 +110,10 @@ def resource(e: dict[str, Any], now: float) -> str:
     for f in e.get("files") or []:
         lines.append(f"  {human_size(f['size']):>10}  {f['path']}")
     return "\n".join(lines)
+
+
+def pulled(e: dict[str, Any]) -> str:
+    return (
+        f"{e['state']}: {e['source']} → {e['id'][:12]}, {human_size(e['size_bytes'])} in "
+        f"{e['file_count']} files at {e.get('path') or '-'}"
+    )

@@ -145,7 +145,7 @@ class Transfer:
                 attempt += 1
                 if attempt > self.settings.max_retries:
                     raise _unavailable(exc, name, target.url, attempt) from exc
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(backoff(attempt))
 
     # -- file bodies ------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class Transfer:
                     attempt=attempt,
                     error=_describe(exc),
                 )
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(backoff(attempt))
 
     async def _stream(self, target: _Target, sink: BlobSink, offset: int, end: int) -> int:
         """One request; returns the offset reached (== end when the part is complete)."""
@@ -277,7 +277,7 @@ def _content_range_start(header: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
     """0.25 s, 0.5 s, 1 s ... up to 30 s, with jitter so retries do not synchronise."""
     return float(min(30.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
 

@@ -23,6 +23,7 @@ CREATE TABLE entries (
     type TEXT NOT NULL,
     source TEXT NOT NULL,
     request TEXT NOT NULL,
+    resumable TEXT,
     version TEXT,
     details TEXT NOT NULL DEFAULT '{}',
     state TEXT NOT NULL,
@@ -83,9 +84,9 @@ CREATE TABLE downloads (
 MIGRATIONS = [SCHEMA_V1]
 
 _ENTRY_COLUMNS = """
-    e.id, e.request_key, e.type, e.source, e.request, e.version, e.details, e.state, e.error,
-    e.size_bytes, e.file_count, e.external, e.created_at, e.downloaded_at, e.last_used_at,
-    e.hits,
+    e.id, e.request_key, e.type, e.source, e.request, e.resumable, e.version, e.details,
+    e.state, e.error, e.size_bytes, e.file_count, e.external, e.created_at, e.downloaded_at,
+    e.last_used_at, e.hits,
     (SELECT group_concat(owner, ',') FROM pins p WHERE p.entry_id = e.id) AS pinned_by,
     (SELECT count(*) FROM leases l WHERE l.entry_id = e.id) AS leases
 """
@@ -98,6 +99,7 @@ def _entry(row: sqlite3.Row) -> Entry:
         type=row["type"],
         source=row["source"],
         request=row["request"],
+        resumable=row["resumable"],
         version=row["version"],
         details=json.loads(row["details"]),
         state=EntryState(row["state"]),
@@ -189,9 +191,9 @@ def begin_entry(
     """Create (or reset a failed) entry in `downloading` with its file list, no blobs yet."""
     conn.execute("DELETE FROM files WHERE entry_id = ?", (entry_id,))
     conn.execute(
-        """INSERT INTO entries (id, request_key, type, source, request, version, details, state,
-                                size_bytes, file_count, external, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'downloading', ?, ?, ?, ?)
+        """INSERT INTO entries (id, request_key, type, source, request, resumable, version,
+                                details, state, size_bytes, file_count, external, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'downloading', ?, ?, ?, ?)
            ON CONFLICT(id) DO UPDATE SET state = 'downloading', error = NULL,
                details = excluded.details, size_bytes = excluded.size_bytes,
                file_count = excluded.file_count""",
@@ -201,6 +203,7 @@ def begin_entry(
             request.type,
             request.source,
             request.key,
+            request.resumable,
             version,
             json.dumps(details),
             sum(f.size for f in files),

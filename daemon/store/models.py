@@ -30,6 +30,8 @@ class EntryRequest:
     key: str
     type: str
     source: str
+    resumable: str | None = field(default=None, compare=False)
+    """The resource as JSON, when it needs no secret: a restarted daemon resumes it."""
 
     @property
     def request_key(self) -> str:
@@ -103,6 +105,10 @@ class Resolver(Protocol):
         """Write the bytes of `file` into `sink` (only its missing ranges)."""
         ...
 
+    async def close(self) -> None:
+        """Release what resolving and fetching held (clients); called once, at the end."""
+        ...
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -117,6 +123,7 @@ class Entry:
     type: str
     source: str
     request: str
+    resumable: str | None
     version: str | None
     details: dict[str, Any]
     state: EntryState

@@ -264,7 +264,8 @@ class Store:
         loop = asyncio.get_running_loop()
         resolved: asyncio.Future[str] = loop.create_future()
         task = loop.create_task(
-            self._materialize(request, resolver, resolved), name=f"fetch:{request.source}"
+            self._materialize_then_close(request, resolver, resolved),
+            name=f"fetch:{request.source}",
         )
         fetch = _Fetch(resolved, task)
         self._fetches[request.request_key] = fetch
@@ -281,6 +282,14 @@ class Store:
 
         task.add_done_callback(finished)
         return fetch
+
+    async def _materialize_then_close(
+        self, request: EntryRequest, resolver: Resolver, resolved: asyncio.Future[str]
+    ) -> str:
+        try:
+            return await self._materialize(request, resolver, resolved)
+        finally:
+            await resolver.close()
 
     async def _materialize(
         self, request: EntryRequest, resolver: Resolver, resolved: asyncio.Future[str]

@@ -11,10 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.api.app import build_app
 from daemon.api.context import ApiContext
+from daemon.cache import Cache
 from daemon.clock import ManualClock
 from daemon.engine.client import Engine
 from daemon.scheduler import Scheduler
 from daemon.settings import load_settings
+from daemon.sources import Sources
 from daemon.store import Store
 from tests.conftest import assert_no_stray_tasks
 
@@ -40,7 +42,15 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     clock = ManualClock()
     async with Store.open(settings.store, clock=clock) as store:
         engine = Engine(settings.docker)
-        context = ApiContext(settings=settings, engine=engine, store=store, scheduler=Scheduler())
+        sources = Sources(settings)
+        await sources.start()
+        context = ApiContext(
+            settings=settings,
+            engine=engine,
+            store=store,
+            cache=Cache(store, sources),
+            scheduler=Scheduler(),
+        )
         client = TestClient(TestServer(build_app(context)))
         await client.start_server()
         try:
@@ -48,4 +58,5 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         finally:
             await client.close()
             await engine.close()
+            await sources.close()
     assert_no_stray_tasks()

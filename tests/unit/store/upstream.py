@@ -34,6 +34,7 @@ class MemoryUpstream:
     wrong_bytes: set[str] = field(default_factory=set)
     gate: asyncio.Event | None = None
     delay: float = 0.0
+    closed: int = 0
 
     async def resolve(self) -> Manifest:
         self.resolve_calls += 1
@@ -49,6 +50,9 @@ class MemoryUpstream:
                 FileSpec(path=path, expected=Expected(size=len(data), sha256=sha), alias=alias)
             )
         return Manifest(version=self.version, files=tuple(specs), details={"version": self.version})
+
+    async def close(self) -> None:
+        self.closed += 1
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
         self.fetched[file.path] += 1

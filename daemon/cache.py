@@ -1,0 +1,60 @@
+"""Resources through the store: the one door that jobs, the market and the API go through.
+
+It pairs a source (who reaches upstream) with the store (who keeps the bytes), and resumes,
+after a restart, the downloads the last run left unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .aiotasks import TaskSet
+from .errors import NosanaCacheError
+from .logs import get_logger
+from .resources import parse_resource
+from .sources import Resource, Sources
+from .store import Entry, Lease, Store
+
+log = get_logger(__name__)
+
+
+class Cache:
+    def __init__(self, store: Store, sources: Sources) -> None:
+        self.store = store
+        self.sources = sources
+        self._background = TaskSet("cache")
+
+    async def acquire(self, resource: Resource, holder: str) -> Lease:
+        """A lease on the resource's entry: a hit, or a fetch shared with every other caller."""
+        request, resolver = self.sources.request(resource)
+        return await self.store.acquire(request, resolver, holder)
+
+    async def ensure(self, resource: Resource) -> Entry:
+        """Start (or join) the download and return the entry as soon as upstream answered."""
+        request, resolver = self.sources.request(resource)
+        return await self.store.ensure(request, resolver)
+
+    async def wait_ready(self, resource: Resource) -> Entry:
+        request, resolver = self.sources.request(resource)
+        return await self.store.wait_ready(request, resolver)
+
+    def resume_unfinished(self, entries: list[Entry]) -> int:
+        """Restart, in the background, fetches a killed or stopped daemon left behind."""
+        resumed = 0
+        for entry in entries:
+            if not entry.resumable:
+                continue
+            resource = parse_resource(json.loads(entry.resumable))
+            self._background.spawn(self._resume(entry, resource), f"resume:{entry.id}")
+            resumed += 1
+        return resumed
+
+    async def _resume(self, entry: Entry, resource: Resource) -> None:
+        try:
+            await self.wait_ready(resource)
+            log.info("fetch.resumed", entry_id=entry.id, source=entry.source)
+        except NosanaCacheError as exc:
+            log.warning("fetch.resume_failed", entry_id=entry.id, error=exc.message)
+
+    async def close(self) -> None:
+        await self._background.close()

@@ -1,0 +1,55 @@
+"""Upstreams: one module per resource type behind one shape, and the shared downloader.
+
+`Sources.request(resource)` turns a validated resource into what the store needs: its
+canonical `EntryRequest` (identity) and a `Resolver` that reaches upstream. Sources never
+touch the index; the store never speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from ..resources import HFResource, OllamaResource, S3Resource
+from ..settings import Settings
+from ..store import EntryRequest, Resolver
+from .huggingface import HuggingFace
+from .s3 import S3
+from .transfer import Transfer
+
+Resource = HFResource | S3Resource | OllamaResource
+
+
+class Sources:
+    def __init__(self, settings: Settings) -> None:
+        self.transfer = Transfer(
+            settings.download, allow_private=settings.security.allow_private_urls
+        )
+        self.huggingface = HuggingFace(settings.huggingface, settings.download, self.transfer)
+        self.s3 = S3(settings.s3, self.transfer)
+
+    async def start(self) -> None:
+        await self.transfer.start()
+
+    async def close(self) -> None:
+        await self.transfer.close()
+
+    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
+        request: EntryRequest
+        resolver: Resolver
+        if isinstance(resource, HFResource):
+            request, resolver = self.huggingface.request(resource)
+        elif isinstance(resource, S3Resource):
+            request, resolver = self.s3.request(resource)
+        else:
+            raise NotImplementedError("Ollama resources arrive with issue 5")
+        return _with_resume(request, resource), resolver
+
+
+def _with_resume(request: EntryRequest, resource: Resource) -> EntryRequest:
+    """Remember the resource (never a secret) so a restart can resume its download."""
+    secret = getattr(resource, "accessToken", None) or getattr(resource, "IAM", None)
+    if secret is not None:
+        return request
+    body = resource.model_dump_json(exclude={"target", "allowWrite"}, exclude_none=True)
+    return EntryRequest(request.key, request.type, request.source, resumable=body)
+
+
+__all__ = ["Resource", "Sources", "Transfer"]

@@ -1,0 +1,386 @@
+"""S3 prefixes: listed and fetched over plain HTTP through transfer.py, signed by aiobotocore.
+
+Every S3 operation (ListObjectsV2, HeadObject, GetObject) becomes a URL: presigned with the
+resource's `IAM`, the operator's `s3.*` keys or the AWS chain, or unsigned for anonymous public
+reads. The URLs then go through the same downloader as everything else: ranged parallel GETs,
+resume, retries, and the SSRF guard for hosts a job chose. aiobotocore computes signatures and
+resolves the operator's credentials; it never moves bytes.
+
+Where a resource points:
+- `s3://nos-ai-models-qllsn32u/...` is Nosana's public bucket: `https://models.nosana.io/...`;
+- `s3://bucket/prefix`: the bucket at `s3.endpoint_url` (default AWS), operator credentials;
+- `https://host/...` listed in `s3.hosts`: that entry's endpoint and bucket, path = prefix;
+- `https://host/path` with a `bucket` field: that bucket at `https://host`, path = prefix;
+- `https://host/bucket/prefix` otherwise (path style), read anonymously unless `IAM` is given.
+A prefix means every object under `prefix/` (keys relative to it in the view); a URL naming
+one object gives a view of that one file. When listing is refused and `files` are given, each
+file is fetched by GET of `<url>/<file>` after a HEAD for its size.
+
+Verification: single-part ETags are MD5s, checked while streaming; multipart ETags
+(`"<md5 of part md5s>-N"`) are checked too, with the part size a HEAD of part 1 reveals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+from xml.etree import ElementTree
+
+import aiobotocore.session
+from botocore import UNSIGNED
+from botocore.config import Config
+from yarl import URL
+
+from ..errors import (
+    InvalidInput,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+)
+from ..resources import S3Auth, S3Location, S3Resource
+from ..settings import S3Settings
+from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from .identity import canonical, sorted_files
+from .netguard import check_url
+from .transfer import Transfer
+
+NOSANA_BUCKET_URL = "s3://nos-ai-models-qllsn32u"
+NOSANA_BUCKET_HOST = "https://models.nosana.io"
+PRESIGN_SECONDS = 12 * 3600
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Place:
+    """One S3 location, resolved: where to ask, which bucket, which prefix."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+    files: tuple[str, ...] | None
+    trusted: bool
+    url: str  # as written (after Nosana's rewrite), for the plain-GET fallback
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" + (
+            "" if self.trusted else f" at {self.endpoint}"
+        )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who signs: a key pair (from IAM or config), the AWS chain, or nobody."""
+
+    access_key_id: str | None
+    secret_access_key: str | None
+    region: str
+    origin: str  # "the resource's IAM", "s3.access_key_id", "the AWS credential chain", "anonymous"
+
+    def describe(self) -> str:
+        if self.access_key_id:
+            return f"access key {self.access_key_id} ({self.origin})"
+        return self.origin
+
+
+@dataclass(frozen=True)
+class _Object:
+    key: str
+    size: int
+    etag: str
+
+
+class S3:
+    def __init__(self, settings: S3Settings, transfer: Transfer) -> None:
+        self.settings = settings
+        self.transfer = transfer
+        self._session = aiobotocore.session.get_session()
+
+    def request(self, resource: S3Resource) -> tuple[EntryRequest, _S3Resolver]:
+        places = [self._place(loc, resource.bucket) for loc in resource.locations()]
+        credentials = self._credentials(resource.IAM, places)
+        identity = {
+            "type": "S3",
+            "locations": [
+                {
+                    "endpoint": p.endpoint,
+                    "bucket": p.bucket,
+                    "prefix": p.prefix,
+                    "files": list(p.files) if p.files else None,
+                }
+                for p in places
+            ],
+            "credential": credentials.access_key_id or credentials.origin,
+        }
+        source = " + ".join(f"s3://{p.bucket}/{p.prefix}".rstrip("/") for p in places)
+        request = EntryRequest(key=canonical(identity), type="s3", source=source)
+        return request, _S3Resolver(self, places, credentials)
+
+    def _place(self, location: S3Location, bucket_field: str | None) -> Place:
+        url = location.url
+        if url.startswith(NOSANA_BUCKET_URL):
+            url = NOSANA_BUCKET_HOST + url[len(NOSANA_BUCKET_URL) :]
+        files = tuple(sorted_files(location.files) or ()) or None
+        if url.startswith("s3://"):
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            if not bucket:
+                raise InvalidInput(f"{location.url}: no bucket in the URL")
+            return Place(self._default_endpoint(), bucket, _folder(prefix), files, True, url)
+        parsed = URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise InvalidInput(
+                f"{location.url}: S3 URLs are s3://bucket/prefix or https://host/..."
+            )
+        path = unquote(parsed.raw_path).lstrip("/")
+        origin = str(parsed.origin())
+        mapped = self.settings.hosts.get(parsed.host)
+        if mapped is not None:
+            return Place(mapped.endpoint_url, mapped.bucket, _folder(path), files, True, url)
+        trusted = self.settings.endpoint_url is not None and origin == self.settings.endpoint_url
+        if bucket_field:
+            return Place(origin, bucket_field, _folder(path), files, trusted, url)
+        bucket, _, prefix = path.partition("/")
+        if not bucket:
+            raise InvalidInput(f"{location.url}: no bucket in the URL (https://host/bucket/prefix)")
+        return Place(origin, bucket, _folder(prefix), files, trusted, url)
+
+    def _default_endpoint(self) -> str:
+        if self.settings.endpoint_url:
+            return self.settings.endpoint_url
+        region = self.settings.region
+        return f"https://s3.{region}.amazonaws.com" if region else "https://s3.amazonaws.com"
+
+    def _credentials(self, iam: S3Auth | None, places: list[Place]) -> Credentials:
+        if iam is not None:
+            return Credentials(
+                iam.ACCESS_KEY_ID,
+                iam.SECRET_ACCESS_KEY.get_secret_value(),
+                iam.REGION,
+                "the resource's IAM",
+            )
+        region = self.settings.region or "us-east-1"
+        if not all(p.trusted for p in places):
+            # Operator credentials never go to a host a job chose.
+            return Credentials(None, None, region, "anonymous")
+        if self.settings.access_key_id and self.settings.secret_access_key:
+            return Credentials(
+                self.settings.access_key_id,
+                self.settings.secret_access_key.get_secret_value(),
+                region,
+                "s3.access_key_id",
+            )
+        return Credentials(None, None, region, "the AWS credential chain")
+
+
+class _S3Resolver:
+    def __init__(self, s3: S3, places: list[Place], credentials: Credentials) -> None:
+        self.s3 = s3
+        self.places = places
+        self.credentials = credentials
+        self._clients: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def _client(self, place: Place) -> Any:
+        """An aiobotocore client per endpoint, used only to presign (it sends nothing)."""
+        client = self._clients.get(place.endpoint)
+        if client is None:
+            client = await self._stack.enter_async_context(await self._new_client(place))
+            self._clients[place.endpoint] = client
+        return client
+
+    async def _new_client(self, place: Place) -> Any:
+        options: dict[str, Any] = {
+            "endpoint_url": place.endpoint,
+            "region_name": self.credentials.region,
+            "config": Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1},
+            ),
+        }
+        creds = self.credentials
+        if creds.access_key_id:
+            options["aws_access_key_id"] = creds.access_key_id
+            options["aws_secret_access_key"] = creds.secret_access_key
+        elif creds.origin == "anonymous" or await self.s3._session.get_credentials() is None:
+            options["config"] = options["config"].merge(Config(signature_version=UNSIGNED))
+            self.credentials = Credentials(None, None, creds.region, "anonymous")
+        return self.s3._session.create_client("s3", **options)
+
+    async def _presign(self, place: Place, operation: str, params: dict[str, Any]) -> URL:
+        client = await self._client(place)
+        url = await client.generate_presigned_url(
+            operation, Params={"Bucket": place.bucket, **params}, ExpiresIn=PRESIGN_SECONDS
+        )
+        return URL(url, encoded=True)
+
+    async def resolve(self) -> Manifest:
+        specs: dict[str, FileSpec] = {}
+        listing_digest = hashlib.sha256()
+        for place in self.places:
+            for spec in await self._place_files(place):
+                if spec.path in specs:
+                    raise UpstreamError(
+                        f"{spec.path} is in more than one of the resource's buckets"
+                    )
+                specs[spec.path] = spec
+        for path in sorted(specs):
+            spec = specs[path]
+            listing_digest.update(f"{path}\0{spec.alias}\n".encode())
+        details = {
+            "locations": [p.describe() for p in self.places],
+            "credential": self.credentials.describe(),
+        }
+        return Manifest(
+            version="listing:" + listing_digest.hexdigest()[:32],
+            files=tuple(specs[p] for p in sorted(specs)),
+            details=details,
+        )
+
+    async def _place_files(self, place: Place) -> list[FileSpec]:
+        try:
+            objects = await self._list(place)
+        except (UpstreamAuthError, UpstreamNotFound) as exc:
+            if not place.files:
+                raise self._denied(place, exc) from exc
+            return [await self._head_file(place, f) for f in place.files]
+        return await self._select(place, objects)
+
+    def _denied(self, place: Place, exc: UpstreamError) -> UpstreamError:
+        hint = (
+            "; give `files` to fetch them without listing"
+            if isinstance(exc, UpstreamAuthError)
+            else ""
+        )
+        kind = type(exc)
+        return kind(
+            f"{place.describe()}: listing failed with {self.credentials.describe()}: "
+            f"{exc.message}{hint}"
+        )
+
+    async def _list(self, place: Place) -> list[_Object]:
+        objects: list[_Object] = []
+        token: str | None = None
+        prefix = place.prefix.rstrip("/")
+        while True:
+            params: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                params["ContinuationToken"] = token
+            url = await self._presign(place, "list_objects_v2", params)
+            response = await self.s3.transfer.get(url, name=place.describe(), trusted=place.trusted)
+            page, token = _parse_listing(response.body)
+            objects.extend(page)
+            if not token:
+                return objects
+
+    async def _select(self, place: Place, objects: list[_Object]) -> list[FileSpec]:
+        """Objects under the prefix (as a folder), or the one object the URL names."""
+        folder = place.prefix
+        exact = folder.rstrip("/")
+        inside = [o for o in objects if o.key.startswith(folder) and not o.key.endswith("/")]
+        if not inside and exact:
+            inside = [o for o in objects if o.key == exact]
+            folder = exact.rsplit("/", 1)[0] + "/" if "/" in exact else ""
+        by_path = {o.key[len(folder) :]: o for o in inside}
+        if place.files:
+            missing = [f for f in place.files if f not in by_path]
+            if missing:
+                raise UpstreamNotFound(f"{place.describe()}: no such file(s): {', '.join(missing)}")
+            by_path = {f: by_path[f] for f in place.files}
+        if not by_path:
+            raise UpstreamNotFound(f"{place.describe()}: no objects there")
+        return [await self._spec(place, path, obj) for path, obj in sorted(by_path.items())]
+
+    async def _spec(self, place: Place, path: str, obj: _Object) -> FileSpec:
+        etag = obj.etag.strip('"')
+        expected = Expected(size=obj.size)
+        if _MD5.match(etag):
+            expected = Expected(size=obj.size, md5=etag)
+        elif _MULTIPART.match(etag) and obj.size > 0:
+            part_size = await self._part_size(place, obj.key)
+            if part_size:
+                expected = Expected(size=obj.size, multipart_etag=etag, part_size=part_size)
+        alias = f"s3:{place.endpoint}/{place.bucket}/{obj.key}#{etag}"
+        locator = ("object", obj.key)
+        return FileSpec(path=path, expected=expected, alias=alias, locator=(place, locator))
+
+    async def _part_size(self, place: Place, key: str) -> int | None:
+        url = await self._presign(place, "head_object", {"Key": key, "PartNumber": 1})
+        try:
+            response = await self.s3.transfer.get(
+                url,
+                name=f"{place.describe()}{key}",
+                trusted=place.trusted,
+                method="HEAD",
+                ok=(200, 206),
+            )
+        except UpstreamError:
+            return None  # unverifiable beyond its size; still fetched
+        length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
+    async def _head_file(self, place: Place, path: str) -> FileSpec:
+        """Listing refused: learn a named file's size (and ETag) from a HEAD of its URL."""
+        url = self._plain_url(place, path)
+        response = await self.s3.transfer.get(
+            url, name=f"{place.url}/{path}", trusted=place.trusted, method="HEAD"
+        )
+        length = response.headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise UpstreamError(f"{url}: no Content-Length, cannot fetch without a listing")
+        etag = response.headers.get("ETag", "").strip('"')
+        expected = Expected(size=int(length), md5=etag if _MD5.match(etag) else None)
+        alias = f"url:{url}#{etag}" if etag else None
+        return FileSpec(path=path, expected=expected, alias=alias, locator=(place, ("url", url)))
+
+    def _plain_url(self, place: Place, path: str) -> URL:
+        base = place.url.rstrip("/")
+        if place.url.startswith("s3://"):
+            return URL(
+                f"{place.endpoint}/{place.bucket}/{quote(place.prefix + path)}", encoded=True
+            )
+        url = check_url(base, allow_private=self.s3.transfer.allow_private)
+        return URL(f"{url}/{quote(path)}", encoded=True)
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        place, (kind, what) = file.locator
+        url = what if kind == "url" else await self._presign(place, "get_object", {"Key": what})
+        try:
+            await self.s3.transfer.download(url, sink, name=file.path, trusted=place.trusted)
+        except UpstreamAuthError as exc:
+            raise UpstreamAuthError(
+                f"{place.describe()}{file.path}: denied with {self.credentials.describe()}: "
+                f"{exc.message}"
+            ) from exc
+
+
+def _folder(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def _parse_listing(body: bytes) -> tuple[list[_Object], str | None]:
+    """One ListObjectsV2 page: its objects and the continuation token, if any."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise UpstreamError(f"S3 listing is not XML: {exc}") from exc
+    ns = _NS if root.tag.startswith(_NS) else ""
+    encoded = (root.findtext(f"{ns}EncodingType") or "") == "url"
+    objects = []
+    for item in root.iter(f"{ns}Contents"):
+        key = item.findtext(f"{ns}Key") or ""
+        size = item.findtext(f"{ns}Size") or "0"
+        etag = item.findtext(f"{ns}ETag") or ""
+        objects.append(_Object(unquote(key) if encoded else key, int(size), etag))
+    truncated = (root.findtext(f"{ns}IsTruncated") or "false").lower() == "true"
+    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
+    return objects, token
