@@ -19,7 +19,8 @@ def resources() -> None:
     \b
     Examples:
       nosana-cache resources pull model.json
-      echo '{"type": "HF", "repo": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}' | nosana-cache resources pull -
+      echo '{"type": "HF", "repo": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}' \\
+        | nosana-cache resources pull -
       nosana-cache resources ls
       nosana-cache resources ls --state ready --json
       nosana-cache resources show 3f2a9c1e0b7d --files
