@@ -87,9 +87,8 @@ def follow_progress(client: Any, entry: dict[str, Any]) -> dict[str, Any]:
     """Poll the entry and draw a progress bar until it is ready or failed."""
     label = entry["source"][:40]
     total = max(entry["progress"]["bytes_total"], 1)
-    with click.progressbar(
-        length=total, label=label, show_eta=True, show_percent=True, item_show_func=lambda _: None
-    ) as bar:
+    bar: Any
+    with click.progressbar(length=total, label=label, show_eta=True, show_percent=True) as bar:
         shown = 0
         while entry["state"] not in ("ready", "failed"):
             time.sleep(0.25)
