@@ -172,14 +172,14 @@ class Transfer:
     async def _part(self, target: _Target, sink: BlobSink, start: int, end: int) -> None:
         """Fetch `[start, end)` into the sink, resuming after drops from the first byte
         not yet received."""
-        offset = start
+        cursor = _Cursor(start, end)
         attempt = 0
-        while offset < end:
+        while cursor.offset < cursor.end:
             try:
                 async with self._slots:
                     self.active += 1
                     try:
-                        offset = await self._stream(target, sink, offset, end)
+                        await self._stream(target, sink, cursor)
                     finally:
                         self.active -= 1
             except (UpstreamUnavailable, aiohttp.ClientError, TimeoutError) as exc:
@@ -189,15 +189,19 @@ class Transfer:
                 log.info(
                     "transfer.retry",
                     file=target.name,
-                    offset=offset,
+                    offset=cursor.offset,
                     attempt=attempt,
                     error=_describe(exc),
                 )
                 await asyncio.sleep(backoff(attempt))
 
-    async def _stream(self, target: _Target, sink: BlobSink, offset: int, end: int) -> int:
-        """One request; returns the offset reached (== end when the part is complete)."""
+    async def _stream(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
+        """One request, moving `cursor` along as bytes are written; a drop leaves it at the
+        first byte not received."""
         whole = target.ranges is False
+        if whole:
+            cursor.offset, cursor.end = 0, target.size
+        offset, end = cursor.offset, cursor.end
         range_header = {} if whole else {"Range": f"bytes={offset}-{end - 1}"}
         response = await self._open(target, range_header)
         async with response:
@@ -209,6 +213,7 @@ class Transfer:
             elif response.status == 200:
                 target.ranges = False
                 offset, end = 0, target.size
+                cursor.offset, cursor.end = offset, end
             else:
                 body = await _read_limited(response, 64 * 1024, target.name)
                 raise _status_error(
@@ -223,6 +228,7 @@ class Transfer:
                     if len(buffer) >= WRITE_BUFFER:
                         await sink.write(offset, bytes(buffer))
                         offset += len(buffer)
+                        cursor.offset = offset
                         buffer.clear()
                     if len(take) < len(chunk):
                         break
@@ -230,9 +236,9 @@ class Transfer:
                 if buffer:  # keep what arrived before a drop: the retry resumes after it
                     await sink.write(offset, bytes(buffer))
                     offset += len(buffer)
+                    cursor.offset = offset
         if offset < end:
             raise UpstreamUnavailable(f"{target.name}: connection closed at byte {offset} of {end}")
-        return offset
 
     async def _open(
         self, target: _Target, extra: Mapping[str, str], method: str = "GET"
@@ -262,6 +268,14 @@ class Transfer:
             target.url, target.headers = url, headers
             return response
         raise UpstreamError(f"{target.name}: more than {MAX_REDIRECTS} redirects from {target.url}")
+
+
+@dataclass
+class _Cursor:
+    """How far one part has got: the retry after a drop starts at `offset`."""
+
+    offset: int
+    end: int
 
 
 def _split(missing: list[tuple[int, int]], part_size: int) -> list[tuple[int, int]]:

@@ -277,6 +277,7 @@ class Store:
                     resolved.cancel()
                 elif done.exception() is not None:
                     resolved.set_exception(done.exception())  # type: ignore[arg-type]
+                    resolved.exception()  # retrieved: `ensure` callers may never look
             if not done.cancelled():
                 done.exception()  # retrieved: waiters get it through the task
 

@@ -36,7 +36,7 @@ class Traffic:
 
     requests: Counter[str] = field(default_factory=Counter)
     body_bytes: int = 0
-    ranges: list[str] = field(default_factory=list)
+    ranges: list[tuple[str, str]] = field(default_factory=list)  # (path, Range header)
     authorizations: list[str] = field(default_factory=list)
 
     def count(self, key: str) -> int:
@@ -65,7 +65,7 @@ async def send_content(
         return web.Response(status=416, headers={"Content-Range": f"bytes */{content.size}"})
     start, end = wanted or (0, content.size)
     if request.headers.get("Range"):
-        traffic.ranges.append(request.headers["Range"])
+        traffic.ranges.append((request.path, request.headers["Range"]))
     response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
     response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
     response.content_length = end - start

@@ -1,0 +1,60 @@
+"""The daemon's cache in-process (real store, real sources) against the test bed's peers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.cache import Cache
+from daemon.clock import SystemClock
+from daemon.settings import Settings, load_settings
+from daemon.sources import Sources
+from daemon.store import Store
+from tests.conftest import assert_no_stray_tasks
+from tests.fakes.hf_hub import FakeHub
+from tests.peers.s3 import S3Peer
+
+CacheFactory = Callable[..., Any]
+
+
+def peer_settings(root: Path, hub: FakeHub | None, s3: S3Peer | None, **env: str) -> Settings:
+    values = {
+        "HOME": str(root),
+        "NOSANA_CACHE_STORE__PATH": str(root / "store"),
+        "NOSANA_CACHE_STORE__MIN_FREE": "0",
+        "NOSANA_CACHE_DOWNLOAD__MAX_RETRIES": "4",
+        "NOSANA_CACHE_DOWNLOAD__STALL_TIMEOUT": "5s",
+    }
+    if hub is not None:
+        values["HF_ENDPOINT"] = hub.url
+    if s3 is not None:
+        values["NOSANA_CACHE_S3__ENDPOINT_URL"] = s3.url
+    values.update(env)
+    return load_settings(None, values)
+
+
+@pytest.fixture
+def make_cache(tmp_path: Path) -> CacheFactory:
+    """`async with make_cache(hub=..., s3=..., **env) as cache:` a cache over fresh storage."""
+
+    @asynccontextmanager
+    async def make(
+        hub: FakeHub | None = None, s3: S3Peer | None = None, **env: str
+    ) -> AsyncIterator[Cache]:
+        settings = peer_settings(tmp_path, hub, s3, **env)
+        async with Store.open(settings.store, clock=SystemClock()) as store:
+            sources = Sources(settings)
+            await sources.start()
+            cache = Cache(store, sources)
+            try:
+                yield cache
+            finally:
+                await cache.close()
+                await sources.close()
+        assert_no_stray_tasks()
+
+    return make
