@@ -1,10 +1,10 @@
-"""S3 prefixes: listed and fetched over plain HTTP through transfer.py, signed by aiobotocore.
+"""S3 prefixes: listed and fetched over plain HTTP through transfer.py, signed with SigV4.
 
-Every S3 operation (ListObjectsV2, HeadObject, GetObject) becomes a URL: presigned with the
-resource's `IAM`, the operator's `s3.*` keys or the AWS chain, or unsigned for anonymous public
-reads. The URLs then go through the same downloader as everything else: ranged parallel GETs,
-resume, retries, and the SSRF guard for hosts a job chose. aiobotocore computes signatures and
-resolves the operator's credentials; it never moves bytes.
+Every S3 operation (ListObjectsV2, HeadObject, GetObject) is a plain HTTP request, path-style,
+signed per request with the resource's `IAM`, the operator's `s3.*` keys or the AWS credential
+chain (resolved by aiobotocore), or sent unsigned for anonymous public reads. The requests go
+through the same downloader as everything else: ranged parallel GETs, resume, retries, and the
+SSRF guard for hosts a job chose. botocore computes signatures; it never moves bytes.
 
 Where a resource points:
 - `s3://nos-ai-models-qllsn32u/...` is Nosana's public bucket: `https://models.nosana.io/...`;
@@ -22,17 +22,16 @@ Verification: single-part ETags are MD5s, checked while streaming; multipart ETa
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
 import aiobotocore.session
-from botocore import UNSIGNED
-from botocore.config import Config
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 from yarl import URL
 
 from ..errors import (
@@ -46,11 +45,10 @@ from ..settings import S3Settings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .identity import canonical, sorted_files
 from .netguard import check_url
-from .transfer import Transfer
+from .transfer import Signer, Transfer
 
 NOSANA_BUCKET_URL = "s3://nos-ai-models-qllsn32u"
 NOSANA_BUCKET_HOST = "https://models.nosana.io"
-PRESIGN_SECONDS = 12 * 3600
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -182,45 +180,51 @@ class _S3Resolver:
         self.s3 = s3
         self.places = places
         self.credentials = credentials
-        self._clients: dict[str, Any] = {}
-        self._stack = contextlib.AsyncExitStack()
+        self._signer: Signer | None = None
+        self._signer_ready = False
 
     async def close(self) -> None:
-        await self._stack.aclose()
+        return None
 
-    async def _client(self, place: Place) -> Any:
-        """An aiobotocore client per endpoint, used only to presign (it sends nothing)."""
-        client = self._clients.get(place.endpoint)
-        if client is None:
-            client = await self._stack.enter_async_context(await self._new_client(place))
-            self._clients[place.endpoint] = client
-        return client
+    async def _sign(self) -> Signer | None:
+        """SigV4 headers per request (S3 accepts them for 15 minutes, so every request,
+        retries included, is signed when it is sent); None for anonymous reads."""
+        if not self._signer_ready:
+            self._signer = await self._make_signer()
+            self._signer_ready = True
+        return self._signer
 
-    async def _new_client(self, place: Place) -> Any:
-        options: dict[str, Any] = {
-            "endpoint_url": place.endpoint,
-            "region_name": self.credentials.region,
-            "config": Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 1},
-            ),
-        }
+    async def _make_signer(self) -> Signer | None:
         creds = self.credentials
-        if creds.access_key_id:
-            options["aws_access_key_id"] = creds.access_key_id
-            options["aws_secret_access_key"] = creds.secret_access_key
-        elif creds.origin == "anonymous" or await self.s3._session.get_credentials() is None:
-            options["config"] = options["config"].merge(Config(signature_version=UNSIGNED))
-            self.credentials = Credentials(None, None, creds.region, "anonymous")
-        return self.s3._session.create_client("s3", **options)
+        if creds.access_key_id and creds.secret_access_key:
+            frozen = BotoCredentials(creds.access_key_id, creds.secret_access_key)
+        elif creds.origin == "the AWS credential chain":
+            chain = await self.s3._session.get_credentials()
+            if chain is None:
+                self.credentials = Credentials(None, None, creds.region, "anonymous")
+                return None
+            got = await chain.get_frozen_credentials()
+            frozen = BotoCredentials(got.access_key, got.secret_key, got.token)
+            self.credentials = Credentials(got.access_key, None, creds.region, creds.origin)
+        else:
+            return None
+        region = creds.region
 
-    async def _presign(self, place: Place, operation: str, params: dict[str, Any]) -> URL:
-        client = await self._client(place)
-        url = await client.generate_presigned_url(
-            operation, Params={"Bucket": place.bucket, **params}, ExpiresIn=PRESIGN_SECONDS
-        )
-        return URL(url, encoded=True)
+        def sign(method: str, url: URL) -> dict[str, str]:
+            request = AWSRequest(method=method, url=str(url), headers={})
+            S3SigV4Auth(frozen, "s3", region).add_auth(request)
+            return dict(request.headers.items())
+
+        return sign
+
+    def _object_url(self, place: Place, key: str) -> URL:
+        return URL(f"{place.endpoint}/{place.bucket}/{quote(key, safe='/~')}", encoded=True)
+
+    def _list_url(self, place: Place, prefix: str, token: str | None) -> URL:
+        query = f"list-type=2&prefix={quote(prefix, safe='~')}"
+        if token:
+            query += f"&continuation-token={quote(token, safe='~')}"
+        return URL(f"{place.endpoint}/{place.bucket}?{query}", encoded=True)
 
     async def resolve(self) -> Manifest:
         specs: dict[str, FileSpec] = {}
@@ -270,12 +274,14 @@ class _S3Resolver:
         objects: list[_Object] = []
         token: str | None = None
         prefix = place.prefix.rstrip("/")
+        sign = await self._sign()
         while True:
-            params: dict[str, Any] = {"Prefix": prefix}
-            if token:
-                params["ContinuationToken"] = token
-            url = await self._presign(place, "list_objects_v2", params)
-            response = await self.s3.transfer.get(url, name=place.describe(), trusted=place.trusted)
+            response = await self.s3.transfer.get(
+                self._list_url(place, prefix, token),
+                name=place.describe(),
+                trusted=place.trusted,
+                sign=sign,
+            )
             page, token = _parse_listing(response.body)
             objects.extend(page)
             if not token:
@@ -313,7 +319,7 @@ class _S3Resolver:
         return FileSpec(path=path, expected=expected, alias=alias, locator=(place, locator))
 
     async def _part_size(self, place: Place, key: str) -> int | None:
-        url = await self._presign(place, "head_object", {"Key": key, "PartNumber": 1})
+        url = URL(f"{self._object_url(place, key)}?partNumber=1", encoded=True)
         try:
             response = await self.s3.transfer.get(
                 url,
@@ -321,6 +327,7 @@ class _S3Resolver:
                 trusted=place.trusted,
                 method="HEAD",
                 ok=(200, 206),
+                sign=await self._sign(),
             )
         except UpstreamError:
             return None  # unverifiable beyond its size; still fetched
@@ -331,7 +338,11 @@ class _S3Resolver:
         """Listing refused: learn a named file's size (and ETag) from a HEAD of its URL."""
         url = self._plain_url(place, path)
         response = await self.s3.transfer.get(
-            url, name=f"{place.url}/{path}", trusted=place.trusted, method="HEAD"
+            url,
+            name=f"{place.url}/{path}",
+            trusted=place.trusted,
+            method="HEAD",
+            sign=await self._sign(),
         )
         length = response.headers.get("Content-Length", "")
         if not length.isdigit():
@@ -352,9 +363,11 @@ class _S3Resolver:
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
         place, (kind, what) = file.locator
-        url = what if kind == "url" else await self._presign(place, "get_object", {"Key": what})
+        url = what if kind == "url" else self._object_url(place, what)
         try:
-            await self.s3.transfer.download(url, sink, name=file.path, trusted=place.trusted)
+            await self.s3.transfer.download(
+                url, sink, name=file.path, trusted=place.trusted, sign=await self._sign()
+            )
         except UpstreamAuthError as exc:
             raise UpstreamAuthError(
                 f"{place.describe()}{file.path}: denied with {self.credentials.describe()}: "

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
@@ -63,6 +63,10 @@ class Response:
     body: bytes
 
 
+Signer = Callable[[str, URL], Mapping[str, str]]
+"""Headers that authenticate one request (S3's SigV4), computed afresh for every request."""
+
+
 @dataclass
 class _Target:
     """Where one download's parts go, once redirects are followed."""
@@ -72,8 +76,8 @@ class _Target:
     trusted: bool
     name: str
     size: int
+    sign: Signer | None = None
     ranges: bool | None = None  # unknown until the first answer
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Transfer:
@@ -125,10 +129,11 @@ class Transfer:
         headers: Mapping[str, str] | None = None,
         method: str = "GET",
         ok: tuple[int, ...] = (200,),
+        sign: Signer | None = None,
     ) -> Response:
         """A whole small response, retried on temporary failures; `ok` statuses return,
         others raise the matching `UpstreamError`."""
-        target = _Target(URL(url), dict(headers or {}), trusted, name, 0)
+        target = _Target(_url(url), dict(headers or {}), trusted, name, 0, sign)
         attempt = 0
         while True:
             try:
@@ -157,12 +162,13 @@ class Transfer:
         name: str,
         trusted: bool,
         headers: Mapping[str, str] | None = None,
+        sign: Signer | None = None,
     ) -> None:
         """Write every missing byte range of `sink` from `url`."""
         missing = sink.missing()
         if not missing:
             return
-        target = _Target(URL(url), dict(headers or {}), trusted, name, sink.size)
+        target = _Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign)
         parts = _split(missing, self.settings.part_size)
         await self._part(target, sink, *parts[0])
         if target.ranges is False:
@@ -248,15 +254,16 @@ class Transfer:
         session = self._trusted if target.trusted else self._guarded
         assert session is not None, "Transfer.start() was not called"
         url, headers = target.url, target.headers
+        signed_origin = url.origin()
         for _hop in range(MAX_REDIRECTS):
             if not target.trusted:
                 check_url(url, allow_private=self.allow_private)
-            try:
-                response = await session.request(
-                    method, url, headers={**headers, **extra}, allow_redirects=False
-                )
-            except NosanaCacheError:
-                raise  # the guarded resolver refused the host
+            signature = {}
+            if target.sign is not None and url.origin() == signed_origin:
+                signature = dict(target.sign(method, url))  # never sent to another host
+            response = await session.request(
+                method, url, headers={**headers, **signature, **extra}, allow_redirects=False
+            )
             location = response.headers.get("Location")
             if response.status in (301, 302, 303, 307, 308) and location:
                 response.release()
@@ -276,6 +283,11 @@ class _Cursor:
 
     offset: int
     end: int
+
+
+def _url(url: str | URL) -> URL:
+    """Strings are taken as already encoded: a signed URL must go out byte for byte."""
+    return url if isinstance(url, URL) else URL(url, encoded=True)
 
 
 def _split(missing: list[tuple[int, int]], part_size: int) -> list[tuple[int, int]]:
