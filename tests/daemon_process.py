@@ -42,9 +42,10 @@ class DaemonProcess:
         *,
         env: dict[str, str] | None = None,
         use_config_file: bool = True,
+        port: int | None = None,
     ) -> None:
         self.root = root
-        self.port = free_port()
+        self.port = port or free_port()
         self.config: dict[str, dict[str, Any]] = {
             "store": {"path": str(root / "store")},
             "api": {"listen": [f"127.0.0.1:{self.port}"]},

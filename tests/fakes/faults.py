@@ -91,7 +91,10 @@ async def send_content(
         if stalling and faults.stall_after is not None and sent + len(chunk) > faults.stall_after:
             faults.stall_times -= 1
             await asyncio.sleep(faults.stall_seconds)
-        await response.write(chunk)
+        try:
+            await response.write(chunk)
+        except ConnectionResetError:
+            return response  # the client went away (a killed daemon): nothing to report
         sent += len(chunk)
         traffic.body_bytes += len(chunk)
     await response.write_eof()
