@@ -20,7 +20,10 @@ MB = 1024 * 1024
 
 
 def hub_daemon(
-    tmp_path: Path, hub: FakeHub, port: int | None = None, **config: dict[str, object]
+    tmp_path: Path,
+    hub: FakeHub,
+    port: int | None = None,
+    config: dict[str, dict[str, object]] | None = None,
 ) -> DaemonProcess:
     return DaemonProcess(tmp_path, config, env={"HF_ENDPOINT": hub.url}, port=port)
 
@@ -88,8 +91,8 @@ def test_a_download_killed_with_the_daemon_resumes_after_restart(
     hub.commit("resume/model", {"w.safetensors": weights})
     # The content host slows down after 20 MiB: the daemon is killed while it waits.
     hub.set_faults(weights, Faults(stall_after=20 * MB, stall_seconds=30, stall_times=1))
-    config = {"download": {"part_size": "64MiB"}}
-    daemon = hub_daemon(tmp_path, hub, **config).start()
+    config: dict[str, dict[str, object]] = {"download": {"part_size": "64MiB"}}
+    daemon = hub_daemon(tmp_path, hub, config=config).start()
     accepted = daemon.client().request(
         "POST", "/v1/resources", body={"type": "HF", "repo": "resume/model"}
     )
@@ -104,7 +107,7 @@ def test_a_download_killed_with_the_daemon_resumes_after_restart(
     assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
     first_ranges = len(hub.cdn_traffic.ranges)
 
-    restarted = hub_daemon(tmp_path, hub, port=daemon.port, **config).start()
+    restarted = hub_daemon(tmp_path, hub, port=daemon.port, config=config).start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
