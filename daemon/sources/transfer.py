@@ -47,6 +47,8 @@ log = get_logger(__name__)
 
 WRITE_BUFFER = 1024 * 1024
 READ_CHUNK = 256 * 1024
+READ_BUFFER = 4 * 1024 * 1024
+"""aiohttp stops reading a socket at 64 KiB buffered by default: too little for GB files."""
 MAX_REDIRECTS = 10
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 _AUTH_HEADERS = ("authorization", "cookie", "x-amz-security-token")
@@ -110,6 +112,7 @@ class Transfer:
             connector=connector,
             timeout=timeout,
             auto_decompress=False,
+            read_bufsize=READ_BUFFER,
             headers={"User-Agent": f"nosana-cache/{__version__}", "Accept-Encoding": "identity"},
         )
 
@@ -225,23 +228,25 @@ class Transfer:
                 raise _status_error(
                     response.status, response.headers, body, target.name, target.url
                 )
-            buffer = bytearray()
+            pending: list[bytes] = []
+            buffered = 0
             try:
-                async for chunk in response.content.iter_chunked(READ_CHUNK):
-                    take = chunk[: max(0, end - offset - len(buffer))]
-                    buffer += take
+                async for chunk in response.content.iter_any():
+                    take = chunk[: max(0, end - offset - buffered)]
+                    pending.append(take)
+                    buffered += len(take)
                     self.bytes_received += len(take)
-                    if len(buffer) >= WRITE_BUFFER:
-                        await sink.write(offset, bytes(buffer))
-                        offset += len(buffer)
+                    if buffered >= WRITE_BUFFER:
+                        await sink.write(offset, b"".join(pending))
+                        offset += buffered
                         cursor.offset = offset
-                        buffer.clear()
+                        pending, buffered = [], 0
                     if len(take) < len(chunk):
                         break
             finally:
-                if buffer:  # keep what arrived before a drop: the retry resumes after it
-                    await sink.write(offset, bytes(buffer))
-                    offset += len(buffer)
+                if buffered:  # keep what arrived before a drop: the retry resumes after it
+                    await sink.write(offset, b"".join(pending))
+                    offset += buffered
                     cursor.offset = offset
         if offset < end:
             raise UpstreamUnavailable(f"{target.name}: connection closed at byte {offset} of {end}")

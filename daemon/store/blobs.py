@@ -27,6 +27,8 @@ from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
 from .models import Expected
 
 HASH_CHUNK = 4 * 1024 * 1024
+WRITEBACK_EVERY = 16 * 1024 * 1024
+"""Large blobs are handed to the disk as they arrive, so the fsync at the end is short."""
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -128,7 +130,14 @@ class _Hashes:
 
 
 class Ingest:
-    """One blob being written: positional writes (any order, any concurrency), ordered hash."""
+    """One blob being written: positional writes (any order, any concurrency), ordered hash.
+
+    Writers never wait for each other or for the hash: `_state` guards only bookkeeping, and
+    whichever thread finds the hasher free (`_hashing`) hashes the contiguous prefix, reading
+    back from the page cache what arrived ahead of it; data that arrives in order is hashed
+    straight from memory. Closing waits for writes still in flight, so no write can land in a
+    closed (and possibly reused) file descriptor.
+    """
 
     def __init__(
         self,
@@ -147,19 +156,24 @@ class Ingest:
         self._ranges = _Ranges(written)
         self._hashes = _Hashes(expected)
         self._hashed = 0
-        self._lock = threading.Lock()
+        self._state = threading.Lock()
+        self._no_writers = threading.Condition(self._state)
+        self._writers = 0
+        self._hashing = threading.Lock()
         self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._closed = False
+        self._unflushed = 0
 
     @property
     def size(self) -> int:
         return self.expected.size
 
     def missing(self) -> list[tuple[int, int]]:
-        return self._ranges.missing(self.expected.size)
+        with self._state:
+            return self._ranges.missing(self.expected.size)
 
     def written(self) -> list[tuple[int, int]]:
-        with self._lock:
+        with self._state:
             return list(self._ranges.items)
 
     async def write(self, offset: int, data: bytes) -> None:
@@ -172,66 +186,94 @@ class Ingest:
             self._on_bytes(len(data))
 
     def _write(self, offset: int, data: bytes) -> None:
-        # Under the lock: a write still running in a thread when the ingest is discarded
-        # must not land in a closed (and possibly reused) file descriptor.
-        with self._lock:
+        with self._state:
             if self._closed:
                 raise StoreError(f"{self.name}: write after the download was abandoned")
-            try:
-                view = memoryview(data)
-                position = offset
-                while view:
-                    count = os.pwrite(self._fd, view, position)
-                    view, position = view[count:], position + count
-            except OSError as exc:
-                raise _os_error(exc, self.expected.size) from exc
-            self._ranges.add(offset, offset + len(data))
-            if offset == self._hashed:
-                self._hashes.update(data)
-                self._hashed += len(data)
-            self._hash_forward()
+            self._writers += 1
+        try:
+            view = memoryview(data)
+            position = offset
+            while view:
+                count = os.pwrite(self._fd, view, position)
+                view, position = view[count:], position + count
+            with self._state:
+                self._ranges.add(offset, offset + len(data))
+                self._unflushed += len(data)
+                kick = self._unflushed >= WRITEBACK_EVERY
+                if kick:
+                    self._unflushed = 0
+            if kick:
+                _start_writeback(self._fd)
+        except OSError as exc:
+            raise _os_error(exc, self.expected.size) from exc
+        finally:
+            with self._state:
+                self._writers -= 1
+                self._no_writers.notify_all()
+        self._hash_forward(data_at=(offset, data))
 
-    def _hash_forward(self) -> None:
-        """Hash what is contiguous beyond the hashed prefix by reading it back (page cache)."""
-        limit = self._ranges.prefix()
-        while self._hashed < limit:
-            chunk = os.pread(self._fd, min(HASH_CHUNK, limit - self._hashed), self._hashed)
-            if not chunk:
-                break
-            self._hashes.update(chunk)
-            self._hashed += len(chunk)
+    def _hash_forward(self, data_at: tuple[int, bytes] | None = None, wait: bool = False) -> None:
+        """Advance the hash over the contiguous prefix, if no other thread is at it.
+
+        A writer that finds the hasher busy leaves: the busy thread checks the prefix again
+        before it lets go, so no contiguous byte is left unhashed.
+        """
+        while self._hashing.acquire(blocking=wait):
+            try:
+                if data_at is not None and data_at[0] == self._hashed:
+                    self._hashes.update(data_at[1])
+                    self._hashed += len(data_at[1])
+                data_at = None
+                while True:
+                    with self._state:
+                        limit = self._ranges.prefix()
+                    if self._hashed >= limit:
+                        break
+                    size = min(HASH_CHUNK, limit - self._hashed)
+                    chunk = os.pread(self._fd, size, self._hashed)
+                    if not chunk:
+                        break
+                    self._hashes.update(chunk)
+                    self._hashed += len(chunk)
+            finally:
+                self._hashing.release()
+            with self._state:
+                if self._ranges.prefix() <= self._hashed:
+                    return
 
     async def finish(self) -> str:
         """Verify size and digests, fsync; the sha256 of the bytes. Raises on any mismatch."""
         return await asyncio.get_running_loop().run_in_executor(None, self._finish)
 
     def _finish(self) -> str:
-        with self._lock:
-            self._hash_forward()
-            if self._hashed != self.expected.size or self._ranges.missing(self.expected.size):
-                raise UpstreamIntegrityError(
-                    f"{self.name}: got {self._ranges.done()} of {self.expected.size} bytes"
-                )
-            sha256 = _verified(self.name, self.expected, self._hashes)
-            os.fsync(self._fd)
-            self._close()
+        self._hash_forward(wait=True)
+        with self._state:
+            missing = self._ranges.missing(self.expected.size)
+            done = self._ranges.done()
+        if self._hashed != self.expected.size or missing:
+            raise UpstreamIntegrityError(f"{self.name}: got {done} of {self.expected.size} bytes")
+        sha256 = _verified(self.name, self.expected, self._hashes)
+        os.fsync(self._fd)
+        self._close()
         return sha256
 
     def _close(self) -> None:
-        if not self._closed:
+        with self._state:
+            if self._closed:
+                return
             self._closed = True
-            os.close(self._fd)
+            while self._writers:
+                self._no_writers.wait()
+        os.close(self._fd)
 
     def discard(self) -> None:
         """Close and delete the temp file (a failed, non-resumable ingest)."""
-        with self._lock:
-            self._close()
+        self._close()
         self.tmp_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close but keep the temp file, for a later resume."""
-        with self._lock:
-            self._close()
+        self._close()
 
 
 class MemoryIngest:
@@ -328,6 +370,14 @@ def sync_filesystem(path: Path) -> None:
         os.sync()
     finally:
         os.close(fd)
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing a file's dirty pages now (sync_file_range with
+    SYNC_FILE_RANGE_WRITE: it does not wait); without it the final fsync would write the
+    whole file at once, after the download instead of during it."""
+    if _libc is not None:
+        _libc.sync_file_range(fd, ctypes.c_longlong(0), ctypes.c_longlong(0), 2)
 
 
 def _load_libc() -> Any:

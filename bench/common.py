@@ -1,0 +1,134 @@
+"""What every benchmark needs: the peers in a child process, the daemon, timing, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.daemon_process import DaemonProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Start bench/servers.py with `spec`; yield what it printed (URLs, digests)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.servers", json.dumps(spec)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def daemon(
+    config: dict[str, dict[str, Any]], env: dict[str, str] | None = None
+) -> Iterator[DaemonProcess]:
+    root = Path(tempfile.mkdtemp(prefix="bench-daemon-", dir=scratch()))
+    process = DaemonProcess(root, config, env=env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def scratch() -> str:
+    """Benchmarks write gigabytes: keep them on the disk the store would use, not tmpfs."""
+    path = os.environ.get("BENCH_SCRATCH", "/var/tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def timed_python(code: str, env: dict[str, str] | None = None) -> float:
+    """Run `code` in a fresh interpreter; it prints its own elapsed seconds on its last line."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median_s": round(statistics.median(samples), 3),
+        "min_s": round(min(samples), 3),
+        "max_s": round(max(samples), 3),
+        "runs": len(samples),
+    }
+
+
+def interleave(runs: int, contenders: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Each contender once per round, rounds repeated: noise hits them all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(runs):
+        for name, run in contenders.items():
+            samples[name].append(run())
+    return samples
+
+
+def disk_write_speed(total_bytes: int) -> float:
+    """Sequential write with fsync (dd), bytes per second: the disk's limit."""
+    target = Path(tempfile.mkdtemp(dir=scratch())) / "dd.bin"
+    count = max(1, total_bytes // (1024 * 1024))
+    started = time.perf_counter()
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={count}", "conv=fsync"],
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(target.parent, ignore_errors=True)
+    return count * 1024 * 1024 / elapsed
+
+
+def parallel_curl(urls: list[str]) -> float:
+    """Seconds for curl to fetch every URL at once into /dev/null: the network's limit."""
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(["curl", "-s", "-f", "-L", "-o", "/dev/null", url]) for url in urls
+    ]
+    for process in processes:
+        if process.wait() != 0:
+            raise RuntimeError(f"curl failed: {process.args}")
+    return time.perf_counter() - started
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+    }
+
+
+def save(name: str, report: dict[str, Any]) -> Path:
+    day = time.strftime("%Y-%m-%d")
+    path = ROOT / "bench" / "results" / f"{day}-{name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path

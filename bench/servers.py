@@ -1,0 +1,54 @@
+"""The upstreams of the benchmarks, in a process of their own so they do not share a GIL with
+the tools being measured.
+
+    python -m bench.servers SPEC_JSON
+
+SPEC_JSON: {"repo": "bench/model", "files": {"path": [size, seed], ...},
+            "bucket": "bench", "prefix": "models/x", "objects": {"key": [size, seed], ...}}
+Prints one JSON line with the URLs and each file's sha256, then serves until stdin closes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tests.fakes.content import Content
+from tests.fakes.hf_hub import FakeHub
+from tests.fakes.server import ThreadedServers
+from tests.fakes.static_host import StaticHost
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    servers = ThreadedServers()
+    servers.start()
+    hub = FakeHub(servers)
+    static = StaticHost(servers, listing=True)
+    repos: dict[str, dict[str, str]] = {}
+    for repo, files in spec.get("repos", {}).items():
+        contents = {path: Content.generated(size, seed) for path, (size, seed) in files.items()}
+        hub.commit(repo, dict(contents))
+        repos[repo] = {path: c.sha256 for path, c in contents.items()}
+    objects = {}
+    for key, (size, seed) in spec.get("objects", {}).items():
+        content = static.put(f"{spec['bucket']}/{key}", Content.generated(size, seed))
+        objects[key] = content.sha256
+    print(
+        json.dumps(
+            {
+                "hub": hub.url,
+                "cdn": hub.cdn_url,
+                "static": static.url,
+                "repos": repos,
+                "objects": objects,
+            }
+        ),
+        flush=True,
+    )
+    sys.stdin.read()
+    servers.stop()
+
+
+if __name__ == "__main__":
+    main()
