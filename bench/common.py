@@ -31,7 +31,8 @@ def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     try:
         yield json.loads(process.stdout.readline())
     finally:
