@@ -115,7 +115,7 @@ def parallel_curl(urls: list[str]) -> float:
     ]
     for process in processes:
         if process.wait() != 0:
-            raise RuntimeError(f"curl failed: {process.args}")
+            raise RuntimeError(f"curl failed: {process.args!r}")
     return time.perf_counter() - started
 
 
