@@ -22,8 +22,10 @@ Verification: single-part ETags are MD5s, checked while streaming; multipart ETa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
@@ -91,6 +93,7 @@ class _Object:
     key: str
     size: int
     etag: str
+    sha256_checksum: bool = False  # the listing says S3 keeps a SHA-256 checksum of it
 
 
 class S3:
@@ -210,8 +213,9 @@ class _S3Resolver:
             return None
         region = creds.region
 
-        def sign(method: str, url: URL) -> dict[str, str]:
-            request = AWSRequest(method=method, url=str(url), headers={})
+        def sign(method: str, url: URL, headers: Mapping[str, str]) -> dict[str, str]:
+            amz = {k: v for k, v in headers.items() if k.lower().startswith("x-amz-")}
+            request = AWSRequest(method=method, url=str(url), headers=amz)
             S3SigV4Auth(frozen, "s3", region).add_auth(request)
             return dict(request.headers.items())
 
@@ -308,7 +312,10 @@ class _S3Resolver:
     async def _spec(self, place: Place, path: str, obj: _Object) -> FileSpec:
         etag = obj.etag.strip('"')
         expected = Expected(size=obj.size)
-        if _MD5.match(etag):
+        sha256 = await self._sha256_checksum(place, obj) if obj.sha256_checksum else None
+        if sha256:
+            expected = Expected(size=obj.size, sha256=sha256)  # stronger than the ETag
+        elif _MD5.match(etag):
             expected = Expected(size=obj.size, md5=etag)
         elif _MULTIPART.match(etag) and obj.size > 0:
             part_size = await self._part_size(place, obj.key)
@@ -317,6 +324,32 @@ class _S3Resolver:
         alias = f"s3:{place.endpoint}/{place.bucket}/{obj.key}#{etag}"
         locator = ("object", obj.key)
         return FileSpec(path=path, expected=expected, alias=alias, locator=(place, locator))
+
+    async def _sha256_checksum(self, place: Place, obj: _Object) -> str | None:
+        """The object's full SHA-256 as S3 keeps it (HEAD with checksum mode), or None.
+
+        With it the bytes are checked against a SHA-256 instead of an MD5, and a blob the
+        store already has is found before anything is downloaded.
+        """
+        try:
+            response = await self.s3.transfer.get(
+                self._object_url(place, obj.key),
+                name=f"{place.describe()}{obj.key}",
+                trusted=place.trusted,
+                method="HEAD",
+                headers={"x-amz-checksum-mode": "ENABLED"},
+                sign=await self._sign(),
+            )
+        except UpstreamError:
+            return None
+        value = response.headers.get("x-amz-checksum-sha256", "")
+        kind = response.headers.get("x-amz-checksum-type", "FULL_OBJECT")
+        if not value or "-" in value or kind != "FULL_OBJECT":
+            return None  # a checksum of part checksums, not of the bytes
+        try:
+            return base64.b64decode(value, validate=True).hex()
+        except ValueError:
+            return None
 
     async def _part_size(self, place: Place, key: str) -> int | None:
         url = URL(f"{self._object_url(place, key)}?partNumber=1", encoded=True)
@@ -393,7 +426,10 @@ def _parse_listing(body: bytes) -> tuple[list[_Object], str | None]:
         key = item.findtext(f"{ns}Key") or ""
         size = item.findtext(f"{ns}Size") or "0"
         etag = item.findtext(f"{ns}ETag") or ""
-        objects.append(_Object(unquote(key) if encoded else key, int(size), etag))
+        algorithms = {a.text for a in item.iter(f"{ns}ChecksumAlgorithm")}
+        objects.append(
+            _Object(unquote(key) if encoded else key, int(size), etag, "SHA256" in algorithms)
+        )
     truncated = (root.findtext(f"{ns}IsTruncated") or "false").lower() == "true"
     token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
     return objects, token

@@ -65,8 +65,9 @@ class Response:
     body: bytes
 
 
-Signer = Callable[[str, URL], Mapping[str, str]]
-"""Headers that authenticate one request (S3's SigV4), computed afresh for every request."""
+Signer = Callable[[str, URL, Mapping[str, str]], Mapping[str, str]]
+"""Headers that authenticate one request (S3's SigV4) given its method, URL and own headers,
+computed afresh for every request."""
 
 
 @dataclass
@@ -263,12 +264,10 @@ class Transfer:
         for _hop in range(MAX_REDIRECTS):
             if not target.trusted:
                 check_url(url, allow_private=self.allow_private)
-            signature = {}
+            outgoing = {**headers, **extra}
             if target.sign is not None and url.origin() == signed_origin:
-                signature = dict(target.sign(method, url))  # never sent to another host
-            response = await session.request(
-                method, url, headers={**headers, **signature, **extra}, allow_redirects=False
-            )
+                outgoing |= target.sign(method, url, outgoing)  # never sent to another host
+            response = await session.request(method, url, headers=outgoing, allow_redirects=False)
             location = response.headers.get("Location")
             if response.status in (301, 302, 303, 307, 308) and location:
                 response.release()

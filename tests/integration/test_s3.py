@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -207,3 +208,40 @@ def test_nosana_bucket_urls_are_rewritten_and_s3_hosts_map_domains() -> None:
     _, resolver2 = s3.request(s3res(url="https://other.example/bkt/a/b"))
     assert (resolver2.places[0].bucket, resolver2.places[0].prefix) == ("bkt", "a/b/")
     assert not resolver2.places[0].trusted
+
+
+async def test_s3_sha256_checksums_are_used_and_find_blobs_already_here(
+    s3: S3Peer, make_cache: CacheFactory
+) -> None:
+    data = os.urandom(3 * MB)
+    client = s3.client()
+    for bucket in ("checksum-a", "checksum-b"):
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="m/w.bin", Body=data, ChecksumAlgorithm="SHA256")
+    async with make_cache(s3=s3, **s3.operator_env()) as cache:
+        await cache.acquire(s3res(url="s3://checksum-a/m"), holder="t")
+        received = cache.sources.transfer.bytes_received
+        lease = await cache.acquire(s3res(url="s3://checksum-b/m"), holder="t")
+        assert cache.sources.transfer.bytes_received == received  # found by its sha256
+        assert lease.view is not None
+        assert (lease.view / "w.bin").read_bytes() == data
+
+
+async def test_twenty_concurrent_requests_for_a_prefix_make_one_download(
+    servers: ThreadedServers, make_cache: CacheFactory
+) -> None:
+    host = StaticHost(servers, listing=True)
+    objects = {
+        f"bkt/herd/{name}": os.urandom(size)
+        for name, size in (("a.bin", 2 * MB), ("b.bin", 300_000), ("c/d.txt", 10))
+    }
+    for path, data in objects.items():
+        host.put(path, data)
+    async with make_cache(NOSANA_CACHE_S3__ENDPOINT_URL=host.url) as cache:
+        leases = await asyncio.gather(
+            *(cache.acquire(s3res(url="s3://bkt/herd"), holder=f"job:{i}") for i in range(20))
+        )
+    assert len({lease.entry.id for lease in leases}) == 1
+    for path in objects:
+        assert host.traffic.count(f"GET /{path}") == 1, path
+    assert host.traffic.count("GET /bkt") == 1  # one listing
