@@ -11,6 +11,7 @@ from ..resources import HFResource, OllamaResource, S3Resource
 from ..settings import Settings
 from ..store import EntryRequest, Resolver
 from .huggingface import HuggingFace
+from .ollama import Ollama
 from .s3 import S3
 from .transfer import Transfer
 
@@ -24,6 +25,7 @@ class Sources:
         )
         self.huggingface = HuggingFace(settings.huggingface, settings.download, self.transfer)
         self.s3 = S3(settings.s3, self.transfer)
+        self.ollama = Ollama(settings.ollama, self.transfer)
 
     async def start(self) -> None:
         await self.transfer.start()
@@ -39,7 +41,7 @@ class Sources:
         elif isinstance(resource, S3Resource):
             request, resolver = self.s3.request(resource)
         else:
-            raise NotImplementedError("Ollama resources arrive with issue 5")
+            request, resolver = self.ollama.request(resource)
         return _with_resume(request, resource), resolver
 
 

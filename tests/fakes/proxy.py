@@ -1,0 +1,82 @@
+"""A reverse proxy that injects faults into another server's responses (stalls, drops).
+
+Put in front of a real peer (the docker-registry serving Ollama models), it makes the peer
+misbehave in the ways networks do, without changing the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from .faults import Faults, Traffic
+from .server import ThreadedServers
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+
+
+class FaultyProxy:
+    def __init__(self, servers: ThreadedServers, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults: dict[str, Faults] = {}  # path substring -> faults
+        self.traffic = Traffic()
+        self._session: aiohttp.ClientSession | None = None
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        self.url = servers.serve(app)
+
+    def _faults_for(self, path: str) -> Faults:
+        return next((f for key, f in self.faults.items() if key in path), Faults())
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        self.traffic.requests[f"{request.method} {request.path}"] += 1
+        if "Range" in request.headers:
+            self.traffic.ranges.append((request.path, request.headers["Range"]))
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=False)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        body = await request.read()
+        faults = self._faults_for(request.path)
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=body or None,
+            allow_redirects=False,
+        ) as upstream:
+            reply = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
+            )
+            if upstream.content_length is not None:
+                reply.content_length = upstream.content_length
+            await reply.prepare(request)
+            sent = 0
+            async for chunk in upstream.content.iter_chunked(256 * 1024):
+                if (
+                    faults.stall_after is not None
+                    and faults.stall_times > 0
+                    and sent + len(chunk) > faults.stall_after
+                ):
+                    faults.stall_times -= 1
+                    await asyncio.sleep(faults.stall_seconds)
+                if (
+                    faults.drop_after is not None
+                    and faults.drop_times > 0
+                    and sent + len(chunk) > faults.drop_after
+                ):
+                    faults.drop_times -= 1
+                    await reply.write(chunk[: max(0, faults.drop_after - sent)])
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return reply
+                try:
+                    await reply.write(chunk)
+                except ConnectionResetError:
+                    return reply
+                sent += len(chunk)
+                self.traffic.body_bytes += len(chunk)
+            await reply.write_eof()
+            return reply
