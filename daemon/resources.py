@@ -26,6 +26,9 @@ from .store.views import validate_relative_path
 
 OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
 
+_UNION_MEMBER = re.compile(
+    r"^(str|int|float|bool|none|.*\[.*\]|function-.*|[A-Z][a-z0-9]+[A-Za-z0-9]*)$"
+)
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _OLLAMA_MODEL = re.compile(
     r"^(?:(?P<host>[a-z0-9.-]+(?::\d+)?)/)??(?:(?P<namespace>[a-z0-9][a-z0-9._-]*)/)?"
@@ -158,21 +161,27 @@ def error_location(loc: tuple[int | str, ...], prefix: str = "") -> str:
             out += f"[{part}]"
         elif part in ("HF", "S3", "Ollama", "container/run", "container/create-volume"):
             continue
+        elif _UNION_MEMBER.match(part):
+            continue  # which member of a union pydantic tried: not a place in the document
         else:
             out += f".{part}" if out else str(part)
     return out
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
-    errors = []
+    """One error per location; the members of a union that all failed are said together."""
+    merged: dict[str, list[str]] = {}
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown property"
-        elif error["type"] == "union_tag_invalid":
-            message = "`type` must be one of HF, S3, Ollama"
-        errors.append(FieldError(error_location(error["loc"], prefix), message))
-    return errors
+        elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            expected = str((error.get("ctx") or {}).get("expected_tags", "")).replace("'", "")
+            message = f"`type` must be one of {expected}"
+        messages = merged.setdefault(error_location(error["loc"], prefix), [])
+        if message not in messages:
+            messages.append(message)
+    return [FieldError(loc, " or ".join(messages)) for loc, messages in merged.items()]
 
 
 def parse_resource(data: Any, *, where: str = "") -> HFResource | S3Resource | OllamaResource:

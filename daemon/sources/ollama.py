@@ -142,7 +142,9 @@ def _blobs(body: bytes, source: str) -> list[tuple[str, int]]:
         descriptors = [manifest["config"], *manifest["layers"]]
         blobs = [(str(d["digest"]), int(d["size"])) for d in descriptors]
     except (ValueError, KeyError, TypeError) as exc:
-        raise UpstreamError(f"{source}: the registry sent a manifest this daemon cannot read") from exc
+        raise UpstreamError(
+            f"{source}: the registry sent a manifest this daemon cannot read"
+        ) from exc
     for digest, size in blobs:
         hex_digest = digest.removeprefix("sha256:")
         if not digest.startswith("sha256:") or len(hex_digest) != 64 or size < 0:

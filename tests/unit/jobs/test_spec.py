@@ -1,0 +1,173 @@
+"""Job definitions validated as strictly as Nosana's node: every error with its location."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.errors import InvalidInput
+from daemon.jobs.spec import RunOp, parse_job, predecessors
+
+SEED = json.loads(
+    (Path(__file__).resolve().parents[3] / "tests" / "data" / "seed-job.json").read_text()
+)
+
+
+def locations(data: Any) -> dict[str, str]:
+    with pytest.raises(InvalidInput) as caught:
+        parse_job(data)
+    return {e.loc: e.msg for e in caught.value.errors}
+
+
+def job(*ops: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {"version": "0.1", "type": "container", "ops": list(ops), **top}
+
+
+def run(op_id: str, **args: Any) -> dict[str, Any]:
+    return {"type": "container/run", "id": op_id, "args": {"image": "ubuntu", **args}}
+
+
+def test_the_seed_example_is_valid_unchanged() -> None:
+    parsed = parse_job(SEED)
+    [op] = list(parsed.run_ops())
+    assert op.args.image == "ubuntu"
+    assert op.args.cmd == ["ls", "/data-models"]
+    assert op.args.gpu is True
+    assert op.args.resources is not None
+    assert op.args.resources[0].target == "/data-models/"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where", "message"),
+    [
+        (lambda d: d.update(colour=1), "colour", "unknown property"),
+        (lambda d: d["ops"][0]["args"].update(gpus=1), "ops[0].args.gpus", "unknown property"),
+        (
+            lambda d: d["ops"][0]["args"]["resources"][0].update(repoo="x"),
+            "ops[0].args.resources[0].repoo",
+            "unknown property",
+        ),
+        (
+            lambda d: d["ops"][0]["args"]["resources"][0].pop("repo"),
+            "ops[0].args.resources[0].repo",
+            "Field required",
+        ),
+        (
+            lambda d: d["ops"][0]["args"]["resources"][0].update(target="data"),
+            "ops[0].args.resources[0].target",
+            "must be an absolute path in the container",
+        ),
+        (
+            lambda d: d["ops"][0]["args"]["resources"][0].update(type="FTP"),
+            "ops[0].args.resources[0]",
+            "`type` must be one of HF, S3, Ollama",
+        ),
+        (lambda d: d["ops"][0]["args"].pop("image"), "ops[0].args.image", "Field required"),
+        (
+            lambda d: d["ops"][0]["args"].update(work_dir="rel"),
+            "ops[0].args.work_dir",
+            "'rel' must be an absolute path",
+        ),
+        (lambda d: d["ops"][0].update(type="container/exec"), "ops[0]", "container/run"),
+        (lambda d: d.update(type="vm"), "type", "'container'"),
+        (lambda d: d["ops"][0]["args"].update(cmd=5), "ops[0].args.cmd", "Input should be"),
+        (lambda d: d["ops"][0]["args"].update(env={"A": 1}), "ops[0].args.env.A", "string"),
+        (lambda d: d["ops"][0]["args"].update(expose="80-70"), "ops[0].args.expose", "range"),
+    ],
+)
+def test_each_mistake_is_named_by_its_location(mutate: Any, where: str, message: str) -> None:
+    data = copy.deepcopy(SEED)
+    mutate(data)
+    found = locations(data)
+    assert any(loc == where and message in msg for loc, msg in found.items()), found
+
+
+def test_every_error_is_reported_at_once() -> None:
+    data = job(run("a", colour=1), {"type": "container/run", "id": "b", "args": {}})
+    found = locations(data)
+    assert set(found) == {"ops[0].args.colour", "ops[1].args.image"}
+
+
+def test_op_ids_unique_and_dependencies_named_and_acyclic() -> None:
+    assert locations(job(run("a"), run("a")))["ops[1].id"] == "duplicate op id 'a'"
+    found = locations(
+        job(
+            run(
+                "a",
+            ),
+            {**run("b"), "execution": {"depends_on": ["nope"]}},
+        )
+    )
+    assert found["ops[1].execution.depends_on[0]"] == "no op 'nope' in this job"
+    cyclic = job({**run("a"), "execution": {"depends_on": ["b"]}}, run("b"))
+    assert "cycle" in locations(cyclic)["ops"]
+    assert locations(job(run("bad id!")))["ops[0].id"].startswith("'bad id!' is not an op id")
+
+
+def test_variables_fill_placeholders_and_a_missing_one_is_an_error() -> None:
+    data = job(
+        run("a", image="%%global.variables.IMAGE%%", cmd="echo %%global.variables.WORD%%"),
+        **{"global": {"variables": {"IMAGE": "busybox", "WORD": "hello"}}},
+    )
+    op = parse_job(data).ops[0]
+    assert isinstance(op, RunOp)
+    assert (op.args.image, op.args.cmd) == ("busybox", "echo hello")
+    missing = job(run("a", cmd="%%global.variables.NOPE%%"))
+    assert locations(missing)["ops[0].args.cmd"] == "no variable 'NOPE' in global.variables"
+
+
+def test_global_gives_defaults_and_env_is_merged() -> None:
+    data = job(
+        {"type": "container/run", "id": "a", "args": {"env": {"B": "op", "C": "op"}}},
+        run("b", image="alpine", gpu=False),
+        **{
+            "global": {
+                "image": "busybox",
+                "gpu": True,
+                "env": {"A": "g", "B": "g"},
+                "work_dir": "/w",
+            }
+        },
+    )
+    a, b = parse_job(data).ops
+    assert isinstance(a, RunOp)
+    assert isinstance(b, RunOp)
+    assert (a.args.image, a.args.gpu, a.args.work_dir) == ("busybox", True, "/w")
+    assert a.args.env == {"A": "g", "B": "op", "C": "op"}
+    assert (b.args.image, b.args.gpu) == ("alpine", False)
+
+
+def test_groups_run_one_after_another_and_depends_on_adds_edges() -> None:
+    data = job(
+        {**run("prep"), "execution": {"group": "first"}},
+        {**run("w1"), "execution": {"group": "work"}},
+        {**run("w2"), "execution": {"group": "work"}},
+        {**run("after"), "execution": {"depends_on": ["w1"]}},
+        {**run("side"), "execution": {"group": "first"}},
+    )
+    waits = predecessors(parse_job(data))
+    assert waits["prep"] == set()
+    assert waits["side"] == set()
+    assert waits["w1"] == waits["w2"] == {"prep", "side"}
+    assert waits["after"] == {"prep", "side", "w1", "w2"}
+
+
+def test_volumes_must_be_made_by_a_create_volume_op_and_targets_are_required() -> None:
+    data = job(run("a", volumes=[{"name": "cache", "dest": "/cache"}]))
+    assert (
+        "no container/create-volume op makes 'cache'"
+        in locations(data)["ops[0].args.volumes[0].name"]
+    )
+    ok = job(
+        {"type": "container/create-volume", "id": "v", "args": {"name": "cache"}},
+        run("a", volumes=[{"name": "cache", "dest": "/cache"}]),
+    )
+    parse_job(ok)
+    no_target = job(run("a", resources=[{"type": "HF", "repo": "org/x"}]))
+    assert "required" in locations(no_target)["ops[0].args.resources[0].target"]
+    ollama = job(run("a", resources=[{"type": "Ollama", "model": "llama3:8b"}]))
+    parse_job(ollama)  # Ollama has a default target
