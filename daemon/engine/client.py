@@ -71,6 +71,12 @@ class Engine:
                     self._client = await self.call(self._connect)
         return self._client
 
+    def client_now(self) -> docker.DockerClient:
+        """The client, from a thread that knows it was connected (log pumps)."""
+        if self._client is None:
+            raise EngineUnavailable(f"Docker engine at {self.settings.host} is not connected")
+        return self._client
+
     def _connect(self) -> docker.DockerClient:
         try:
             return docker.DockerClient(

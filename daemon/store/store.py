@@ -523,15 +523,19 @@ class Store:
 
     async def evict(self, entry: Entry, reason: str) -> bool:
         """Delete an entry that nothing holds; False if a pin or lease appeared meanwhile."""
-        hook = self._evict_hooks.get(entry.type)
-        if hook is not None and entry.external:
-            await hook(entry)
         done = asyncio.Event()
         self._deleting[entry.id] = done
         try:
             marked = await self.db.run(lambda c: _mark_deleting(c, entry.id))
             if not marked:
                 return False
+            hook = self._evict_hooks.get(entry.type)
+            if hook is not None and entry.external:
+                try:
+                    await hook(entry)  # e.g. remove the image from the engine
+                except BaseException:
+                    await asyncio.shield(self._set_state(entry.id, EntryState.READY, None))
+                    raise
             await asyncio.to_thread(self.views.remove, entry.id)
             await self.db.run(lambda c: index.delete_entry(c, entry.id))
             self.stats.evictions[reason] += 1

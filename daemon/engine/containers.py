@@ -1,0 +1,229 @@
+"""Containers for job ops: create, start, logs, wait, stop, remove, through the Docker SDK.
+
+Every container carries labels naming the daemon, its job and its op, so a restarted daemon
+finds its own containers again, and nothing else is ever touched. Cached views are bind
+mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
+a device request when `docker.gpu` says so; exposed ports are published on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from ..errors import EngineError, EngineUnavailable, JobError
+from ..logs import get_logger
+from .client import Engine
+
+log = get_logger(__name__)
+
+LABEL_MANAGED = "io.nosana-cache.managed"
+LABEL_JOB = "io.nosana-cache.job"
+LABEL_OP = "io.nosana-cache.op"
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str  # on the engine's host
+    target: str
+    read_only: bool = True
+
+
+@dataclass
+class ContainerSpec:
+    name: str
+    image: str
+    job_id: str
+    op_id: str
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    work_dir: str | None = None
+    binds: list[Bind] = field(default_factory=list)
+    volumes: dict[str, str] = field(default_factory=dict)  # docker volume name -> target
+    gpu: bool = False
+    ports: list[str] = field(default_factory=list)  # "8080/tcp"
+
+
+@dataclass(frozen=True)
+class Started:
+    container_id: str
+    ports: dict[str, str]  # "8080/tcp" -> "127.0.0.1:32768"
+    device_requests: list[dict[str, Any]]
+
+
+class Containers:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, spec: ContainerSpec) -> Started:
+        """Create and start; the container is removed again if it cannot start."""
+        client = await self.engine.client()
+        api = client.api
+        host_config = api.create_host_config(
+            binds={
+                b.source: {"bind": b.target, "mode": "ro" if b.read_only else "rw"}
+                for b in spec.binds
+            }
+            | {name: {"bind": target, "mode": "rw"} for name, target in spec.volumes.items()},
+            port_bindings=dict.fromkeys(spec.ports, ("127.0.0.1", None)),
+            device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            if spec.gpu
+            else None,
+        )
+        try:
+            created = await self.engine.call(
+                api.create_container,
+                spec.image,
+                command=spec.cmd,
+                entrypoint=spec.entrypoint,
+                environment=spec.env,
+                working_dir=spec.work_dir,
+                host_config=host_config,
+                labels={LABEL_MANAGED: "true", LABEL_JOB: spec.job_id, LABEL_OP: spec.op_id},
+                name=spec.name,
+                ports=[p.split("/")[0] for p in spec.ports] or None,
+            )
+        except docker.errors.APIError as exc:
+            raise JobError(f"cannot create the container: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
+        container_id = created["Id"]
+        inspected = await self.engine.call(api.inspect_container, container_id)
+        device_requests = inspected["HostConfig"].get("DeviceRequests") or []
+        try:
+            await self.engine.call(api.start, container_id)
+        except docker.errors.APIError as exc:
+            await self.remove(container_id)
+            reason = exc.explanation or str(exc)
+            if spec.gpu and ("gpu" in reason.lower() or "device driver" in reason.lower()):
+                raise JobError(
+                    f"the Docker engine could not give this op a GPU: {reason} "
+                    "(is the NVIDIA container runtime installed? docker.gpu)"
+                ) from exc
+            raise JobError(f"the container did not start: {reason}") from exc
+        inspected = await self.engine.call(api.inspect_container, container_id)
+        ports = {
+            port: f"{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
+            for port, bindings in (inspected["NetworkSettings"].get("Ports") or {}).items()
+            if bindings
+        }
+        return Started(container_id, ports, device_requests)
+
+    async def wait(self, container_id: str) -> int:
+        """Block (in a thread) until the container exits; its exit code."""
+        client = await self.engine.client()
+        try:
+            result = await self.engine.call(client.api.wait, container_id, timeout=None)
+        except docker.errors.NotFound:
+            raise JobError(f"container {container_id[:12]} disappeared") from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
+        return int(result.get("StatusCode", -1))
+
+    async def state(self, container_id: str) -> dict[str, Any] | None:
+        """The container's `State` (Running, ExitCode...), or None if it is gone."""
+        client = await self.engine.client()
+        try:
+            inspected = await self.engine.call(client.api.inspect_container, container_id)
+        except docker.errors.NotFound:
+            return None
+        state: dict[str, Any] = inspected["State"]
+        return state
+
+    async def stop(self, container_id: str, timeout: int = 10) -> None:
+        client = await self.engine.client()
+        try:
+            await self.engine.call(client.api.stop, container_id, timeout=timeout)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot stop {container_id[:12]}: {exc.explanation}") from exc
+
+    async def remove(self, container_id: str) -> None:
+        client = await self.engine.client()
+        try:
+            await self.engine.call(client.api.remove_container, container_id, force=True, v=False)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            log.warning("container.remove_failed", container=container_id[:12], error=str(exc))
+
+    def follow_logs(
+        self,
+        container_id: str,
+        stream: str,
+        on_line: Callable[[str, bytes], None],
+        since: int | None = None,
+    ) -> threading.Thread:
+        """Copy one stream (stdout or stderr) line by line to `on_line(timestamp, line)`,
+        in a thread of its own, until the container ends."""
+
+        def pump() -> None:
+            try:
+                client = self.engine.client_now()
+                chunks = client.api.logs(
+                    container_id,
+                    stdout=stream == "stdout",
+                    stderr=stream == "stderr",
+                    stream=True,
+                    follow=True,
+                    timestamps=True,
+                    since=since,
+                )
+                pending = b""
+                for chunk in chunks:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        stamp, _, text = line.partition(b" ")
+                        on_line(stamp.decode(errors="replace"), text)
+                if pending:
+                    stamp, _, text = pending.partition(b" ")
+                    on_line(stamp.decode(errors="replace"), text)
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                log.warning("container.logs_ended", container=container_id[:12], error=str(exc))
+
+        thread = threading.Thread(
+            target=pump, name=f"logs-{container_id[:12]}-{stream}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    async def create_volume(
+        self, name: str, job_id: str, driver_opts: dict[str, str] | None = None
+    ) -> None:
+        client = await self.engine.client()
+        try:
+            await self.engine.call(
+                client.api.create_volume,
+                name,
+                driver="local",
+                driver_opts=driver_opts,
+                labels={LABEL_MANAGED: "true", LABEL_JOB: job_id},
+            )
+        except docker.errors.APIError as exc:
+            raise JobError(f"cannot create volume {name}: {exc.explanation or exc}") from exc
+
+    async def remove_volume(self, name: str) -> None:
+        client = await self.engine.client()
+        try:
+            await self.engine.call(client.api.remove_volume, name, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            log.warning("volume.remove_failed", volume=name, error=str(exc))
+
+    async def of_job(self, job_id: str) -> list[dict[str, Any]]:
+        """This daemon's containers of one job (running or not)."""
+        client = await self.engine.client()
+        found: list[dict[str, Any]] = await self.engine.call(
+            client.api.containers, all=True, filters={"label": [f"{LABEL_JOB}={job_id}"]}
+        )
+        return found

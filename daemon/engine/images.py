@@ -1,0 +1,224 @@
+"""Docker images as store entries: pulled when first needed, evicted by the same rules.
+
+An image entry's content lives in the engine, not in the store: its version is the image id
+and its size the engine's. It is pulled through `docker.registry_mirrors` when the image's
+registry has a mirror (pulled as the mirror's name, tagged as the original, the mirror's tag
+removed), with the op's `authentication.docker` when given. An image that was already in the
+engine when first asked for is recorded as not ours: evicting its entry never removes it.
+Only images this daemon pulled are ever removed, and private (authenticated) ones are removed
+as soon as their op ends, as Nosana's node does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import docker.auth
+import docker.errors
+import docker.utils
+import requests.exceptions
+
+from ..errors import EngineUnavailable, ImageError, UpstreamAuthError
+from ..logs import get_logger
+from ..settings import DockerSettings
+from ..sources.identity import canonical
+from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Manifest, Store
+from .client import Engine
+
+log = get_logger(__name__)
+
+_HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """`ubuntu` → registry docker.io, path library/ubuntu, tag latest."""
+
+    original: str
+    registry: str
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, ref: str) -> ImageRef:
+        name, _, digest_part = ref.partition("@")
+        digest = digest_part or None
+        repository, tag = docker.utils.parse_repository_tag(name)
+        registry, remote = docker.auth.resolve_repository_name(repository)
+        if registry in _HUB and "/" not in remote:
+            remote = f"library/{remote}"
+        if tag is None and digest is None:
+            tag = "latest"
+        return cls(ref, registry, remote, tag, digest)
+
+    @property
+    def local_name(self) -> str:
+        """How the engine names it after a pull (the reference as the job wrote it)."""
+        repository, _tag = docker.utils.parse_repository_tag(self.original.split("@", 1)[0])
+        return f"{repository}@{self.digest}" if self.digest else f"{repository}:{self.tag}"
+
+    def via(self, mirror: str) -> str:
+        suffix = f"@{self.digest}" if self.digest else f":{self.tag}"
+        return f"{mirror}/{self.path}{suffix}"
+
+    def canonical(self) -> str:
+        suffix = f"@{self.digest}" if self.digest else f":{self.tag}"
+        registry = "docker.io" if self.registry in _HUB else self.registry
+        return f"{registry}/{self.path}{suffix}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None
+    password: str | None
+    server: str | None = None
+
+    def auth_config(self) -> dict[str, str]:
+        config = {"username": self.username or "", "password": self.password or ""}
+        if self.server:
+            config["serveraddress"] = self.server
+        return config
+
+
+class Images:
+    def __init__(self, engine: Engine, store: Store, settings: DockerSettings) -> None:
+        self.engine = engine
+        self.store = store
+        self.settings = settings
+        store.on_evict("image", self._remove_if_ours)
+
+    def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
+        image = ImageRef.parse(ref)
+        identity = {
+            "type": "image",
+            "ref": image.canonical(),
+            "credential": credentials.username if credentials and credentials.username else None,
+        }
+        request = EntryRequest(
+            key=canonical(identity), type="image", source=f"docker://{image.canonical()}"
+        )
+        return request, _Pull(self, image, credentials)
+
+    async def acquire(self, ref: str, credentials: Credentials | None, holder: str) -> Lease:
+        """A lease on the image's entry; pulled if the engine does not have it."""
+        request, pull = self.request(ref, credentials)
+        lease = await self.store.acquire(request, pull, holder)
+        if await self._present(pull.image.local_name):
+            return lease
+        # The entry outlived its image (someone ran `docker rmi`): start again.
+        await self.store.release(lease)
+        if await self.store.evict(lease.entry, "gone"):
+            log.info("image.vanished", image=pull.image.original)
+        return await self.store.acquire(request, pull, holder)
+
+    async def forget(self, lease: Lease) -> None:
+        """Release and remove now: private images do not outlive their op."""
+        await self.store.release(lease)
+        await self.store.evict(lease.entry, "private")
+
+    async def _present(self, name: str) -> bool:
+        client = await self.engine.client()
+        try:
+            await self.engine.call(client.api.inspect_image, name)
+        except docker.errors.ImageNotFound:
+            return False
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
+        return True
+
+    async def _remove_if_ours(self, entry: Entry) -> None:
+        if not entry.details.get("pulled_by_daemon"):
+            return
+        name = str(entry.details.get("name"))
+        client = await self.engine.client()
+        try:
+            await self.engine.call(client.api.remove_image, name)
+            log.info("image.removed", image=name)
+        except docker.errors.ImageNotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # still used by a container: try at the next sweep
+                raise ImageError(f"{name} is in use by a container; kept for now") from exc
+            raise ImageError(f"cannot remove {name}: {exc.explanation}") from exc
+
+
+class _Pull:
+    """The store's resolver for an image: `resolve` pulls (or finds) it, nothing to fetch."""
+
+    def __init__(self, images: Images, image: ImageRef, credentials: Credentials | None) -> None:
+        self.images = images
+        self.image = image
+        self.credentials = credentials
+
+    async def close(self) -> None:
+        return None
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        raise AssertionError("image entries have no files")
+
+    async def resolve(self) -> Manifest:
+        engine = self.images.engine
+        client = await engine.client()
+        name = self.image.local_name
+        pulled = False
+        try:
+            info = await engine.call(client.api.inspect_image, name)
+        except docker.errors.ImageNotFound:
+            await self._pull(client)
+            info = await engine.call(client.api.inspect_image, name)
+            pulled = True
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
+        details = {
+            "name": name,
+            "image_id": info["Id"],
+            "pulled_by_daemon": pulled,
+            "layers": len((info.get("RootFS") or {}).get("Layers") or []),
+        }
+        return Manifest(
+            version=info["Id"], files=(), details=details, external_size=int(info.get("Size", 0))
+        )
+
+    async def _pull(self, client: Any) -> None:
+        image, engine = self.image, self.images.engine
+        mirror = self.images.settings.registry_mirrors.get(image.registry)
+        source = image.via(mirror) if mirror else image.local_name
+        repository, tag = docker.utils.parse_repository_tag(source.split("@", 1)[0])
+        if image.digest:
+            tag = image.digest
+        auth = self.credentials.auth_config() if self.credentials else None
+        log.info("image.pulling", image=image.original, source=source)
+        try:
+            events = await engine.call(
+                lambda: list(
+                    client.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth)
+                )
+            )
+        except docker.errors.APIError as exc:
+            raise _pull_error(image.original, source, exc, self.credentials) from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
+        failure = next((e for e in events if "error" in e), None)
+        if failure is not None:
+            raise ImageError(f"pulling {image.original} from {source} failed: {failure['error']}")
+        if mirror:
+            target_repo, target_tag = docker.utils.parse_repository_tag(image.local_name)
+            await engine.call(client.api.tag, source, target_repo, target_tag)
+            await engine.call(client.api.remove_image, source)
+
+
+def _pull_error(
+    original: str, source: str, exc: docker.errors.APIError, credentials: Credentials | None
+) -> Exception:
+    reason = exc.explanation or str(exc)
+    where = f"{original}" + (f" (through {source})" if source != original else "")
+    if exc.status_code in (401, 403) or "unauthorized" in reason.lower():
+        who = (
+            f"as {credentials.username}" if credentials and credentials.username else "anonymously"
+        )
+        return UpstreamAuthError(f"image {where}: access denied {who}: {reason}")
+    if exc.status_code == 404 or "not found" in reason.lower() or "manifest unknown" in reason:
+        return ImageError(f"image {where} not found: {reason}")
+    return ImageError(f"pulling image {where} failed: {reason}")

@@ -1,0 +1,156 @@
+"""Job records and logs on disk, so jobs survive a daemon restart.
+
+A job's record (its definition, states, timings, cache hits, exit codes) is one JSON document
+in `jobs.sqlite` beside the store's index; each op's output is two files under
+`jobs/<job id>/` (`<op>.stdout.log`, `<op>.stderr.log`), one `<timestamp> <line>` per line,
+so stdout and stderr stay apart and can be merged in time order when read.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..db import Database
+from ..errors import NotFound
+
+SCHEMA_V1 = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    record TEXT NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs(state);
+CREATE INDEX jobs_by_created ON jobs(created_at)
+"""
+
+STREAMS = ("stdout", "stderr")
+RETENTION = 7 * 86400
+"""Ended jobs, with their logs, are kept this long."""
+
+
+class JobRecords:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.logs_root = root / "jobs"
+        self.db = Database(root / "jobs.sqlite", [SCHEMA_V1], name="jobs")
+
+    async def open(self) -> None:
+        self.logs_root.mkdir(parents=True, exist_ok=True)
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def save(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                """INSERT INTO jobs (id, state, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET state = excluded.state,
+                       ended_at = excluded.ended_at, record = excluded.record""",
+                (record["id"], record["state"], record["created"], record.get("ended"), text),
+            )
+
+        await self.db.run(write)
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        record: dict[str, Any] = json.loads(row[0])
+        return record
+
+    async def exists(self, job_id: str) -> bool:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        )
+        return row is not None
+
+    async def all(self, states: list[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        def query(conn: sqlite3.Connection) -> list[Any]:
+            if states:
+                marks = ",".join("?" * len(states))
+                sql = (
+                    f"SELECT record FROM jobs WHERE state IN ({marks}) "
+                    "ORDER BY created_at DESC LIMIT ?"
+                )
+                return list(conn.execute(sql, (*states, limit)))
+            return list(
+                conn.execute("SELECT record FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+            )
+
+        return [json.loads(row[0]) for row in await self.db.read(query)]
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.read(
+            lambda c: list(c.execute("SELECT state, count(*) FROM jobs GROUP BY state"))
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def expire(self, now: float | None = None) -> int:
+        """Delete ended jobs older than the retention, and their logs."""
+        cutoff = (now or time.time()) - RETENTION
+        rows = await self.db.read(
+            lambda c: list(c.execute("SELECT id FROM jobs WHERE ended_at < ?", (cutoff,)))
+        )
+        for (job_id,) in rows:
+            await self.db.run(partial(_delete_job, job_id=job_id))
+            shutil.rmtree(self.logs_root / job_id, ignore_errors=True)
+        return len(rows)
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def log_path(self, job_id: str, op_id: str, stream: str) -> Path:
+        return self.logs_root / job_id / f"{op_id}.{stream}.log"
+
+    def open_log(self, job_id: str, op_id: str, stream: str) -> Any:
+        path = self.log_path(job_id, op_id, stream)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "ab", buffering=0)
+
+    def read_logs(
+        self, job_id: str, op_id: str, streams: tuple[str, ...] = STREAMS
+    ) -> Iterator[tuple[str, str, str]]:
+        """(timestamp, stream, line) of an op so far, stdout and stderr merged in time order."""
+        lines = []
+        for stream in streams:
+            path = self.log_path(job_id, op_id, stream)
+            if not path.exists():
+                continue
+            for raw in path.read_bytes().splitlines():
+                stamp, _, text = raw.partition(b" ")
+                lines.append(
+                    (stamp.decode(errors="replace"), stream, text.decode(errors="replace"))
+                )
+        lines.sort(key=lambda item: item[0])
+        return iter(lines)
+
+    def last_timestamp(self, job_id: str, op_id: str) -> str | None:
+        """The newest timestamp in an op's logs (to re-attach after a restart without repeats)."""
+        newest = None
+        for stream in STREAMS:
+            path = self.log_path(job_id, op_id, stream)
+            if path.exists() and path.stat().st_size:
+                with open(path, "rb") as handle:
+                    handle.seek(max(0, path.stat().st_size - 65536))
+                    tail = handle.read().splitlines()
+                if tail:
+                    stamp = tail[-1].partition(b" ")[0].decode(errors="replace")
+                    newest = max(newest or stamp, stamp)
+        return newest
+
+
+def _delete_job(conn: sqlite3.Connection, job_id: str) -> None:
+    conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
