@@ -113,10 +113,9 @@ class Images:
             log.info("image.vanished", image=pull.image.original)
         return await self.store.acquire(request, pull, holder)
 
-    async def forget(self, lease: Lease) -> None:
-        """Release and remove now: private images do not outlive their op."""
-        await self.store.release(lease)
-        await self.store.evict(lease.entry, "private")
+    async def remove(self, entry: Entry) -> None:
+        """Remove now, if nothing else holds it: private images do not outlive their op."""
+        await self.store.evict(entry, "private")
 
     async def _present(self, name: str) -> bool:
         client = await self.engine.client()

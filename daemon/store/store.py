@@ -229,7 +229,11 @@ class Store:
         return entry
 
     async def release(self, lease: Lease) -> None:
-        await self.db.run(lambda c: index.release_lease(c, lease.lease_id))
+        await self.release_id(lease.lease_id)
+
+    async def release_id(self, lease_id: int) -> None:
+        """Release by id: a restarted daemon knows its jobs' leases only by their ids."""
+        await self.db.run(lambda c: index.release_lease(c, lease_id))
 
     async def release_holders(self, keep: Callable[[str], bool]) -> int:
         """Drop leases whose holder is gone (after a restart, holders that did not come back)."""
