@@ -1,10 +1,11 @@
 """The composition root: builds every component from `Settings`, in order, and tears down.
 
-Start-up order: store (with crash recovery) → sources (HTTP sessions) → cache (resuming what
-the last run left unfinished) → Docker engine (absent is fine) → scheduler (the store sweep)
-→ API listeners. Shutdown runs the same
-stack backwards: the API stops accepting first, then in-flight work is finished or cut, then
-the store closes. Signal handlers only set the stop event (uvicorn, kopf do the same).
+Start-up order: store (with crash recovery) → sources (HTTP sessions) → cache → Docker engine
+(absent is fine) → images → job records → runner (re-attaching jobs the last run left) →
+downloads the last run left unfinished → scheduler (store sweep, job expiry) → API listeners.
+Shutdown runs the same stack backwards: the API stops accepting first, then in-flight work is
+finished or cut (jobs' containers keep running), then the store closes. Signal handlers only
+set the stop event (uvicorn, kopf do the same).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from .api.server import serve
 from .cache import Cache
 from .clock import Clock, SystemClock
 from .engine.client import Engine
+from .engine.images import Images
+from .jobs.records import JobRecords
+from .jobs.runner import Runner
 from .logs import get_logger
 from .scheduler import Scheduler
 from .settings import Settings
@@ -44,36 +48,12 @@ class Service:
         """Serve until `stop` is set; then shut down in reverse order within a bounded time."""
         stack = contextlib.AsyncExitStack()
         try:
-            store = await stack.enter_async_context(
-                Store.open(self.settings.store, clock=self.clock)
-            )
-            await store.release_holders(lambda _holder: False)
-            sources = Sources(self.settings)
-            await sources.start()
-            stack.push_async_callback(sources.close)
-            cache = Cache(store, sources)
-            stack.push_async_callback(cache.close)
-            resumed = cache.resume_unfinished(await store.unfinished())
-            if resumed:
-                log.info("daemon.resuming_downloads", count=resumed)
-            engine = Engine(self.settings.docker)
-            stack.push_async_callback(engine.close)
+            context = await self._build(stack)
             background = TaskSet("service")
             stack.push_async_callback(background.close)
-            scheduler = Scheduler()
-            scheduler.every(self.settings.store.sweep_interval, "store-sweep", store.sweep)
-            scheduler.start()
-            stack.push_async_callback(scheduler.stop)
-            context = ApiContext(
-                settings=self.settings,
-                engine=engine,
-                store=store,
-                cache=cache,
-                scheduler=scheduler,
-            )
             app = build_app(context)
             bound = await stack.enter_async_context(serve(app, self.settings.api.listen))
-            background.spawn(_report_engine(engine), "docker-probe")
+            background.spawn(_report_engine(context.engine), "docker-probe")
             log.info("daemon.ready", addresses=bound, store=str(self.settings.store.path))
             if on_ready is not None:
                 on_ready(bound)
@@ -86,6 +66,41 @@ class Service:
             except TimeoutError:
                 log.error("daemon.shutdown_timeout", seconds=SHUTDOWN_TIMEOUT)
         log.info("daemon.stopped")
+
+    async def _build(self, stack: contextlib.AsyncExitStack) -> ApiContext:
+        """Every component, in start-up order; the stack closes them in reverse."""
+        settings = self.settings
+        store = await stack.enter_async_context(Store.open(settings.store, clock=self.clock))
+        sources = Sources(settings)
+        await sources.start()
+        stack.push_async_callback(sources.close)
+        cache = Cache(store, sources)
+        stack.push_async_callback(cache.close)
+        engine = Engine(settings.docker)
+        stack.push_async_callback(engine.close)
+        images = Images(engine, store, settings.docker)
+        records = JobRecords(settings.store.path)
+        await records.open()
+        stack.push_async_callback(records.close)
+        runner = Runner(settings, records, cache, images, engine)
+        stack.push_async_callback(runner.close)
+        jobs = await runner.recover(store.release_holders)
+        downloads = cache.resume_unfinished(await store.unfinished())
+        if jobs or downloads:
+            log.info("daemon.resuming", jobs=jobs, downloads=downloads)
+        scheduler = Scheduler()
+        scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
+        scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
+        scheduler.start()
+        stack.push_async_callback(scheduler.stop)
+        return ApiContext(
+            settings=settings,
+            engine=engine,
+            store=store,
+            cache=cache,
+            runner=runner,
+            scheduler=scheduler,
+        )
 
 
 async def _report_engine(engine: Engine) -> None:

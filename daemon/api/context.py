@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..cache import Cache
 from ..engine.client import Engine
+from ..jobs.runner import Runner
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -20,6 +21,7 @@ class ApiContext:
     engine: Engine
     store: Store
     cache: Cache
+    runner: Runner
     scheduler: Scheduler
     started_at: float = field(default_factory=time.time)
 

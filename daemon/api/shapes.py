@@ -62,3 +62,58 @@ def entry_json(store: Store, entry: Entry) -> dict[str, Any]:
         "path": str(view) if view else None,
         "details": entry.details,
     }
+
+
+def job_json(record: dict[str, Any], *, definition: bool = True) -> dict[str, Any]:
+    """A job record for clients: timestamps in ISO 8601, timings in seconds per op."""
+    body = {
+        "id": record["id"],
+        "state": record["state"],
+        "created_at": timestamp(record.get("created")),
+        "started_at": timestamp(record.get("started")),
+        "ended_at": timestamp(record.get("ended")),
+        "error": record.get("error"),
+        "ops": [_op_json(op) for op in record["ops"]],
+    }
+    if definition:
+        body["definition"] = record.get("definition")
+    return body
+
+
+def _op_json(op: dict[str, Any]) -> dict[str, Any]:
+    prepare = _span(op.get("prepare_started"), op.get("prepare_ended"))
+    run = _span(op.get("run_started"), op.get("ended"))
+    resources = op.get("resources") or []
+    return {
+        "id": op["id"],
+        "type": op["type"],
+        "group": op.get("group"),
+        "state": op["state"],
+        "exit_code": op.get("exit_code"),
+        "error": op.get("error"),
+        "container_id": op.get("container_id"),
+        "image": op.get("image"),
+        "resources": resources,
+        "cache": {
+            "hits": sum(1 for r in resources if r.get("hit"))
+            + int(bool((op.get("image") or {}).get("hit"))),
+            "misses": sum(1 for r in resources if r.get("hit") is False)
+            + int((op.get("image") or {}).get("hit") is False),
+            "bytes_fetched": sum(r.get("bytes_fetched") or 0 for r in resources),
+        },
+        "timings": {
+            "prepare_seconds": prepare,
+            "run_seconds": run,
+            "prepare_started_at": timestamp(op.get("prepare_started")),
+            "run_started_at": timestamp(op.get("run_started")),
+            "ended_at": timestamp(op.get("ended")),
+        },
+        "ports": op.get("ports") or {},
+        "results": op.get("results") or {},
+        "device_requests": op.get("device_requests") or [],
+        "warnings": op.get("warnings") or [],
+    }
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return round(end - start, 3) if start is not None and end is not None else None

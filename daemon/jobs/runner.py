@@ -13,6 +13,7 @@ import asyncio
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..aiotasks import TaskSet
@@ -83,24 +84,34 @@ class Runner:
         await run.stop("stopped on request")
         return await self.records.get(job_id)
 
-    async def recover(self) -> set[str]:
-        """Pick up jobs a previous run left unfinished; the lease holders they still own."""
-        holders: set[str] = set()
+    async def recover(
+        self, release_leases: Callable[[Callable[[str], bool]], Awaitable[int]]
+    ) -> int:
+        """Pick up jobs a previous run left unfinished.
+
+        Leases survive in the store's index; those of ops whose container still runs are
+        kept (the op is re-attached and releases them when it ends), every other one is
+        dropped before anything starts again (an op that was preparing prepares anew).
+        """
+        pending = []
         for record in await self.records.all(states=["queued", "preparing", "running"]):
             try:
-                job = parse_job(record["definition"])
+                pending.append((record, parse_job(record["definition"])))
             except InvalidInput as exc:
-                record |= {
-                    "state": "failed",
-                    "error": f"cannot resume: {exc.message}",
-                    "ended": time.time(),
-                }
+                error = f"cannot resume: {exc.message}"
+                record |= {"state": "failed", "error": error, "ended": time.time()}
                 await self.records.save(record)
-                continue
-            holders |= {f"job:{record['id']}/op:{op.id}" for op in job.ops}
+        keep = {
+            f"job:{record['id']}/op:{op['id']}"
+            for record, _job in pending
+            for op in record["ops"]
+            if op["state"] == "running" and op.get("container_id")
+        }
+        await release_leases(lambda holder: holder in keep)
+        for record, job in pending:
             self._start(record["id"], job, record, recovering=True)
             log.info("job.resumed", job_id=record["id"])
-        return holders
+        return len(pending)
 
     async def close(self) -> None:
         """The daemon stops: jobs are left running, to be re-attached at the next start."""

@@ -14,6 +14,9 @@ from daemon.api.context import ApiContext
 from daemon.cache import Cache
 from daemon.clock import ManualClock
 from daemon.engine.client import Engine
+from daemon.engine.images import Images
+from daemon.jobs.records import JobRecords
+from daemon.jobs.runner import Runner
 from daemon.scheduler import Scheduler
 from daemon.settings import load_settings
 from daemon.sources import Sources
@@ -44,11 +47,16 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         engine = Engine(settings.docker)
         sources = Sources(settings)
         await sources.start()
+        cache = Cache(store, sources)
+        records = JobRecords(settings.store.path)
+        await records.open()
+        runner = Runner(settings, records, cache, Images(engine, store, settings.docker), engine)
         context = ApiContext(
             settings=settings,
             engine=engine,
             store=store,
-            cache=Cache(store, sources),
+            cache=cache,
+            runner=runner,
             scheduler=Scheduler(),
         )
         client = TestClient(TestServer(build_app(context)))
@@ -57,6 +65,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             yield Api(client, store, clock)
         finally:
             await client.close()
+            await runner.close()
+            await records.close()
             await engine.close()
             await sources.close()
     assert_no_stray_tasks()

@@ -1,0 +1,94 @@
+"""Jobs: submit a Nosana job definition, follow it, read its logs, stop it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import InvalidInput, NotFound
+from ..jobs.ops import FINAL
+from .context import context_of
+from .shapes import job_json, read_json, truthy
+
+routes = web.RouteTableDef()
+
+_STATES = {"queued", "preparing", "running", "completed", "failed", "stopped"}
+_FOLLOW_POLL = 0.2
+
+
+@routes.post("/v1/jobs")
+async def submit(request: web.Request) -> web.Response:
+    """Validate and start a job; 201 with its record. `?id=` names it (default: random)."""
+    runner = context_of(request).runner
+    record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
+    return web.json_response(job_json(record), status=201)
+
+
+@routes.get("/v1/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    states = [s for value in request.query.getall("state", []) for s in value.split(",") if s]
+    unknown = set(states) - _STATES
+    if unknown:
+        raise InvalidInput(f"unknown state {sorted(unknown)[0]!r}; one of {sorted(_STATES)}")
+    records = await context_of(request).runner.records.all(states or None)
+    return web.json_response({"jobs": [job_json(r, definition=False) for r in records]})
+
+
+@routes.get("/v1/jobs/{id}")
+async def show_job(request: web.Request) -> web.Response:
+    record = await context_of(request).runner.records.get(request.match_info["id"])
+    return web.json_response(job_json(record))
+
+
+@routes.post("/v1/jobs/{id}/stop")
+async def stop_job(request: web.Request) -> web.Response:
+    record = await context_of(request).runner.stop(request.match_info["id"])
+    return web.json_response(job_json(record))
+
+
+@routes.get("/v1/jobs/{id}/logs")
+async def job_logs(request: web.Request) -> web.StreamResponse:
+    """An op's output as text (`?op=`; all ops, prefixed, without it); `?stream=stdout|stderr`
+    picks one; `?follow=true` keeps the response open until the op ends."""
+    records = context_of(request).runner.records
+    job_id = request.match_info["id"]
+    record = await records.get(job_id)
+    op_ids = [op["id"] for op in record["ops"]]
+    wanted = request.query.get("op")
+    if wanted is not None and wanted not in op_ids:
+        raise NotFound(f"job {job_id} has no op {wanted!r}")
+    streams = _streams(request.query.get("stream"))
+    ops = [wanted] if wanted else op_ids
+    prefix = len(ops) > 1
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    follow = truthy(request.query.get("follow"))
+    for op_id in ops:
+        sent = 0
+        while True:
+            lines = list(records.read_logs(job_id, op_id, streams))
+            for _stamp, _stream, line in lines[sent:]:
+                await response.write(((f"[{op_id}] " if prefix else "") + line + "\n").encode())
+            sent = len(lines)
+            state = _op_state(await records.get(job_id), op_id)
+            if not follow or state in FINAL:
+                if follow and len(list(records.read_logs(job_id, op_id, streams))) > sent:
+                    continue  # the last lines arrived with the end
+                break
+            await asyncio.sleep(_FOLLOW_POLL)
+    await response.write_eof()
+    return response
+
+
+def _streams(value: str | None) -> tuple[str, ...]:
+    if value in (None, "", "all"):
+        return ("stdout", "stderr")
+    if value not in ("stdout", "stderr"):
+        raise InvalidInput("stream is stdout, stderr or all")
+    return (value,)
+
+
+def _op_state(record: dict[str, Any], op_id: str) -> str:
+    return str(next(op["state"] for op in record["ops"] if op["id"] == op_id))
