@@ -8,9 +8,10 @@ The Docker SDK is synchronous; every call runs in a small thread pool of its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -50,18 +51,43 @@ class EngineStatus:
 class Engine:
     """One Docker client for the daemon's lifetime, re-made after the engine comes back."""
 
-    def __init__(self, settings: DockerSettings, *, workers: int = 8) -> None:
+    def __init__(self, settings: DockerSettings) -> None:
         self.settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
         self._client: docker.DockerClient | None = None
         self._status: EngineStatus | None = None
         self._probed_at = 0.0
         self._lock = asyncio.Lock()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking SDK call off the event loop."""
+        """Run a blocking SDK call off the event loop, in a daemon thread of its own.
+
+        Some calls block for as long as a job runs (`wait`) or an image downloads (`pull`).
+        Executor threads are joined when the interpreter exits, so one of those would hold a
+        stopping daemon until the job ended; a daemon thread does not.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        def work() -> None:
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+            except BaseException as exc:  # handed to the awaiting task, not lost
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+                loop.call_soon_threadsafe(settle, *outcome)
+
+        threading.Thread(
+            target=work, name=f"docker-{getattr(fn, '__name__', 'call')}", daemon=True
+        ).start()
+        return await future
 
     async def client(self) -> docker.DockerClient:
         """The connected client, or `EngineUnavailable` naming the host and the reason."""
@@ -119,7 +145,6 @@ class Engine:
     async def close(self) -> None:
         if self._client is not None:
             await self.call(self._client.close)
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _reason(exc: BaseException) -> str:

@@ -52,18 +52,16 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
-class Started:
+class Created:
     container_id: str
-    ports: dict[str, str]  # "8080/tcp" -> "127.0.0.1:32768"
-    device_requests: list[dict[str, Any]]
+    device_requests: list[dict[str, Any]]  # as the engine recorded the create request
 
 
 class Containers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def run(self, spec: ContainerSpec) -> Started:
-        """Create and start; the container is removed again if it cannot start."""
+    async def create(self, spec: ContainerSpec) -> Created:
         client = await self.engine.client()
         api = client.api
         host_config = api.create_host_config(
@@ -96,25 +94,28 @@ class Containers:
             raise EngineUnavailable(f"Docker engine: {exc}") from exc
         container_id = created["Id"]
         inspected = await self.engine.call(api.inspect_container, container_id)
-        device_requests = inspected["HostConfig"].get("DeviceRequests") or []
+        return Created(container_id, inspected["HostConfig"].get("DeviceRequests") or [])
+
+    async def start(self, container_id: str, *, gpu: bool) -> dict[str, str]:
+        """Start a created container; its published ports (`8080/tcp` → `127.0.0.1:32768`)."""
+        client = await self.engine.client()
+        api = client.api
         try:
             await self.engine.call(api.start, container_id)
         except docker.errors.APIError as exc:
-            await self.remove(container_id)
             reason = exc.explanation or str(exc)
-            if spec.gpu and ("gpu" in reason.lower() or "device driver" in reason.lower()):
+            if gpu and ("gpu" in reason.lower() or "device driver" in reason.lower()):
                 raise JobError(
                     f"the Docker engine could not give this op a GPU: {reason} "
                     "(is the NVIDIA container runtime installed? docker.gpu)"
                 ) from exc
             raise JobError(f"the container did not start: {reason}") from exc
         inspected = await self.engine.call(api.inspect_container, container_id)
-        ports = {
+        return {
             port: f"{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
             for port, bindings in (inspected["NetworkSettings"].get("Ports") or {}).items()
             if bindings
         }
-        return Started(container_id, ports, device_requests)
 
     async def wait(self, container_id: str) -> int:
         """Block (in a thread) until the container exits; its exit code."""
@@ -150,6 +151,7 @@ class Containers:
         client = await self.engine.client()
         try:
             await self.engine.call(client.api.remove_container, container_id, force=True, v=False)
+            log.info("container.removed", container=container_id[:12])
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as exc:

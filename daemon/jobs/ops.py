@@ -158,14 +158,12 @@ class OpRun:
     async def _run(self, op: RunOp) -> None:
         spec = await self._container_spec(op)
         await self.set(state="running", run_started=time.time(), container_name=spec.name)
-        started = await self.job.containers.run(spec)
-        await self.set(
-            container_id=started.container_id,
-            ports=started.ports,
-            device_requests=started.device_requests,
-        )
-        self._follow_logs(started.container_id)
-        await self._finish(op, await self.job.containers.wait(started.container_id))
+        created = await self.job.containers.create(spec)
+        await self.set(container_id=created.container_id, device_requests=created.device_requests)
+        ports = await self.job.containers.start(created.container_id, gpu=spec.gpu)
+        await self.set(ports=ports)
+        self._follow_logs(created.container_id)
+        await self._finish(op, await self.job.containers.wait(created.container_id))
 
     async def _finish(self, op: RunOp, exit_code: int) -> None:
         await asyncio.to_thread(self._join_logs)
@@ -322,6 +320,7 @@ class OpRun:
     # -- ending -------------------------------------------------------------------------------
 
     async def _stopped(self) -> None:
+        log.info("op.stopping", job_id=self.job.job_id, op=self.op.id, detached=self.job.detached)
         container_id = self.record.get("container_id")
         if container_id and self.record.get("state") == "running":
             await self.job.containers.stop(container_id)

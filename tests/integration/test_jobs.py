@@ -1,0 +1,391 @@
+"""Nosana jobs through the real daemon, the test bed's Docker engine and registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.client import ApiError
+from tests.daemon_process import DaemonProcess
+from tests.fakes.content import Content
+from tests.fakes.hf_hub import FakeHub
+from tests.peers.dockerd import DockerPeer
+from tests.peers.ollama import LICENSE, MODEL, PARAMS, TEMPLATE, push_model
+from tests.peers.registry import RegistryPeer
+from tests.peers.s3 import S3Peer
+
+pytestmark = pytest.mark.docker
+
+SEED = json.loads((Path(__file__).resolve().parents[1] / "data" / "seed-job.json").read_text())
+TINYLLAMA: dict[str, bytes | Content] = {
+    "config.json": b'{"architectures": ["LlamaForCausalLM"]}',
+    "generation_config.json": b"{}",
+    "model.safetensors": Content.generated(3 * 1024 * 1024, seed=900),
+    "tokenizer.json": b'{"version": "1.0"}',
+    "tokenizer_config.json": b"{}",
+    "special_tokens_map.json": b"{}",
+    "README.md": b"# TinyLlama stand-in\n",
+}
+
+
+@pytest.fixture(scope="module")
+def daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_peer: DockerPeer,
+    hub: FakeHub,
+    registry: RegistryPeer,
+    s3: S3Peer,
+) -> Iterator[DaemonProcess]:
+    hub.commit("TinyLlama/TinyLlama-1.1B-Chat-v1.0", dict(TINYLLAMA))
+    config: dict[str, dict[str, Any]] = {
+        "docker": {"host": docker_peer.host, "gpu": "none"},
+        "ollama": {"registry": registry.url},
+        "s3": {"endpoint_url": s3.url, **_s3_keys(s3)},
+    }
+    process = DaemonProcess(tmp_path_factory.mktemp("jobs"), config, env={"HF_ENDPOINT": hub.url})
+    process.start()
+    yield process
+    assert process.stop() == 0
+
+
+def _s3_keys(s3: S3Peer) -> dict[str, str]:
+    return {
+        "access_key_id": s3.access_key,
+        "secret_access_key": s3.secret_key,
+        "region": "us-east-1",
+    }
+
+
+def run_job(
+    daemon: DaemonProcess, definition: dict[str, Any], timeout: float = 120
+) -> dict[str, Any]:
+    job = daemon.client().request("POST", "/v1/jobs", body=definition)
+    return wait_job(daemon, job["id"], timeout)
+
+
+def wait_job(daemon: DaemonProcess, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        record: dict[str, Any] = daemon.client().get(f"/v1/jobs/{job_id}")
+        if record["state"] in ("completed", "failed", "stopped"):
+            return record
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+
+
+def logs(
+    daemon: DaemonProcess, job_id: str, op: str | None = None, stream: str | None = None
+) -> str:
+    response = daemon.client()._send(
+        "GET", f"/v1/jobs/{job_id}/logs", params={"op": op, "stream": stream}
+    )
+    return response.read().decode()
+
+
+def job(*ops: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {"version": "0.1", "type": "container", "ops": list(ops), **top}
+
+
+def run(op_id: str, cmd: Any, image: str = "ubuntu", **args: Any) -> dict[str, Any]:
+    return {"type": "container/run", "id": op_id, "args": {"image": image, "cmd": cmd, **args}}
+
+
+def test_the_seed_example_runs_unchanged(daemon: DaemonProcess) -> None:
+    record = run_job(daemon, SEED)
+    assert record["state"] == "completed", record
+    [op] = record["ops"]
+    assert op["exit_code"] == 0
+    assert op["resources"][0]["source"] == "hf://TinyLlama/TinyLlama-1.1B-Chat-v1.0@main"
+    assert op["warnings"] == ["gpu: true, but docker.gpu = none: running without a GPU"]
+    listed = logs(daemon, record["id"]).split()
+    assert sorted(listed) == sorted(TINYLLAMA)
+    assert op["timings"]["prepare_seconds"] is not None
+    assert op["timings"]["run_seconds"] is not None
+
+
+def test_commands_environment_work_dir_and_entrypoint(daemon: DaemonProcess) -> None:
+    record = run_job(
+        daemon,
+        job(
+            run(
+                "string",
+                "echo $GREETING from $NOSANA_ID in $(pwd)",
+                env={"GREETING": "hi"},
+                work_dir="/tmp",
+            ),
+            run("list", ["echo", "$NOT_EXPANDED"]),
+            run("entry", ["-c", "echo via entrypoint"], entrypoint="/bin/sh"),
+        ),
+    )
+    assert record["state"] == "completed", record
+    assert logs(daemon, record["id"], "string") == f"hi from {record['id']} in /tmp\n"
+    assert logs(daemon, record["id"], "list") == "$NOT_EXPANDED\n"
+    assert logs(daemon, record["id"], "entry") == "via entrypoint\n"
+
+
+def test_stdout_and_stderr_stay_apart_and_results_are_extracted(daemon: DaemonProcess) -> None:
+    record = run_job(
+        daemon,
+        job(
+            {
+                **run("talk", "echo 'score=42'; echo 'oops' >&2; echo 'score=7'"),
+                "results": {
+                    "scores": "score=(\\d+)",
+                    "errors": {"regex": "oops", "logType": ["stderr"]},
+                },
+            }
+        ),
+    )
+    assert logs(daemon, record["id"], stream="stdout") == "score=42\nscore=7\n"
+    assert logs(daemon, record["id"], stream="stderr") == "oops\n"
+    assert record["ops"][0]["results"] == {"scores": ["42", "7"], "errors": ["oops"]}
+
+
+def test_a_group_runs_concurrently_and_depends_on_orders(daemon: DaemonProcess) -> None:
+    record = run_job(
+        daemon,
+        job(
+            {
+                **run("a", "cut -d' ' -f1 /proc/uptime; sleep 1; cut -d' ' -f1 /proc/uptime"),
+                "execution": {"group": "g"},
+            },
+            {
+                **run("b", "cut -d' ' -f1 /proc/uptime; sleep 1; cut -d' ' -f1 /proc/uptime"),
+                "execution": {"group": "g"},
+            },
+            {**run("c", "cut -d' ' -f1 /proc/uptime"), "execution": {"depends_on": ["a", "b"]}},
+        ),
+    )
+    assert record["state"] == "completed", record
+    a, b, c = (logs(daemon, record["id"], op).split() for op in ("a", "b", "c"))
+    assert float(a[0]) < float(b[1])  # a started before b ended,
+    assert float(b[0]) < float(a[1])  # and b before a ended: they overlapped
+    assert float(c[0]) >= max(float(a[1]), float(b[1]))
+
+
+def test_a_failing_op_fails_the_job_and_later_ops_do_not_start(daemon: DaemonProcess) -> None:
+    record = run_job(daemon, job(run("ok", "true"), run("bad", "exit 3"), run("never", "true")))
+    assert record["state"] == "failed"
+    states = {op["id"]: (op["state"], op["exit_code"]) for op in record["ops"]}
+    assert states == {"ok": ("completed", 0), "bad": ("failed", 3), "never": ("stopped", None)}
+    assert record["ops"][2]["error"].startswith("not started")
+    assert "exited with code 3" in record["error"]
+
+
+def test_a_missing_image_or_resource_fails_with_the_reason(daemon: DaemonProcess) -> None:
+    no_image = run_job(daemon, job(run("x", "true", image="nosana/does-not-exist:1")))
+    assert no_image["state"] == "failed"
+    assert "nosana/does-not-exist:1" in no_image["ops"][0]["error"]
+    no_repo = run_job(
+        daemon,
+        job(run("x", "true", resources=[{"type": "HF", "repo": "org/missing", "target": "/m"}])),
+    )
+    assert no_repo["state"] == "failed"
+    assert "hf://org/missing: no such repo" in no_repo["ops"][0]["error"]
+
+
+def test_mounts_are_read_only_and_the_store_is_unchanged(daemon: DaemonProcess) -> None:
+    resources = [{"type": "HF", "repo": "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "target": "/m"}]
+    record = run_job(daemon, job(run("w", "echo evil > /m/config.json", resources=resources)))
+    assert record["state"] == "failed"
+    assert "Read-only file system" in logs(daemon, record["id"])
+    view = Path(record["ops"][0]["resources"][0]["path"])
+    assert (view / "config.json").read_bytes() == TINYLLAMA["config.json"]
+
+
+def test_allow_write_gives_a_writable_layer_and_the_store_is_unchanged(
+    daemon: DaemonProcess, s3: S3Peer
+) -> None:
+    s3.bucket("jobs-rw", {"data/input.txt": b"original\n"})
+    resources = [{"type": "S3", "url": "s3://jobs-rw/data", "target": "/data", "allowWrite": True}]
+    record = run_job(
+        daemon,
+        job(
+            run(
+                "rw",
+                "echo changed > /data/input.txt; echo new > /data/out.txt; cat /data/*",
+                resources=resources,
+            )
+        ),
+    )
+    assert record["state"] == "completed", record
+    assert logs(daemon, record["id"]) == "changed\nnew\n"
+    view = Path(record["ops"][0]["resources"][0]["path"])
+    assert (view / "input.txt").read_bytes() == b"original\n"
+    assert not (view / "out.txt").exists()
+
+
+def test_gpu_none_all_and_auto(tmp_path: Path, docker_peer: DockerPeer) -> None:
+    definition = job(run("gpu", "true", gpu=True))
+    for policy in ("all", "auto"):
+        process = DaemonProcess(
+            tmp_path / policy, {"docker": {"host": docker_peer.host, "gpu": policy}}
+        )
+        process.start()
+        try:
+            record = run_job(process, definition)
+        finally:
+            process.stop()
+        assert record["state"] == "failed"
+        op = record["ops"][0]
+        if policy == "all":  # the request reaches the engine, which cannot honour it here
+            assert op["device_requests"][0]["Capabilities"] == [["gpu"]]
+            assert op["device_requests"][0]["Count"] == -1
+            assert "could not give this op a GPU" in op["error"]
+        else:
+            assert "no NVIDIA runtime or CDI GPUs" in op["error"]
+            assert op["device_requests"] == []
+
+
+def test_stop_a_running_job(daemon: DaemonProcess, docker_peer: DockerPeer) -> None:
+    submitted = daemon.client().request("POST", "/v1/jobs", body=job(run("sleepy", "sleep 300")))
+    deadline = time.monotonic() + 30
+    while daemon.client().get(f"/v1/jobs/{submitted['id']}")["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    started = time.monotonic()
+    stopped = daemon.client().request("POST", f"/v1/jobs/{submitted['id']}/stop")
+    assert stopped["state"] == "stopped"
+    assert time.monotonic() - started < 15
+    client = docker_peer.client()
+    assert (
+        client.containers.list(
+            all=True, filters={"label": f"io.nosana-cache.job={submitted['id']}"}
+        )
+        == []
+    )
+    with pytest.raises(ApiError) as again:
+        daemon.client().request("POST", f"/v1/jobs/{submitted['id']}/stop")
+    assert again.value.status == 409
+
+
+def test_the_second_run_is_all_hits_with_no_upstream_request_and_no_pull(
+    daemon: DaemonProcess, hub: FakeHub, docker_peer: DockerPeer
+) -> None:
+    definition = job(
+        run(
+            "twice",
+            "ls /m",
+            image="nosana/multi:1.0",
+            resources=[
+                {"type": "HF", "repo": "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "target": "/m"}
+            ],
+        )
+    )
+    first = run_job(daemon, definition)
+    assert first["state"] == "completed", first
+    hub_before = hub.traffic.total()
+    events_since = int(time.time())
+    second = run_job(daemon, definition)
+    assert second["state"] == "completed"
+    op = second["ops"][0]
+    assert op["image"]["hit"] is True
+    assert all(r["hit"] for r in op["resources"])
+    assert op["cache"] == {"hits": 2, "misses": 0, "bytes_fetched": 0}
+    assert hub.traffic.total() == hub_before
+    client = docker_peer.client()
+    pulls = [
+        e
+        for e in client.events(since=events_since, until=int(time.time()) + 1, decode=True)
+        if e.get("Action") == "pull"
+    ]
+    assert pulls == []
+
+
+def test_an_ollama_resource_mounts_at_the_default_target(
+    daemon: DaemonProcess, registry: RegistryPeer
+) -> None:
+    push_model(
+        registry.url,
+        "library/jobmodel",
+        "latest",
+        {MODEL: b"weights", TEMPLATE: b"t", PARAMS: b"{}", LICENSE: b"MIT"},
+    )
+    record = run_job(
+        daemon,
+        job(
+            run(
+                "o",
+                "find /root/.ollama/models -type f | sort",
+                resources=[{"type": "Ollama", "model": "jobmodel"}],
+            )
+        ),
+    )
+    assert record["state"] == "completed", record
+    lines = logs(daemon, record["id"]).split()
+    assert f"/root/.ollama/models/manifests/{registry.host}/library/jobmodel/latest" in lines
+    assert sum(1 for line in lines if "/blobs/sha256-" in line) == 5
+
+
+def test_volumes_are_shared_between_ops_and_ports_are_published(daemon: DaemonProcess) -> None:
+    record = run_job(
+        daemon,
+        job(
+            {"type": "container/create-volume", "id": "vol", "args": {"name": "shared"}},
+            run(
+                "write", "echo kept > /shared/file", volumes=[{"name": "shared", "dest": "/shared"}]
+            ),
+            run(
+                "read",
+                "sleep 1; cat /shared/file",
+                volumes=[{"name": "shared", "dest": "/shared"}],
+                expose=8080,
+            ),
+        ),
+    )
+    assert record["state"] == "completed", record
+    assert logs(daemon, record["id"], "read") == "kept\n"
+    host = record["ops"][2]["ports"]["8080/tcp"]
+    assert host.startswith("127.0.0.1:")
+
+
+def test_invalid_jobs_are_400_with_locations(daemon: DaemonProcess) -> None:
+    bad = job(run("a", "true", gpus=1), {**run("a", "true")})
+    with pytest.raises(ApiError) as caught:
+        daemon.client().request("POST", "/v1/jobs", body=bad)
+    assert caught.value.status == 400
+    locations = {e["loc"] for e in caught.value.problem["errors"]}
+    assert locations == {"ops[0].args.gpus"}
+    dup = job(run("a", "true"), run("a", "true"))
+    with pytest.raises(ApiError) as duplicate:
+        daemon.client().request("POST", "/v1/jobs", body=dup)
+    assert duplicate.value.problem["errors"][0] == {
+        "loc": "ops[1].id",
+        "msg": "duplicate op id 'a'",
+    }
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_a_daemon_restart_during_a_job_reattaches_to_its_container(
+    tmp_path: Path, docker_peer: DockerPeer, signal_name: str
+) -> None:
+    import signal
+
+    config: dict[str, dict[str, Any]] = {"docker": {"host": docker_peer.host}}
+    first = DaemonProcess(tmp_path, config).start()
+    submitted = first.client().request(
+        "POST",
+        "/v1/jobs",
+        body=job(run("long", "echo before; sleep 4; echo after"), run("next", "echo next")),
+    )
+    deadline = time.monotonic() + 30
+    while not logs(first, submitted["id"], "long"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first.stop(getattr(signal, signal_name))
+    client = docker_peer.client()
+    running = client.containers.list(filters={"label": f"io.nosana-cache.job={submitted['id']}"})
+    assert len(running) == 1  # the daemon went, the job's container did not
+    second = DaemonProcess(tmp_path, config, port=first.port).start()
+    try:
+        record = wait_job(second, submitted["id"])
+        assert record["state"] == "completed", record
+        assert logs(second, submitted["id"], "long") == "before\nafter\n"
+        assert logs(second, submitted["id"], "next") == "next\n"
+    finally:
+        second.stop()
