@@ -7,6 +7,7 @@ at interpreter exit; kopf's `create_guarded_task` is the model for this.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -24,7 +25,11 @@ class TaskSet:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
+        """Start `coro` in a fresh context: a task outlives the request that started it, and
+        must not log under that request's id."""
+        task = asyncio.get_running_loop().create_task(
+            coro, name=f"{self.name}:{name}", context=contextvars.Context()
+        )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task

@@ -15,6 +15,7 @@ from ..settings import render_toml
 from ..units import human_size
 from . import render
 from .common import Options, client_command, pass_options
+from .jobs import jobs
 from .resources import resources
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -131,6 +132,7 @@ def verify(options: Options) -> Any:
 
 
 cli.add_command(resources)
+cli.add_command(jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

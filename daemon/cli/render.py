@@ -117,3 +117,51 @@ def pulled(e: dict[str, Any]) -> str:
         f"{e['state']}: {e['source']} → {e['id'][:12]}, {human_size(e['size_bytes'])} in "
         f"{e['file_count']} files at {e.get('path') or '-'}"
     )
+
+
+def jobs(body: dict[str, Any], now: float) -> str:
+    records = body.get("jobs", [])
+    if not records:
+        return "no jobs"
+    rows = []
+    for j in records:
+        ops = j["ops"]
+        done = sum(1 for o in ops if o["state"] == "completed")
+        rows.append(
+            [
+                j["id"],
+                j["state"],
+                f"{done}/{len(ops)}",
+                relative(j["created_at"], now),
+                (j.get("error") or "")[:60],
+            ]
+        )
+    return table(["ID", "STATE", "OPS", "CREATED", "ERROR"], rows)
+
+
+def job(j: dict[str, Any]) -> str:
+    lines = [f"job {j['id']}: {j['state']}" + (f" ({j['error']})" if j.get("error") else "")]
+    for op in j["ops"]:
+        timings = op["timings"]
+        spent = ", ".join(
+            f"{name} {timings[key]:.2f}s"
+            for name, key in (("prepare", "prepare_seconds"), ("run", "run_seconds"))
+            if timings.get(key) is not None
+        )
+        code = f" exit {op['exit_code']}" if op.get("exit_code") is not None else ""
+        lines.append(f"  {op['id']}: {op['state']}{code}" + (f" ({spent})" if spent else ""))
+        if op.get("error"):
+            lines.append(f"    error: {op['error']}")
+        image = op.get("image")
+        if image:
+            lines.append(f"    image {image['ref']}: {'hit' if image['hit'] else 'pulled'}")
+        for r in op.get("resources") or []:
+            how = "hit" if r.get("hit") else f"fetched {human_size(r.get('bytes_fetched') or 0)}"
+            lines.append(f"    {r.get('source')} → {r.get('target')}: {how}")
+        for port, host in (op.get("ports") or {}).items():
+            lines.append(f"    port {port} → {host}")
+    return "\n".join(lines)
+
+
+def job_summary(j: dict[str, Any]) -> str:
+    return job(j)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -270,6 +271,7 @@ class Store:
         task = loop.create_task(
             self._materialize_then_close(request, resolver, resolved),
             name=f"fetch:{request.source}",
+            context=contextvars.Context(),  # shared by every caller: it belongs to none
         )
         fetch = _Fetch(resolved, task)
         self._fetches[request.request_key] = fetch

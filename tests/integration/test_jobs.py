@@ -389,3 +389,28 @@ def test_a_daemon_restart_during_a_job_reattaches_to_its_container(
         assert logs(second, submitted["id"], "next") == "next\n"
     finally:
         second.stop()
+
+
+def test_the_cli_submits_follows_and_exits_with_the_outcome(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(SEED))
+    followed = daemon.cli("jobs", "submit", str(seed), "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(followed.stdout.split()[: len(TINYLLAMA)]) == sorted(TINYLLAMA)
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps(job(run("bad", "echo no; exit 4"))))
+    failed = daemon.cli("jobs", "submit", str(failing), "--wait", "--json")
+    assert failed.returncode == 1
+    record = json.loads(failed.stdout)
+    assert record["ops"][0]["exit_code"] == 4
+    listing = daemon.cli("jobs", "ls")
+    assert record["id"] in listing.stdout
+    shown = daemon.cli("jobs", "show", record["id"])
+    assert "bad: failed exit 4" in shown.stdout
+    assert daemon.cli("jobs", "logs", record["id"]).stdout == "no\n"
+    assert json.loads(daemon.cli("jobs", "ls", "--json", "--state", "failed").stdout)["jobs"]
+    stopped = daemon.cli("jobs", "stop", record["id"])
+    assert stopped.returncode == 1
+    assert "already ended" in stopped.stderr
