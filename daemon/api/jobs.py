@@ -20,9 +20,12 @@ _FOLLOW_POLL = 0.2
 
 @routes.post("/v1/jobs")
 async def submit(request: web.Request) -> web.Response:
-    """Validate and start a job; 201 with its record. `?id=` names it (default: random)."""
+    """Validate and start a job; 201 with its record. `?id=` names it (default: random);
+    `?wait=true` answers when the job has ended."""
     runner = context_of(request).runner
     record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
+    if truthy(request.query.get("wait")):
+        record = await runner.wait(record["id"])
     return web.json_response(job_json(record), status=201)
 
 

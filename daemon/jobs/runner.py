@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
+
 from ..aiotasks import TaskSet
 from ..cache import Cache
 from ..engine.client import Engine
@@ -71,8 +73,15 @@ class Runner:
     ) -> None:
         run = JobRun(self, job_id, job, record)
         self._runs[job_id] = run
-        task = self._tasks.spawn(run.execute(recovering), f"job:{job_id}")
-        task.add_done_callback(lambda _t: self._runs.pop(job_id, None))
+        run.task = self._tasks.spawn(run.execute(recovering), f"job:{job_id}")
+        run.task.add_done_callback(lambda _t: self._runs.pop(job_id, None))
+
+    async def wait(self, job_id: str) -> dict[str, Any]:
+        """The job's record once it has ended (at once if it has)."""
+        run = self._runs.get(job_id)
+        if run is not None and run.task is not None:
+            await asyncio.wait([run.task])
+        return await self.records.get(job_id)
 
     async def stop(self, job_id: str) -> dict[str, Any]:
         run = self._runs.get(job_id)
@@ -130,6 +139,7 @@ class JobRun:
         self.record = record
         self.detached = False
         self.stop_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
         self._save_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -153,6 +163,7 @@ class JobRun:
             await self.records.save(self.record)
 
     async def execute(self, recovering: bool) -> None:
+        structlog.contextvars.bind_contextvars(job_id=self.job_id)
         waits = predecessors(self.job)
         ops = {op.id: op for op in self.job.ops}
         if self.record.get("started") is None:
