@@ -26,6 +26,7 @@ from .engine.images import Images
 from .jobs.records import JobRecords
 from .jobs.runner import Runner
 from .logs import get_logger
+from .memory import keep_memory_flat
 from .scheduler import Scheduler
 from .settings import Settings
 from .sources import Sources
@@ -113,6 +114,8 @@ async def _report_engine(engine: Engine) -> None:
 
 def run_until_signalled(settings: Settings) -> None:
     """Run the service in a fresh event loop; SIGTERM or SIGINT starts a graceful stop."""
+
+    keep_memory_flat()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -45,9 +45,9 @@ from .netguard import GuardedResolver, check_url
 
 log = get_logger(__name__)
 
-WRITE_BUFFER = 1024 * 1024
+WRITE_BUFFER = 512 * 1024
 READ_CHUNK = 256 * 1024
-READ_BUFFER = 4 * 1024 * 1024
+READ_BUFFER = 1024 * 1024
 """aiohttp stops reading a socket at 64 KiB buffered by default: too little for GB files."""
 MAX_REDIRECTS = 10
 MAX_METADATA_BYTES = 64 * 1024 * 1024

