@@ -25,7 +25,12 @@ class FaultyProxy:
         self._session: aiohttp.ClientSession | None = None
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._forward)
+        app.on_cleanup.append(self._close)
         self.url = servers.serve(app)
+
+    async def _close(self, _app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     def _faults_for(self, path: str) -> Faults:
         return next((f for key, f in self.faults.items() if key in path), Faults())

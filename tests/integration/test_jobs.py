@@ -280,7 +280,7 @@ def test_the_second_run_is_all_hits_with_no_upstream_request_and_no_pull(
     first = run_job(daemon, definition)
     assert first["state"] == "completed", first
     hub_before = hub.traffic.total()
-    events_since = int(time.time())
+    second_started_ns = time.time_ns()
     second = run_job(daemon, definition)
     assert second["state"] == "completed"
     op = second["ops"][0]
@@ -289,11 +289,10 @@ def test_the_second_run_is_all_hits_with_no_upstream_request_and_no_pull(
     assert op["cache"] == {"hits": 2, "misses": 0, "bytes_fetched": 0}
     assert hub.traffic.total() == hub_before
     client = docker_peer.client()
-    pulls = [
-        e
-        for e in client.events(since=events_since, until=int(time.time()) + 1, decode=True)
-        if e.get("Action") == "pull"
-    ]
+    events = client.events(
+        since=second_started_ns // 10**9, until=int(time.time()) + 1, decode=True
+    )
+    pulls = [e for e in events if e.get("Action") == "pull" and e["timeNano"] >= second_started_ns]
     assert pulls == []
 
 
