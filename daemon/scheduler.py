@@ -45,6 +45,34 @@ class Scheduler:
         first_in: float | None = None,
     ) -> None:
         """Run `fn` every `seconds`, first after `first_in` seconds (default: one period)."""
+        first = datetime.now(UTC) + timedelta(seconds=seconds if first_in is None else first_in)
+        self._scheduler.add_job(
+            self._guard(name, fn),
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def once(self, delay: float, name: str, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run `fn` once, `delay` seconds from now (replacing a pending run of that name)."""
+        self._scheduler.add_job(
+            self._guard(name, fn),
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            id=name,
+            name=name,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def _guard(self, name: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """`fn`, with its failures logged and counted instead of ending the job."""
         health = self.health.setdefault(name, JobHealth())
 
         async def guarded() -> None:
@@ -61,19 +89,7 @@ class Scheduler:
             finally:
                 health.last_duration = time.monotonic() - started
 
-        first = datetime.now(UTC) + timedelta(seconds=seconds if first_in is None else first_in)
-        self._scheduler.add_job(
-            guarded,
-            "interval",
-            seconds=seconds,
-            id=name,
-            name=name,
-            next_run_time=first,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
+        return guarded
 
     def start(self) -> None:
         self._scheduler.start()

@@ -2,7 +2,8 @@
 
 Start-up order: store (with crash recovery) → sources (HTTP sessions) → cache → Docker engine
 (absent is fine) → images → job records → runner (re-attaching jobs the last run left) →
-downloads the last run left unfinished → scheduler (store sweep, job expiry) → API listeners.
+downloads the last run left unfinished → market (its kept list; the fetch is scheduled) →
+scheduler (store sweep, job expiry, market refresh) → API listeners.
 Shutdown runs the same stack backwards: the API stops accepting first, then in-flight work is
 finished or cut (jobs' containers keep running), then the store closes. Signal handlers only
 set the stop event (uvicorn, kopf do the same).
@@ -26,6 +27,7 @@ from .engine.images import Images
 from .jobs.records import JobRecords
 from .jobs.runner import Runner
 from .logs import get_logger
+from .market import Market
 from .memory import keep_memory_flat
 from .scheduler import Scheduler
 from .settings import Settings
@@ -92,6 +94,8 @@ class Service:
         scheduler = Scheduler()
         scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
         scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
+        market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
+        market.start()
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         return ApiContext(
@@ -100,6 +104,7 @@ class Service:
             store=store,
             cache=cache,
             runner=runner,
+            market=market,
             scheduler=scheduler,
         )
 

@@ -19,6 +19,7 @@ from ..errors import NosanaCacheError
 from ..logs import get_logger
 from .context import CONTEXT, ApiContext
 from .jobs import routes as job_routes
+from .market import routes as market_routes
 from .problems import from_error, problem
 from .resources import routes as resource_routes
 from .status import routes as status_routes
@@ -27,7 +28,7 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _OPEN_PATHS = frozenset({"/healthz"})
-ROUTE_TABLES = [status_routes, resource_routes, job_routes]
+ROUTE_TABLES = [status_routes, resource_routes, job_routes, market_routes]
 
 
 @web.middleware

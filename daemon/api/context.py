@@ -10,6 +10,7 @@ from aiohttp import web
 from ..cache import Cache
 from ..engine.client import Engine
 from ..jobs.runner import Runner
+from ..market import Market
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -22,6 +23,7 @@ class ApiContext:
     store: Store
     cache: Cache
     runner: Runner
+    market: Market
     scheduler: Scheduler
     started_at: float = field(default_factory=time.time)
 

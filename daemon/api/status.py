@@ -32,6 +32,13 @@ async def status(request: web.Request) -> web.Response:
         "store": await _store_status(context),
         "docker": asdict(docker) | {"has_gpu": docker.has_gpu},
         "transfers": {"in_flight": context.store.transfers_in_flight()},
+        "market": {
+            "address": context.market.address,
+            "ready": context.market.ready(),
+            "items": len(context.market.state.items),
+            "missing": len(context.market.missing()),
+            "last_error": context.market.state.last_error,
+        },
         "scheduler": {
             name: {
                 "runs": health.runs,

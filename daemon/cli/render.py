@@ -27,6 +27,15 @@ def status(body: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"docker   {docker.get('host')}: unreachable: {docker.get('error')}")
+    market = body.get("market") or {}
+    if market.get("address"):
+        readiness = "ready" if market.get("ready") else f"{market.get('missing')} item(s) not ready"
+        error = f"; last fetch failed: {market['last_error']}" if market.get("last_error") else ""
+        lines.append(
+            f"market   {market['address']}: {market.get('items')} required, {readiness}{error}"
+        )
+    else:
+        lines.append("market   none")
     in_flight = body.get("transfers", {}).get("in_flight", 0)
     lines.append(
         f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "

@@ -17,6 +17,7 @@ from daemon.engine.client import Engine
 from daemon.engine.images import Images
 from daemon.jobs.records import JobRecords
 from daemon.jobs.runner import Runner
+from daemon.market import Market
 from daemon.scheduler import Scheduler
 from daemon.settings import load_settings
 from daemon.sources import Sources
@@ -51,13 +52,17 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         records = JobRecords(settings.store.path)
         await records.open()
         runner = Runner(settings, records, cache, Images(engine, store, settings.docker), engine)
+        images = Images(engine, store, settings.docker)
+        scheduler = Scheduler()
+        market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
         context = ApiContext(
             settings=settings,
             engine=engine,
             store=store,
             cache=cache,
             runner=runner,
-            scheduler=Scheduler(),
+            market=market,
+            scheduler=scheduler,
         )
         client = TestClient(TestServer(build_app(context)))
         await client.start_server()
