@@ -29,6 +29,7 @@ from .jobs.runner import Runner
 from .logs import get_logger
 from .market import Market
 from .memory import keep_memory_flat
+from .metrics import Metrics
 from .scheduler import Scheduler
 from .settings import Settings
 from .sources import Sources
@@ -85,7 +86,8 @@ class Service:
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
-        runner = Runner(settings, records, cache, images, engine)
+        metrics = Metrics()
+        runner = Runner(settings, records, cache, images, engine, metrics)
         stack.push_async_callback(runner.close)
         jobs = await runner.recover(store.release_holders)
         downloads = cache.resume_unfinished(await store.unfinished())
@@ -106,6 +108,7 @@ class Service:
             runner=runner,
             market=market,
             scheduler=scheduler,
+            metrics=metrics,
         )
 
 

@@ -20,6 +20,7 @@ from ..logs import get_logger
 from .context import CONTEXT, ApiContext
 from .jobs import routes as job_routes
 from .market import routes as market_routes
+from .metrics import routes as metrics_routes
 from .problems import from_error, problem
 from .resources import routes as resource_routes
 from .status import routes as status_routes
@@ -28,7 +29,7 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _OPEN_PATHS = frozenset({"/healthz"})
-ROUTE_TABLES = [status_routes, resource_routes, job_routes, market_routes]
+ROUTE_TABLES = [status_routes, resource_routes, job_routes, market_routes, metrics_routes]
 
 
 @web.middleware
@@ -63,6 +64,7 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
     try:
         return await handler(request)
     except NosanaCacheError as exc:
+        request.app[CONTEXT].metrics.api_errors[exc.kind] += 1
         return from_error(exc)
     except web.HTTPException as exc:
         if exc.status < 400:

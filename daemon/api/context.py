@@ -11,6 +11,7 @@ from ..cache import Cache
 from ..engine.client import Engine
 from ..jobs.runner import Runner
 from ..market import Market
+from ..metrics import Metrics
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -25,6 +26,7 @@ class ApiContext:
     runner: Runner
     market: Market
     scheduler: Scheduler
+    metrics: Metrics
     started_at: float = field(default_factory=time.time)
 
 

@@ -71,6 +71,6 @@ async def _store_status(context: ApiContext) -> dict[str, Any]:
         "entries": sum(states.values()),
         "entries_by_state": states,
         "blobs": blobs,
-        "hits": store.stats.hits,
-        "misses": store.stats.misses,
+        "hits": sum(store.stats.hits.values()),
+        "misses": sum(store.stats.misses.values()),
     }

@@ -167,6 +167,7 @@ class OpRun:
 
     async def _finish(self, op: RunOp, exit_code: int) -> None:
         await asyncio.to_thread(self._join_logs)
+        self._observe_durations()
         results = self._results(op)
         if exit_code == 0:
             await self.set(state="completed", exit_code=0, results=results, ended=time.time())
@@ -179,6 +180,13 @@ class OpRun:
             ended=time.time(),
         )
         raise OpFailed(f"op {op.id} exited with code {exit_code}")
+
+    def _observe_durations(self) -> None:
+        record, metrics = self.record, self.job.runner.metrics
+        if record.get("prepare_started") and record.get("prepare_ended"):
+            metrics.prepare_seconds.observe(record["prepare_ended"] - record["prepare_started"])
+        if record.get("run_started"):
+            metrics.run_seconds.observe(time.time() - record["run_started"])
 
     async def _container_spec(self, op: RunOp) -> ContainerSpec:
         args = op.args

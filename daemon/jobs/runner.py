@@ -25,6 +25,7 @@ from ..engine.containers import Containers
 from ..engine.images import Images
 from ..errors import Conflict, InvalidInput, NotFound
 from ..logs import get_logger
+from ..metrics import Metrics
 from ..settings import Settings
 from .ops import FINAL, OpFailed, OpRun, volume_name
 from .records import JobRecords
@@ -43,8 +44,10 @@ class Runner:
         cache: Cache,
         images: Images,
         engine: Engine,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.records = records
         self.cache = cache
         self.images = images

@@ -390,6 +390,15 @@ def usage(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def totals_by_type_and_state(conn: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
+    """(type, state, entries, bytes) for every combination present."""
+    rows = conn.execute(
+        """SELECT type, state, count(*), coalesce(sum(size_bytes), 0) FROM entries
+           GROUP BY type, state"""
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
 def counts_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     rows = conn.execute("SELECT state, count(*) FROM entries GROUP BY state")
     return {r[0]: r[1] for r in rows}

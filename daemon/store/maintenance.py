@@ -44,11 +44,11 @@ CACHEDIR_TAG = (
 class Stats:
     """Counters since start, for /metrics and /v1/status."""
 
-    hits: int = 0
-    misses: int = 0
-    failures: int = 0
-    bytes_fetched: int = 0
-    evictions: Counter[str] = field(default_factory=Counter)
+    hits: Counter[str] = field(default_factory=Counter)  # by entry type
+    misses: Counter[str] = field(default_factory=Counter)  # by entry type
+    failures: Counter[str] = field(default_factory=Counter)  # by error kind
+    bytes_fetched: Counter[str] = field(default_factory=Counter)  # by entry type
+    evictions: Counter[str] = field(default_factory=Counter)  # by reason
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class _Tracker:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     unsynced: bool = False
+    kind: str = ""  # the entry's type, for per-type byte counts
 
     def count(self, n: int) -> None:
         self.done += n
@@ -186,14 +187,14 @@ class Store:
                 partial(self._take_hit, request=request, holder=holder, now=self.clock.now())
             )
             if hit is not None:
-                self.stats.hits += 1
+                self.stats.hits[request.type] += 1
                 return hit
             entry_id = await asyncio.shield(self._start(request, resolver).task)
             lease_id = await self.db.run(
                 partial(index.add_lease, entry_id=entry_id, holder=holder, now=self.clock.now())
             )
             if lease_id is not None:
-                self.stats.misses += 1
+                self.stats.misses[request.type] += 1
                 entry = await self.get(entry_id)
                 return Lease(entry, lease_id, hit=False, view=self.view_path(entry))
         raise StoreError(f"{request.source}: the entry kept disappearing while acquiring it")
@@ -341,7 +342,7 @@ class Store:
         except BaseException as exc:
             message = exc.message if isinstance(exc, NosanaCacheError) else repr(exc)
             await asyncio.shield(self._set_state(entry_id, EntryState.FAILED, message))
-            self.stats.failures += 1
+            self.stats.failures[type(exc).__name__] += 1
             log.warning("fetch.failed", entry_id=entry_id, source=request.source, error=message)
             raise
         finally:
@@ -367,7 +368,7 @@ class Store:
         for spec in missing:
             unique[_blob_key(entry_id, spec)] = spec.size
         need = sum(unique.values())
-        tracker = self._progress.setdefault(entry_id, _Tracker(total=need))
+        tracker = self._progress.setdefault(entry_id, _Tracker(total=need, kind=request.type))
         async with self.space.reserve(need, request.source) as reservation:
             await all_or_nothing(
                 [
@@ -486,7 +487,7 @@ class Store:
         # Shielded: once verified, the blob is committed even if this fetch is cancelled,
         # else its temp file would be orphaned until the next start.
         await asyncio.shield(self.db.run(commit))
-        self.stats.bytes_fetched += spec.size
+        self.stats.bytes_fetched[tracker.kind] += spec.size
         return sha256
 
     async def _ingest_small(
@@ -509,7 +510,7 @@ class Store:
 
         await asyncio.shield(self.db.run(commit))
         tracker.unsynced = True
-        self.stats.bytes_fetched += spec.size
+        self.stats.bytes_fetched[tracker.kind] += spec.size
         return sha256
 
     async def _record_download(self, key: str, ingest: Ingest) -> None:

@@ -63,6 +63,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             runner=runner,
             market=market,
             scheduler=scheduler,
+            metrics=runner.metrics,
         )
         client = TestClient(TestServer(build_app(context)))
         await client.start_server()

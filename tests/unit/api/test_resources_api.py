@@ -99,3 +99,30 @@ async def test_status_reports_store_usage(api: Api) -> None:
     assert status["store"]["blobs"] == 1
     assert status["store"]["misses"] == 1
     assert status["docker"]["reachable"] is False
+
+
+async def test_metrics_are_prometheus_text_that_match_what_happened(api: Api) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    upstream = MemoryUpstream({"f": b"12345", "g": b"678"})
+    await api.store.acquire(request("m1"), upstream, holder="h")
+    await api.store.acquire(request("m1"), upstream, holder="h")
+    await api.client.get("/v1/resources/nope")  # a NotFound problem
+    response = await api.client.get("/metrics")
+    assert response.status == 200
+    assert response.content_type.startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(await response.text())
+        for sample in family.samples
+    }
+    assert samples[("nosana_cache_entries", (("state", "ready"), ("type", "test")))] == 1
+    assert samples[("nosana_cache_entry_bytes", (("state", "ready"), ("type", "test")))] == 8
+    assert samples[("nosana_cache_blobs", ())] == 2
+    assert samples[("nosana_cache_store_bytes", ())] == 8
+    assert samples[("nosana_cache_hits_total", (("type", "test"),))] == 1
+    assert samples[("nosana_cache_misses_total", (("type", "test"),))] == 1
+    assert samples[("nosana_cache_fetched_bytes_total", (("type", "test"),))] == 8
+    assert samples[("nosana_cache_errors_total", (("kind", "NotFound"), ("where", "api")))] == 1
+    assert samples[("nosana_cache_market_ready", ())] == 1
+    assert ("nosana_cache_op_run_seconds_count", ()) in samples

@@ -1,0 +1,50 @@
+"""`GET /metrics`: Prometheus text, gathered fresh at every scrape."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ..metrics import Snapshot
+from ..store import index as store_index
+from .context import ApiContext, context_of
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    context = context_of(request)
+    context.metrics.snapshot = await gather(context)
+    return web.Response(
+        body=context.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def gather(context: ApiContext) -> Snapshot:
+    store = context.store
+    snapshot = Snapshot()
+    for kind, state, count, size in await store.db.read(store_index.totals_by_type_and_state):
+        snapshot.entries[(kind, state)] = count
+        snapshot.entry_bytes[(kind, state)] = size
+    snapshot.blob_bytes, snapshot.blobs = await store.db.read(store_index.usage)
+    room = await store.space.room()
+    snapshot.fs_free = room.fs_free
+    snapshot.max_size = room.max_size
+    snapshot.min_free = room.min_free
+    snapshot.jobs = await context.runner.records.counts()
+    snapshot.market_configured = context.market.address is not None
+    snapshot.market_items = len(context.market.state.items)
+    snapshot.market_missing = 0 if context.market.ready() else max(1, len(context.market.missing()))
+    stats = store.stats
+    snapshot.hits = Counter(stats.hits)
+    snapshot.misses = Counter(stats.misses)
+    snapshot.bytes_fetched = Counter(stats.bytes_fetched)
+    snapshot.evictions = Counter(stats.evictions)
+    snapshot.fetch_failures = Counter(stats.failures)
+    snapshot.bytes_received = context.cache.sources.transfer.bytes_received
+    snapshot.transfers_active = context.cache.sources.transfer.active
+    snapshot.fetches_in_flight = store.transfers_in_flight()
+    return snapshot
