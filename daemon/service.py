@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .aiotasks import TaskSet
 from .api.app import build_app
@@ -30,6 +31,7 @@ from .logs import get_logger
 from .market import Market
 from .memory import keep_memory_flat
 from .metrics import Metrics
+from .notify import Notifier
 from .scheduler import Scheduler
 from .settings import Settings
 from .sources import Sources
@@ -42,9 +44,16 @@ SHUTDOWN_TIMEOUT = 15.0
 
 
 class Service:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.environ = environ if environ is not None else {}
 
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[list[str]], None] | None = None
@@ -58,6 +67,10 @@ class Service:
             app = build_app(context)
             bound = await stack.enter_async_context(serve(app, self.settings.api.listen))
             background.spawn(_report_engine(context.engine), "docker-probe")
+            notifier = Notifier(self.environ)
+            notifier.send("READY=1", f"STATUS=serving on {', '.join(bound)}")
+            background.spawn(notifier.watchdog(), "systemd-watchdog")
+            stack.callback(notifier.send, "STOPPING=1")
             log.info("daemon.ready", addresses=bound, store=str(self.settings.store.path))
             if on_ready is not None:
                 on_ready(bound)
@@ -130,6 +143,6 @@ def run_until_signalled(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Service(settings).run(stop)
+        await Service(settings, environ=os.environ).run(stop)
 
     asyncio.run(main())

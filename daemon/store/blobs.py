@@ -350,6 +350,7 @@ def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        os.fchmod(fd, 0o444)  # explicitly: a umask (systemd's UMask=0027) must not narrow it
     except OSError as exc:
         os.close(fd)
         tmp.unlink(missing_ok=True)
