@@ -38,7 +38,7 @@ def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path: Path) -> None:
     daemon = DaemonProcess(tmp_path, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     try:
         daemon.start()
-        messages = []
+        messages: list[str] = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and sum(m == "WATCHDOG=1" for m in messages) < 3:
             messages.append(receiver.recv(4096).decode())
@@ -47,7 +47,7 @@ def test_ready_watchdog_and_stopping_over_notify_socket(tmp_path: Path) -> None:
         assert "STATUS=serving on 127.0.0.1:" in ready[0]
         assert messages.count("WATCHDOG=1") >= 3  # every 0.2 s: half the watchdog period
         assert daemon.stop(signal.SIGTERM) == 0
-        tail = []
+        tail: list[str] = []
         try:
             while True:
                 tail.append(receiver.recv(4096).decode())
