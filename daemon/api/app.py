@@ -21,6 +21,7 @@ from .context import CONTEXT, ApiContext
 from .jobs import routes as job_routes
 from .market import routes as market_routes
 from .metrics import routes as metrics_routes
+from .openapi import routes as openapi_routes
 from .problems import from_error, problem
 from .resources import routes as resource_routes
 from .status import routes as status_routes
@@ -29,7 +30,14 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _OPEN_PATHS = frozenset({"/healthz"})
-ROUTE_TABLES = [status_routes, resource_routes, job_routes, market_routes, metrics_routes]
+ROUTE_TABLES = [
+    status_routes,
+    resource_routes,
+    job_routes,
+    market_routes,
+    metrics_routes,
+    openapi_routes,
+]
 
 
 @web.middleware

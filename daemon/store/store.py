@@ -155,7 +155,7 @@ class Store:
 
     async def files(self, entry_id: str) -> list[dict[str, Any]]:
         rows = await self.db.read(lambda c: index.entry_files(c, entry_id))
-        return [dict(r) for r in rows]
+        return [dict(r) | {"executable": bool(r["executable"])} for r in rows]
 
     def progress(self, entry_id: str) -> Progress | None:
         tracker = self._progress.get(entry_id)
