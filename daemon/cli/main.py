@@ -131,6 +131,24 @@ def verify(options: Options) -> Any:
     return body, text, EXIT_FAILED
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script.
+
+    \b
+    Examples:
+      nosana-cache completion bash > /etc/bash_completion.d/nosana-cache
+      eval "$(nosana-cache completion zsh)"
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None
+    script = completer(cli, {}, "nosana-cache", "_NOSANA_CACHE_COMPLETE").source()
+    click.echo(script)
+
+
 cli.add_command(resources)
 cli.add_command(jobs)
 

@@ -75,3 +75,38 @@ def test_every_client_command_speaks_json_for_scripts(tmp_path: Path, command: l
         assert isinstance(json.loads(result.stdout), dict)
     finally:
         daemon.stop()
+
+
+def test_shell_completion_script_and_answers() -> None:
+    import os
+    import sys
+
+    script = subprocess.run(
+        [sys.executable, "-m", "daemon", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "_NOSANA_CACHE_COMPLETE=bash_complete" in script.stdout
+    answer = subprocess.run(
+        [str(Path(sys.executable).parent / "nosana-cache")],
+        env={
+            **os.environ,
+            "COMP_WORDS": "nosana-cache res",
+            "COMP_CWORD": "1",
+            "_NOSANA_CACHE_COMPLETE": "bash_complete",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert "plain,resources" in answer.stdout.splitlines()
+
+
+def test_help_has_examples() -> None:
+    import sys
+
+    for command in (["--help"], ["resources", "--help"], ["jobs", "--help"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "daemon", *command], capture_output=True, text=True, check=True
+        )
+        assert "Examples:" in shown.stdout
