@@ -132,6 +132,13 @@ def verify(options: Options) -> Any:
 
 
 @cli.command()
+@pass_options
+def health(options: Options) -> None:
+    """Exit 0 if the daemon answers /healthz (3 if it does not): for container health checks."""
+    options.client().get("/healthz")
+
+
+@cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script.
