@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import statistics
 import tempfile
@@ -66,8 +67,9 @@ async def bench_acquire_and_view(root: Path) -> dict[str, Any]:
     }
 
 
-async def bench_sweep(root: Path, entries: int) -> dict[str, Any]:
-    """Sweep with `entries` entries in the index, 1% of them expired and unheld."""
+async def bench_sweep(root: Path, entries: int, blobs: int = 0) -> dict[str, Any]:
+    """Sweep with `entries` entries (and `blobs` blobs, spread over them) in the index, 1% of
+    the entries expired and unheld."""
     clock = ManualClock()
     async with Store.open(StoreSettings(path=root, min_free=0), clock=clock) as store:
         now = clock.now()
@@ -97,6 +99,21 @@ async def bench_sweep(root: Path, entries: int) -> dict[str, Any]:
             )
 
         await store.db.run(seed)
+        per_entry = max(1, blobs // entries) if blobs else 0
+
+        def seed_blobs(conn: Any) -> None:
+            for start in range(0, entries, 10_000):
+                blob_rows, file_rows = [], []
+                for i in range(start, min(entries, start + 10_000)):
+                    for j in range(per_entry):
+                        digest = hashlib.sha256(f"{i}/{j}".encode()).hexdigest()
+                        blob_rows.append((digest, 1000, now, now))
+                        file_rows.append((f"{i:032x}", f"f{j}", 1000, digest, 0))
+                conn.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?)", blob_rows)
+                conn.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", file_rows)
+
+        if per_entry:
+            await store.db.run(seed_blobs)
         samples = []
         for _ in range(3):
             started = time.perf_counter()
@@ -113,6 +130,7 @@ async def bench_sweep(root: Path, entries: int) -> dict[str, Any]:
             hits.append(time.perf_counter() - started)
     return {
         "entries": entries,
+        "blobs": per_entry * entries,
         "sweep_first_run_removing_1pct_s": round(samples[0], 3),
         "sweep_idle": summary(samples[1:]),
         "acquire_hit_with_that_many_entries": summary(hits),
@@ -123,11 +141,12 @@ async def bench_sweep(root: Path, entries: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--blobs", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         report = {
             "acquire_and_view": asyncio.run(bench_acquire_and_view(Path(tmp) / "a")),
-            "sweep": asyncio.run(bench_sweep(Path(tmp) / "b", args.entries)),
+            "sweep": asyncio.run(bench_sweep(Path(tmp) / "b", args.entries, args.blobs)),
         }
     print(json.dumps(report, indent=2))
 
