@@ -272,42 +272,32 @@ def dedup(files: int = 10, size_mib: int = 20) -> dict[str, Any]:
     """Revision 2 changes one file of ten: what each tool downloads and adds to disk."""
     first = {f"shard-{i:02}.safetensors": [size_mib * MB, 500 + i] for i in range(files)}
     second = dict(first) | {"shard-00.safetensors": [size_mib * MB, 999]}
-    spec = {"repos": {"bench/dedup": first, "bench/dedup-v2": second}}
+    spec = {"repos": {"bench/dedup": [first, second]}}
     with peers(spec) as servers:
+        old, new = servers["commits"]["bench/dedup"]
         config = {"huggingface": {"endpoint": servers["hub"]}, "store": {"min_free": "0"}}
         with daemon(config) as cache:
             client = cache.client()
-            client.request(
-                "POST",
-                "/v1/resources",
-                body={"type": "HF", "repo": "bench/dedup"},
-                params={"wait": True},
-                timeout=600,
-            )
+
+            def pull(revision: str) -> None:
+                body = {"type": "HF", "repo": "bench/dedup", "revision": revision}
+                client.request(
+                    "POST", "/v1/resources", body=body, params={"wait": True}, timeout=600
+                )
+
+            pull(old)
             used = client.get("/v1/status")["store"]["bytes_used"]
             metrics_before = _received(cache)
-            client.request(
-                "POST",
-                "/v1/resources",
-                body={"type": "HF", "repo": "bench/dedup-v2"},
-                params={"wait": True},
-                timeout=600,
-            )
+            pull(new)
             ours_fetched = _received(cache) - metrics_before
             ours_added = client.get("/v1/status")["store"]["bytes_used"] - used
         hf_cache = tempfile.mkdtemp(dir=scratch())
         try:
-            code = DEDUP.format(
-                cache=hf_cache, repo="bench/dedup", hub=servers["hub"], revision="main"
-            )
-            _out(code)
-            added = int(
-                _out(
-                    DEDUP.format(
-                        cache=hf_cache, repo="bench/dedup-v2", hub=servers["hub"], revision="main"
-                    )
+            for revision in (old, new):
+                code = DEDUP.format(
+                    cache=hf_cache, repo="bench/dedup", hub=servers["hub"], revision=revision
                 )
-            )
+                added = int(_out(code))
         finally:
             shutil.rmtree(hf_cache, ignore_errors=True)
     return {
@@ -315,7 +305,7 @@ def dedup(files: int = 10, size_mib: int = 20) -> dict[str, Any]:
         "daemon_bytes_fetched": ours_fetched,
         "daemon_bytes_added_to_store": ours_added,
         "huggingface_hub_bytes_added_to_cache": added,
-        "note": "the second revision is a second repo holding the same nine files and one new",
+        "note": "revision 2 of the same repo: nine files unchanged, one new",
     }
 
 

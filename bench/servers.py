@@ -3,8 +3,9 @@ the tools being measured.
 
     python -m bench.servers SPEC_JSON
 
-SPEC_JSON: {"repo": "bench/model", "files": {"path": [size, seed], ...},
-            "bucket": "bench", "prefix": "models/x", "objects": {"key": [size, seed], ...}}
+SPEC_JSON: {"repos": {"bench/model": {"path": [size, seed], ...}, ...},
+            "bucket": "bench", "objects": {"key": [size, seed], ...}}
+A repo given a list of such file maps gets one commit per map, in order (main moves on).
 Prints one JSON line with the URLs and each file's sha256, then serves until stdin closes.
 """
 
@@ -26,10 +27,12 @@ def main() -> None:
     hub = FakeHub(servers)
     static = StaticHost(servers, listing=True)
     repos: dict[str, dict[str, str]] = {}
-    for repo, files in spec.get("repos", {}).items():
-        contents = {path: Content.generated(size, seed) for path, (size, seed) in files.items()}
-        hub.commit(repo, dict(contents))
-        repos[repo] = {path: c.sha256 for path, c in contents.items()}
+    commits: dict[str, list[str]] = {}
+    for repo, spec_files in spec.get("repos", {}).items():
+        for files in spec_files if isinstance(spec_files, list) else [spec_files]:
+            contents = {path: Content.generated(size, seed) for path, (size, seed) in files.items()}
+            commits.setdefault(repo, []).append(hub.commit(repo, dict(contents)))
+            repos[repo] = {path: c.sha256 for path, c in contents.items()}
     objects = {}
     for key, (size, seed) in spec.get("objects", {}).items():
         content = static.put(f"{spec['bucket']}/{key}", Content.generated(size, seed))
@@ -41,6 +44,7 @@ def main() -> None:
                 "cdn": hub.cdn_url,
                 "static": static.url,
                 "repos": repos,
+                "commits": commits,
                 "objects": objects,
             }
         ),
