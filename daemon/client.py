@@ -79,10 +79,7 @@ class Client:
         try:
             connection.request(method, target, body=payload, headers=headers)
             response = connection.getresponse()
-        except (ConnectionError, FileNotFoundError, socket.gaierror, TimeoutError) as exc:
-            connection.close()
-            raise DaemonUnreachable(f"no daemon answers at {self.base}: {exc}") from exc
-        except OSError as exc:
+        except OSError as exc:  # refused, no such socket, timed out, unknown host
             connection.close()
             raise DaemonUnreachable(f"no daemon answers at {self.base}: {exc}") from exc
         if response.status >= 400:

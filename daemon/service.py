@@ -61,7 +61,7 @@ class Service:
         """Serve until `stop` is set; then shut down in reverse order within a bounded time."""
         stack = contextlib.AsyncExitStack()
         try:
-            context = await self._build(stack)
+            context = await self.build(stack)
             background = TaskSet("service")
             stack.push_async_callback(background.close)
             app = build_app(context)
@@ -84,7 +84,7 @@ class Service:
                 log.error("daemon.shutdown_timeout", seconds=SHUTDOWN_TIMEOUT)
         log.info("daemon.stopped")
 
-    async def _build(self, stack: contextlib.AsyncExitStack) -> ApiContext:
+    async def build(self, stack: contextlib.AsyncExitStack) -> ApiContext:
         """Every component, in start-up order; the stack closes them in reverse."""
         settings = self.settings
         store = await stack.enter_async_context(Store.open(settings.store, clock=self.clock))

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,32 +73,33 @@ class OpRun:
         if isinstance(self.op, VolumeOp):
             await self._create_volume(self.op)
             return
-        try:
-            await self._prepare(self.op)
-            await self._run(self.op)
-        except asyncio.CancelledError:
-            if not self.job.detached:
-                await asyncio.shield(self._stopped())
-            raise
-        except NosanaCacheError as exc:
-            await self.set(state="failed", error=exc.message, ended=time.time())
-            raise OpFailed(exc.message) from exc
-        finally:
-            if not self.job.detached:
-                await asyncio.shield(self._clean_up())
+        await self._ending_cleanly(self._prepare_and_run(self.op))
 
     async def reattach(self) -> None:
         """After a daemon restart: follow the container this op left running."""
         assert isinstance(self.op, RunOp)
+        await self._ending_cleanly(self._follow_again(self.op))
+
+    async def _prepare_and_run(self, op: RunOp) -> None:
+        await self._prepare(op)
+        await self._run(op)
+
+    async def _follow_again(self, op: RunOp) -> None:
+        container_id = self.record["container_id"]
+        if await self.job.containers.state(container_id) is None:
+            raise JobError("its container disappeared while the daemon was down")
+        last = self.job.records.last_timestamp(self.job.job_id, op.id)
+        self._follow_logs(container_id, after=last)
+        await self._finish(op, await self.job.containers.wait(container_id))
+
+    async def _ending_cleanly(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run the op's work; whatever ends it, record how, and release what it held.
+
+        Cancelled by a stop: the container is stopped. Cancelled because the daemon stops
+        (`detached`): nothing is touched, the next start re-attaches.
+        """
         try:
-            container_id = self.record["container_id"]
-            state = await self.job.containers.state(container_id)
-            if state is None:
-                raise JobError("its container disappeared while the daemon was down")
-            self.leases = []  # the leases survive in the index; released by id below
-            last = self.job.records.last_timestamp(self.job.job_id, self.op.id)
-            self._follow_logs(container_id, after=last)
-            await self._finish(self.op, await self.job.containers.wait(container_id))
+            await work
         except asyncio.CancelledError:
             if not self.job.detached:
                 await asyncio.shield(self._stopped())

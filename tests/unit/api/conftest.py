@@ -1,7 +1,8 @@
-"""The API in-process: the real app, store and engine client, behind aiohttp's test server."""
+"""The API in-process: the daemon's own wiring (Service), behind aiohttp's test server."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,17 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.api.app import build_app
-from daemon.api.context import ApiContext
-from daemon.cache import Cache
 from daemon.clock import ManualClock
-from daemon.engine.client import Engine
-from daemon.engine.images import Images
-from daemon.jobs.records import JobRecords
-from daemon.jobs.runner import Runner
-from daemon.market import Market
-from daemon.scheduler import Scheduler
+from daemon.service import Service
 from daemon.settings import load_settings
-from daemon.sources import Sources
 from daemon.store import Store
 from tests.conftest import assert_no_stray_tasks
 
@@ -44,35 +37,10 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         },
     )
     clock = ManualClock()
-    async with Store.open(settings.store, clock=clock) as store:
-        engine = Engine(settings.docker)
-        sources = Sources(settings)
-        await sources.start()
-        cache = Cache(store, sources)
-        records = JobRecords(settings.store.path)
-        await records.open()
-        runner = Runner(settings, records, cache, Images(engine, store, settings.docker), engine)
-        images = Images(engine, store, settings.docker)
-        scheduler = Scheduler()
-        market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
-        context = ApiContext(
-            settings=settings,
-            engine=engine,
-            store=store,
-            cache=cache,
-            runner=runner,
-            market=market,
-            scheduler=scheduler,
-            metrics=runner.metrics,
-        )
+    async with contextlib.AsyncExitStack() as stack:
+        context = await Service(settings, clock=clock).build(stack)
         client = TestClient(TestServer(build_app(context)))
         await client.start_server()
-        try:
-            yield Api(client, store, clock)
-        finally:
-            await client.close()
-            await runner.close()
-            await records.close()
-            await engine.close()
-            await sources.close()
+        stack.push_async_callback(client.close)
+        yield Api(client, context.store, clock)
     assert_no_stray_tasks()
