@@ -27,7 +27,9 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 _PROBE_TTL = 5.0
-_CONNECT_TIMEOUT = 10
+_API_TIMEOUT = 300
+"""Per Docker API call. A busy engine (fifty containers starting at once on two cores) takes
+tens of seconds to answer a create; `wait` and `logs` pass their own (no) timeout."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ class Engine:
         def work() -> None:
             try:
                 outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+            except docker.errors.APIError as exc:  # the engine answered: callers decide
+                outcome = (None, exc)
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                error = EngineUnavailable(f"Docker engine at {self.settings.host}: {_reason(exc)}")
+                error.__cause__ = exc
+                outcome = (None, error)
             except BaseException as exc:  # handed to the awaiting task, not lost
                 outcome = (None, exc)
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
@@ -106,7 +114,7 @@ class Engine:
     def _connect(self) -> docker.DockerClient:
         try:
             return docker.DockerClient(
-                base_url=self.settings.host, version="auto", timeout=_CONNECT_TIMEOUT
+                base_url=self.settings.host, version="auto", timeout=_API_TIMEOUT
             )
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineUnavailable(
@@ -133,6 +141,7 @@ class Engine:
                 ],
             )
         except EngineUnavailable as exc:
+            self._client = None  # re-connect next time: the engine may have restarted
             status = EngineStatus(host=self.settings.host, reachable=False, error=exc.message)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             self._client = None  # re-connect next time: the engine may have restarted
