@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextmanager
 def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Start bench/servers.py with `spec`; yield what it printed (URLs, digests)."""
+    spec_file = Path(tempfile.mkdtemp(dir=scratch())) / "spec.json"
+    spec_file.write_text(json.dumps(spec))  # a file: 10,000 paths do not fit in argv
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.servers", json.dumps(spec)],
+        [sys.executable, "-m", "bench.servers", str(spec_file)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -38,6 +40,7 @@ def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     finally:
         process.stdin.close()
         process.wait(timeout=30)
+        shutil.rmtree(spec_file.parent, ignore_errors=True)
 
 
 @contextmanager

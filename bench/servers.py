@@ -1,7 +1,7 @@
 """The upstreams of the benchmarks, in a process of their own so they do not share a GIL with
 the tools being measured.
 
-    python -m bench.servers SPEC_JSON
+    python -m bench.servers SPEC_FILE
 
 SPEC_JSON: {"repos": {"bench/model": {"path": [size, seed], ...}, ...},
             "bucket": "bench", "objects": {"key": [size, seed], ...}}
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from tests.fakes.content import Content
 from tests.fakes.hf_hub import FakeHub
@@ -21,7 +22,7 @@ from tests.fakes.static_host import StaticHost
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec = json.loads(Path(sys.argv[1]).read_text())
     servers = ThreadedServers()
     servers.start()
     hub = FakeHub(servers)

@@ -21,9 +21,11 @@ from bench.common import ROOT, machine
 from bench.store import bench_acquire_and_view, bench_sweep
 
 
-def run(runs: int, quick: bool) -> dict[str, Any]:
+def run(runs: int, quick: bool, path: Path, resume: bool) -> dict[str, Any]:
     sizes = [20, 50] if quick else [100, 400, 1000]
     results: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick}
+    if resume and path.exists():
+        results = json.loads(path.read_text())
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("transfers", lambda: transfers.measure(runs, sizes)),
         ("cold_job_start", lambda: cold.cold_start(runs, [20, 50] if quick else [100, 300])),
@@ -34,11 +36,14 @@ def run(runs: int, quick: bool) -> dict[str, Any]:
         ("scale", lambda: _scale(10_000 if quick else 100_000, 100_000 if quick else 1_000_000)),
     ]
     for name, step in steps:
+        if name in results:
+            continue  # --resume: measured already
         started = time.monotonic()
         print(f"== {name}", flush=True)
         results[name] = step()
         results[name]["benchmark_seconds"] = round(time.monotonic() - started, 1)
         print(json.dumps(results[name], indent=1)[:2000], flush=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")  # a later failure keeps this
     return results
 
 
@@ -54,11 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="Keep today's finished steps.")
     args = parser.parse_args()
-    results = run(args.runs, args.quick)
     day = time.strftime("%Y-%m-%d")
     path = ROOT / "bench" / "results" / f"{day}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    results = run(args.runs, args.quick, path, args.resume)
     print(f"results: {path}")
     if not args.quick:
         print(f"report: {report.write(results, path)}")
