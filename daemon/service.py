@@ -36,6 +36,7 @@ from .scheduler import Scheduler
 from .settings import Settings
 from .sources import Sources
 from .store import Store
+from .store.maintenance import CHECKPOINT_EVERY
 
 log = get_logger(__name__)
 
@@ -108,6 +109,7 @@ class Service:
             log.info("daemon.resuming", jobs=jobs, downloads=downloads)
         scheduler = Scheduler()
         scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
+        scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
         scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
         market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
         market.start()

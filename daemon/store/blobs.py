@@ -4,9 +4,14 @@ A blob is written by an `Ingest`: the bytes land in a temp file under `tmp/` (th
 filesystem, so the final rename is atomic) at any offset, from any number of parallel ranged
 parts, and the hash follows the contiguous prefix in order (reading back what arrived out of
 order), so memory stays bounded whatever the file size. `finish()` checks every digest
-upstream announced, fsyncs, and hands back the sha256; the store then renames the file into
-place and records it in one database transaction (see store.py). A failed ingest leaves no
-temp file behind unless it is resumable (then the index remembers it).
+upstream announced and hands back the sha256; the store then renames the file into place and
+records it in one database transaction (see store.py). A failed ingest leaves no temp file
+behind unless it is resumable (then the index remembers it).
+
+Durability is the store's checkpoint (`sync_filesystem`, every 30 s and at shutdown), not an
+fsync per blob: a blob written since the last checkpoint is re-hashed at the next start if the
+daemon did not stop cleanly (maintenance.py). Writes are handed to the disk as they arrive
+(`_start_writeback`), so a checkpoint has little left to do.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from .models import Expected
 
 HASH_CHUNK = 1024 * 1024
 WRITEBACK_EVERY = 16 * 1024 * 1024
-"""Large blobs are handed to the disk as they arrive, so the fsync at the end is short."""
+"""Large blobs are handed to the disk as they arrive, not in one burst at the checkpoint."""
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -242,7 +247,7 @@ class Ingest:
                     return
 
     async def finish(self) -> str:
-        """Verify size and digests, fsync; the sha256 of the bytes. Raises on any mismatch."""
+        """Verify size and digests; the sha256 of the bytes. Raises on any mismatch."""
         return await asyncio.get_running_loop().run_in_executor(None, self._finish)
 
     def _finish(self) -> str:
@@ -253,7 +258,6 @@ class Ingest:
         if self._hashed != self.expected.size or missing:
             raise UpstreamIntegrityError(f"{self.name}: got {done} of {self.expected.size} bytes")
         sha256 = _verified(self.name, self.expected, self._hashes)
-        os.fsync(self._fd)
         self._close()
         return sha256
 
@@ -277,12 +281,11 @@ class Ingest:
 
 
 class MemoryIngest:
-    """A small blob gathered in memory: no temp file of its own, no thread hop, no fsync.
+    """A small blob gathered in memory: no temp file of its own, no thread hop.
 
     A temp file per small file costs more than the file (think thousands of tokenizer
     shards), and its creation would block the event loop; small blobs are verified here and
-    written by `write_small_blob` on the database thread, and the store syncs the filesystem
-    once before their entry is marked ready.
+    written by `write_small_blob` on the database thread.
     """
 
     def __init__(
@@ -342,8 +345,7 @@ def _verified(name: str, expected: Expected, hashes: _Hashes) -> str:
 
 
 def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
-    """Write a verified small blob through a temp file and a rename; not fsynced on its own
-    (see `sync_filesystem`)."""
+    """Write a verified small blob through a temp file and a rename."""
     tmp = paths.new_tmp()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
@@ -362,8 +364,7 @@ def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
 
 
 def sync_filesystem(path: Path) -> None:
-    """Flush the filesystem holding `path` (syncfs), so that small blobs written without an
-    fsync each are durable before their entry is marked ready."""
+    """Flush the filesystem holding `path` (syncfs): every blob written so far is durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         if _libc is not None and _libc.syncfs(fd) == 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +43,14 @@ CREATE TABLE blobs (
     sha256 TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    verified_at REAL
+    verified_at REAL,
+    written_at REAL NOT NULL DEFAULT 0
 );
+CREATE INDEX blobs_by_written ON blobs(written_at);
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE files (
     entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
     path TEXT NOT NULL,
@@ -342,12 +349,30 @@ def add_blob(
     conn: sqlite3.Connection, sha256: str, size: int, now: float, aliases: Iterable[str]
 ) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO blobs (sha256, size, created_at, verified_at) VALUES (?, ?, ?, ?)",
-        (sha256, size, now, now),
+        """INSERT OR IGNORE INTO blobs (sha256, size, created_at, verified_at, written_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (sha256, size, now, now, time.time()),
     )
     conn.executemany(
         "INSERT OR REPLACE INTO aliases (alias, sha256, size) VALUES (?, ?, ?)",
         [(alias, sha256, size) for alias in aliases],
+    )
+
+
+def blobs_written_since(conn: sqlite3.Connection, since: float) -> list[tuple[str, int]]:
+    rows = conn.execute("SELECT sha256, size FROM blobs WHERE written_at >= ?", (since,))
+    return [(r[0], r[1]) for r in rows]
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+        (key, value, value),
     )
 
 

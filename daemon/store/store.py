@@ -74,12 +74,11 @@ class Lease:
 
 @dataclass
 class _Tracker:
-    """Progress of one entry's fetch, and whether it wrote blobs not yet synced to disk."""
+    """Progress of one entry's fetch."""
 
     total: int = 0
     done: int = 0
     started: float = field(default_factory=time.monotonic)
-    unsynced: bool = False
     kind: str = ""  # the entry's type, for per-type byte counts
 
     def count(self, n: int) -> None:
@@ -136,7 +135,20 @@ class Store:
             task.cancel()
         if fetches:
             await asyncio.wait(fetches, timeout=10)
+        await self.checkpoint()
+        await self.db.run(lambda c: index.set_meta(c, maintenance.CLEAN, "1"))
         await self.db.close()
+
+    async def checkpoint(self) -> None:
+        """Make every blob written so far durable (one syncfs), and remember up to when.
+
+        Blobs are not fsynced one by one: that would bound downloads by the disk's sync
+        latency. After an unclean stop, blobs written after the last checkpoint are re-hashed
+        before anything is served (maintenance.recover).
+        """
+        started = time.time()
+        await asyncio.to_thread(sync_filesystem, self.settings.path)
+        await self.db.run(lambda c: index.set_meta(c, maintenance.SYNCED_BEFORE, repr(started)))
 
     def on_evict(self, entry_type: str, hook: EvictHook) -> None:
         """Run `hook` before an entry of this type is deleted (removing a Docker image)."""
@@ -380,8 +392,6 @@ class Store:
             rows = await self.db.read(lambda c: index.entry_files(c, entry_id))
             links = [(r["path"], self.paths.blob(r["sha256"]), bool(r["executable"])) for r in rows]
             await asyncio.to_thread(self.views.build, entry_id, links)
-        if tracker.unsynced:
-            await asyncio.to_thread(sync_filesystem, self.settings.path)
         now = self.clock.now()
         ok = await self.db.run(lambda c: index.mark_ready(c, entry_id, now, manifest.external_size))
         if not ok:
@@ -509,7 +519,6 @@ class Store:
             index.link_file(conn, entry_id, spec.path, sha256)
 
         await asyncio.shield(self.db.run(commit))
-        tracker.unsynced = True
         self.stats.bytes_fetched[tracker.kind] += spec.size
         return sha256
 
