@@ -26,6 +26,7 @@ def main() -> None:
     servers = ThreadedServers()
     servers.start()
     hub = FakeHub(servers)
+    hub.tree_page_size = 1000  # as the real Hub pages its tree
     static = StaticHost(servers, listing=True)
     repos: dict[str, dict[str, str]] = {}
     commits: dict[str, list[str]] = {}

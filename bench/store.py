@@ -107,9 +107,9 @@ async def bench_sweep(root: Path, entries: int, blobs: int = 0) -> dict[str, Any
                 for i in range(start, min(entries, start + 10_000)):
                     for j in range(per_entry):
                         digest = hashlib.sha256(f"{i}/{j}".encode()).hexdigest()
-                        blob_rows.append((digest, 1000, now, now))
+                        blob_rows.append((digest, 1000, now, now, now))
                         file_rows.append((f"{i:032x}", f"f{j}", 1000, digest, 0))
-                conn.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?)", blob_rows)
+                conn.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?, ?)", blob_rows)
                 conn.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", file_rows)
 
         if per_entry:

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from collections.abc import Mapping
 
 M_MMAP_THRESHOLD = -3
 THRESHOLD = 256 * 1024
 
 
-def keep_memory_flat() -> bool:
-    """Fix glibc's mmap threshold; False where there is no glibc (nothing to do)."""
+def keep_memory_flat(environ: Mapping[str, str]) -> bool:
+    """Fix glibc's mmap threshold (unless the operator set MALLOC_MMAP_THRESHOLD_); False
+    where there is no glibc or nothing was done."""
+    if "MALLOC_MMAP_THRESHOLD_" in environ:
+        return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

@@ -138,7 +138,7 @@ async def _report_engine(engine: Engine) -> None:
 def run_until_signalled(settings: Settings) -> None:
     """Run the service in a fresh event loop; SIGTERM or SIGINT starts a graceful stop."""
 
-    keep_memory_flat()
+    keep_memory_flat(os.environ)
 
     async def main() -> None:
         stop = asyncio.Event()

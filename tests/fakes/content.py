@@ -23,6 +23,8 @@ class Content:
     size_: int = 0
     seed: int = 0
     _sha256: str | None = field(default=None, repr=False)
+    _small: bytes | None = field(default=None, repr=False)
+    _git: str | None = field(default=None, repr=False)
     _md5: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -38,7 +40,14 @@ class Content:
         return self.size_
 
     def _pattern(self) -> bytes:
-        return random.Random(self.seed).randbytes(BLOCK)
+        """The repeated block (as long as the file, if shorter); kept for small files, which
+        fakes serve and list thousands of times."""
+        if self._small is not None:
+            return self._small
+        pattern = random.Random(self.seed).randbytes(min(BLOCK, self.size_))
+        if self.size_ <= 64 * 1024:
+            self._small = pattern
+        return pattern
 
     def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes of `[start, end)` in pieces of at most a megabyte."""
@@ -52,7 +61,7 @@ class Content:
         while offset < end:
             block, within = divmod(offset, BLOCK)
             stamp = block.to_bytes(8, "big")
-            piece = stamp + pattern[8:]
+            piece = (stamp + pattern[8:])[: len(pattern)]
             take = min(end - offset, BLOCK - within)
             yield piece[within : within + take]
             offset += take
@@ -83,10 +92,12 @@ class Content:
 
     def git_blob_id(self) -> str:
         """The git object id of these bytes (`sha1("blob <size>\\0" + bytes)`)."""
-        sha1 = hashlib.sha1(f"blob {self.size}\0".encode())
-        for chunk in self.chunks():
-            sha1.update(chunk)
-        return sha1.hexdigest()
+        if self._git is None:
+            sha1 = hashlib.sha1(f"blob {self.size}\0".encode())
+            for chunk in self.chunks():
+                sha1.update(chunk)
+            self._git = sha1.hexdigest()
+        return self._git
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
