@@ -23,7 +23,8 @@ map this tree to a status code or an exit code.
     │   └── ImageError               an image could not be pulled or found
     └── JobError                     an op failed for a reason of its own (exit code, GPU...)
 
-Retryability is part of the type: `TemporaryError` marks errors worth retrying after `delay`.
+Retryability is part of the type: `TemporaryError` marks errors worth retrying, after at least
+`delay` seconds when the other side said so (0: no wait was asked for).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class NosanaCacheError(Exception):
 class TemporaryError(NosanaCacheError):
     """Mixin root for errors that may go away if the same thing is tried again later."""
 
-    def __init__(self, message: str, *, delay: float = 1.0) -> None:
+    def __init__(self, message: str, *, delay: float = 0.0) -> None:
         super().__init__(message)
         self.delay = delay
 

@@ -229,6 +229,10 @@ class DownloadSettings(_Section):
     )
     connect_timeout: Duration = Field(10.0, description="to open a connection upstream")
     stall_timeout: Duration = Field(30.0, description="a transfer with no bytes this long retries")
+    min_speed: ByteSize = Field(
+        16 * 1024,
+        description="bytes per second a transfer must average over each stall_timeout window",
+    )
 
     @field_validator("part_size")
     @classmethod

@@ -21,8 +21,10 @@ leave this module: they become `UpstreamUnavailable` (after retries) or another
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -50,6 +52,8 @@ READ_CHUNK = 256 * 1024
 READ_BUFFER = 1024 * 1024
 """aiohttp stops reading a socket at 64 KiB buffered by default: too little for GB files."""
 MAX_REDIRECTS = 10
+MAX_RETRY_AFTER = 60.0
+"""Longest wait a Retry-After header can impose before the next attempt."""
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 _AUTH_HEADERS = ("authorization", "cookie", "x-amz-security-token")
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -154,7 +158,7 @@ class Transfer:
                 attempt += 1
                 if attempt > self.settings.max_retries:
                     raise _unavailable(exc, name, target.url, attempt) from exc
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(retry_delay(exc, attempt))
 
     # -- file bodies ------------------------------------------------------------------------
 
@@ -203,7 +207,7 @@ class Transfer:
                     attempt=attempt,
                     error=_describe(exc),
                 )
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(retry_delay(exc, attempt))
 
     async def _stream(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
         """One request, moving `cursor` along as bytes are written; a drop leaves it at the
@@ -231,8 +235,10 @@ class Transfer:
                 )
             pending: list[bytes] = []
             buffered = 0
+            speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, target.name)
             try:
                 async for chunk in response.content.iter_any():
+                    speed.received(len(chunk))
                     take = chunk[: max(0, end - offset - buffered)]
                     pending.append(take)
                     buffered += len(take)
@@ -307,6 +313,55 @@ def _content_range_start(header: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class _SpeedCheck:
+    """Drops a connection that trickles: bytes keep coming (so no read times out) but fewer
+    than `min_speed` a second over a whole window. The retry resumes where it stopped, often
+    on a better connection; a host that is slow every time ends in a clear error."""
+
+    def __init__(self, min_speed: int, window: float, name: str) -> None:
+        self.min_bytes = min_speed * window
+        self.window = window
+        self.name = name
+        self.started = time.monotonic()
+        self.count = 0
+
+    def received(self, count: int) -> None:
+        self.count += count
+        elapsed = time.monotonic() - self.started
+        if elapsed < self.window:
+            return
+        if self.count < self.min_bytes * elapsed / self.window:
+            raise UpstreamUnavailable(
+                f"{self.name}: upstream sent {self.count} bytes in {elapsed:.0f} s, slower than "
+                f"download.min_speed ({self.min_bytes / self.window:.0f} bytes/s)"
+            )
+        self.started, self.count = time.monotonic(), 0
+
+
+def retry_delay(exc: BaseException, attempt: int) -> float:
+    """Our backoff, or longer when upstream said when to come back (Retry-After), capped so
+    one answer cannot stall a job for long."""
+    asked = exc.delay if isinstance(exc, UpstreamUnavailable) else 0.0
+    return max(backoff(attempt), min(asked, MAX_RETRY_AFTER))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or
+    not understood, since a hostile header must not break the retry loop."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
 def backoff(attempt: int) -> float:
     """0.25 s, 0.5 s, 1 s ... up to 30 s, with jitter so retries do not synchronise."""
     return float(min(30.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
@@ -343,7 +398,7 @@ def _status_error(
     reason = _upstream_message(headers, body)
     where = f"{name}: {url.with_query(None)} answered {status}" + (f" ({reason})" if reason else "")
     if status in _RETRY_STATUSES:
-        return UpstreamUnavailable(where, delay=float(headers.get("Retry-After", "1") or 1))
+        return UpstreamUnavailable(where, delay=parse_retry_after(headers.get("Retry-After")) or 0)
     if status == 404:
         return UpstreamNotFound(where)
     if status in (401, 403):

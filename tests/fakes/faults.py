@@ -21,6 +21,8 @@ class Faults:
     """What to do wrong for one file; counters go down as faults are used up."""
 
     fail_times: int = 0
+    fail_status: int = 500
+    retry_after: str | None = None
     drop_after: int | None = None
     drop_times: int = 0
     stall_after: int | None = None
@@ -28,6 +30,9 @@ class Faults:
     stall_times: int = 0
     ignore_range: bool = False
     corrupt: bool = False
+    trickle_bytes_per_s: int | None = None
+    trickle_times: int = 0
+    overstate_length_times: int = 0
 
 
 @dataclass
@@ -57,7 +62,8 @@ async def send_content(
     headers = dict(headers or {})
     if faults.fail_times > 0:
         faults.fail_times -= 1
-        return web.Response(status=500, text="injected failure")
+        extra = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
+        return web.Response(status=faults.fail_status, text="injected failure", headers=extra)
     wanted = (
         None if faults.ignore_range else parse_range(request.headers.get("Range"), content.size)
     )
@@ -69,6 +75,13 @@ async def send_content(
     response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
     response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
     response.content_length = end - start
+    overstating = faults.overstate_length_times > 0 and request.method != "HEAD"
+    if overstating:
+        faults.overstate_length_times -= 1
+        response.content_length = end - start + 4096  # promises bytes that never come
+    trickle = faults.trickle_bytes_per_s if faults.trickle_times > 0 else None
+    if trickle and request.method != "HEAD":
+        faults.trickle_times -= 1
     if wanted:
         response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{content.size}"
     await response.prepare(request)
@@ -92,10 +105,26 @@ async def send_content(
             faults.stall_times -= 1
             await asyncio.sleep(faults.stall_seconds)
         try:
-            await response.write(chunk)
+            if trickle:
+                chunk = await _trickle(response, chunk, trickle)
+            else:
+                await response.write(chunk)
         except ConnectionResetError:
             return response  # the client went away (a killed daemon): nothing to report
         sent += len(chunk)
         traffic.body_bytes += len(chunk)
+    if overstating:
+        assert request.transport is not None
+        request.transport.abort()
+        return response
     await response.write_eof()
     return response
+
+
+async def _trickle(response: web.StreamResponse, chunk: bytes, rate: int) -> bytes:
+    """Send `chunk` at `rate` bytes a second, a little at a time (never a full stall)."""
+    step = max(1, rate // 10)
+    for at in range(0, len(chunk), step):
+        await response.write(chunk[at : at + step])
+        await asyncio.sleep(0.1)
+    return chunk

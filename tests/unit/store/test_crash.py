@@ -4,7 +4,6 @@ resumes or cleans what was unfinished, and removes orphan temp files and blobs."
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
 import signal
@@ -19,7 +18,7 @@ import pytest
 from daemon.clock import SystemClock
 from daemon.settings import StoreSettings
 from daemon.store import EntryState, Store
-from daemon.store import index as store_index
+from tests.store_checks import check_consistent
 from tests.unit.store.crash_worker import upstream_files
 from tests.unit.store.upstream import MemoryUpstream, request
 
@@ -67,33 +66,11 @@ def run_worker(
     return False, what
 
 
-async def check_consistent(store: Store, expected: dict[str, dict[str, bytes]]) -> None:
-    by_source = {f"mem://{name}": files for name, files in expected.items()}
-    for entry in await store.entries():
-        assert entry.state != EntryState.DOWNLOADING  # recovery marked it pending
-        if entry.state != EntryState.READY:
-            assert not store.views.path(entry.id).exists()
-            continue
-        files = by_source[entry.source]
-        rows = await store.files(entry.id)
-        assert len(rows) == len(files)
-        for row in rows:
-            data = (store.views.path(entry.id) / row["path"]).read_bytes()
-            assert data == files[row["path"]]
-            assert hashlib.sha256(data).hexdigest() == row["sha256"]
-    used, count = await store.db.read(store_index.usage)
-    blob_files = list(store.paths.blobs.glob("*/*"))
-    assert count == len(blob_files)
-    assert used == sum(p.stat().st_size for p in blob_files)
-    known = {row["tmp_name"] for row in await store.db.read(store_index.all_downloads)}
-    assert {p.name for p in store.paths.tmp.iterdir()} <= known
-    assert not [p for p in store.views.root.iterdir() if p.name.endswith(".partial")]
-
-
 @pytest.mark.slow
 async def test_kill_9_at_random_points_then_recover(tmp_path: Path) -> None:
     root = tmp_path / "store"
     expected = upstream_files()
+    by_source = {f"mem://{name}": files for name, files in expected.items()}
     rng = random.Random(int(os.environ.get("CRASH_SEED", "1")))
     interrupted: list[str] = []
     plan: list[tuple[float, Callable[[Path], bool] | None]] = [
@@ -108,7 +85,7 @@ async def test_kill_9_at_random_points_then_recover(tmp_path: Path) -> None:
         finished, what = run_worker(root, kill_after, when)
         interrupted.append(what)
         async with Store.open(StoreSettings(path=root, min_free=0), clock=SystemClock()) as store:
-            await check_consistent(store, expected)
+            await check_consistent(store, by_source)
         if finished:
             break
     assert "ingest" in interrupted
@@ -116,7 +93,7 @@ async def test_kill_9_at_random_points_then_recover(tmp_path: Path) -> None:
     started = time.monotonic()
     assert run_worker(root, kill_after=None)[0]
     async with Store.open(StoreSettings(path=root, min_free=0), clock=SystemClock()) as store:
-        await check_consistent(store, expected)
+        await check_consistent(store, by_source)
         ready = await store.entries([EntryState.READY])
         assert {e.source for e in ready} == {"mem://large", "mem://small"}
         # Everything is here: acquiring again is a pure hit.
