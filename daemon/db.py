@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import StoreError
+from .errors import InsufficientSpace, StoreError
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None] | str
@@ -84,13 +84,23 @@ class Database:
     def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Synchronous form of `run`, for code already on the database thread."""
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise InsufficientSpace(
+                0, 0, f"the disk is full: {self.path} cannot be written"
+            ) from exc
         return result
 
     def _connection(self) -> sqlite3.Connection:

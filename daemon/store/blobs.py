@@ -22,6 +22,7 @@ import ctypes.util
 import errno
 import hashlib
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -210,7 +211,7 @@ class Ingest:
             if kick:
                 _start_writeback(self._fd)
         except OSError as exc:
-            raise _os_error(exc, self.expected.size) from exc
+            raise _os_error(exc, self.expected.size, self.name, self.tmp_path) from exc
         finally:
             with self._state:
                 self._writers -= 1
@@ -356,7 +357,7 @@ def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
     except OSError as exc:
         os.close(fd)
         tmp.unlink(missing_ok=True)
-        raise _os_error(exc, len(data)) from exc
+        raise _os_error(exc, len(data), sha256, paths.tmp) from exc
     os.close(fd)
     final = paths.blob(sha256)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -392,9 +393,16 @@ def _load_libc() -> Any:
 _libc = _load_libc()
 
 
-def _os_error(exc: OSError, size: int) -> Exception:
+def _os_error(exc: OSError, size: int, name: str, where: Path) -> Exception:
+    """A full disk or quota becomes the store's error, naming the file and the filesystem."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InsufficientSpace(size, 0, "the disk filled up while writing")
+        try:
+            free = shutil.disk_usage(where.parent).free
+        except OSError:
+            free = 0
+        return InsufficientSpace(
+            size, free, f"the disk under {where.parent} filled up while writing {name}"
+        )
     return exc
 
 

@@ -54,6 +54,40 @@ class Room:
         return min(by_free, self.max_size - self.used - self.reserved)
 
 
+class EmergencyRoom:
+    """A few megabytes held back so the index can still record a failure on a full disk.
+
+    When something else fills the filesystem in the middle of a download, the download fails
+    and the index must say so; SQLite needs free pages for that. The store keeps a file of
+    `size` bytes and gives it up at the first sign of a full disk, then takes the room back
+    once there is space again (every sweep).
+    """
+
+    def __init__(self, path: Path, size: int = 4 * 1024 * 1024) -> None:
+        self.path = path
+        self.size = size
+
+    def hold(self) -> bool:
+        """Take the room if it is not held and the disk has it; whether it is held now."""
+        if self.path.exists() and self.path.stat().st_size == self.size:
+            return True
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+            finally:
+                os.close(fd)
+        except OSError:
+            self.path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def give_up(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+            log.warning("store.disk_full", released=self.size, path=str(self.path.parent))
+
+
 class SpaceKeeper:
     def __init__(
         self,

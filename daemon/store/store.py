@@ -26,7 +26,14 @@ from typing import Any
 from ..aiotasks import all_or_nothing
 from ..clock import Clock
 from ..db import Database
-from ..errors import Conflict, NosanaCacheError, NotFound, StoreError, UpstreamIntegrityError
+from ..errors import (
+    Conflict,
+    InsufficientSpace,
+    NosanaCacheError,
+    NotFound,
+    StoreError,
+    UpstreamIntegrityError,
+)
 from ..logs import get_logger
 from ..settings import StoreSettings
 from . import index, maintenance
@@ -49,7 +56,7 @@ from .models import (
     Resolver,
     entry_id_for,
 )
-from .space import Reservation, SpaceKeeper
+from .space import EmergencyRoom, Reservation, SpaceKeeper
 from .views import Views, validate_tree
 
 log = get_logger(__name__)
@@ -102,6 +109,7 @@ class Store:
         self.db = Database(settings.path / "index.sqlite", index.MIGRATIONS, name="index")
         self.expiry = index.Expiry(settings.ttl, settings.ttl_from == "last_use")
         self.space = SpaceKeeper(settings, self.db, self.expiry, self.evict, self.gc)
+        self.emergency_room = EmergencyRoom(settings.path / "reserve")
         self._fetches: dict[str, _Fetch] = {}
         self._blob_fetches: dict[str, asyncio.Future[str]] = {}
         self._progress: dict[str, _Tracker] = {}
@@ -128,6 +136,7 @@ class Store:
         )
         await self.db.open()
         await maintenance.recover(self)
+        await asyncio.to_thread(self.emergency_room.hold)
 
     async def close(self) -> None:
         fetches = [f.task for f in self._fetches.values()]
@@ -135,8 +144,12 @@ class Store:
             task.cancel()
         if fetches:
             await asyncio.wait(fetches, timeout=10)
-        await self.checkpoint()
-        await self.db.run(lambda c: index.set_meta(c, maintenance.CLEAN, "1"))
+        try:
+            await self.checkpoint()
+            await self.db.run(lambda c: index.set_meta(c, maintenance.CLEAN, "1"))
+        except InsufficientSpace as exc:
+            # Not recorded as clean: the next start re-hashes what this one may not have synced.
+            log.warning("store.unclean_close", error=exc.message)
         await self.db.close()
 
     async def checkpoint(self) -> None:
@@ -353,6 +366,8 @@ class Store:
             raise
         except BaseException as exc:
             message = exc.message if isinstance(exc, NosanaCacheError) else repr(exc)
+            if isinstance(exc, InsufficientSpace):
+                await asyncio.to_thread(self.emergency_room.give_up)  # room to record this
             await asyncio.shield(self._set_state(entry_id, EntryState.FAILED, message))
             self.stats.failures[type(exc).__name__] += 1
             log.warning("fetch.failed", entry_id=entry_id, source=request.source, error=message)
@@ -471,7 +486,8 @@ class Store:
                 await resolver.fetch(spec, ingest)
             sha256 = await ingest.finish()
         except BaseException as exc:
-            keep = resumable and not isinstance(exc, UpstreamIntegrityError)
+            # A full disk is not resumed: the half file would hold on to what little is left.
+            keep = resumable and not isinstance(exc, UpstreamIntegrityError | InsufficientSpace)
             if keep:
                 ingest.close()
                 await asyncio.shield(self._record_download(key, ingest))
@@ -578,7 +594,9 @@ class Store:
         return await maintenance.gc(self)
 
     async def sweep(self) -> maintenance.SweepReport:
-        return await maintenance.sweep(self)
+        report = await maintenance.sweep(self)
+        await asyncio.to_thread(self.emergency_room.hold)
+        return report
 
     async def verify(self) -> maintenance.VerifyReport:
         return await maintenance.verify(self)

@@ -1,0 +1,117 @@
+"""The store's filesystem fills up in the middle of a download (a size-limited tmpfs, as root).
+
+Promised: a clear insufficient-space error naming the cause, no partial entry that looks ready
+and no temp file holding on to the little space left, the daemon still serving what it has,
+and once space is freed the same resource downloading fine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.client import ApiError
+from tests.daemon_process import DaemonProcess
+from tests.fakes.content import Content
+from tests.fakes.faults import Faults
+from tests.fakes.hf_hub import FakeHub
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def wait_for(condition: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def test_a_disk_that_fills_mid_download(
+    tmp_path: Path, small_filesystem: Path, hub: FakeHub
+) -> None:
+    kept = Content.generated(8 * MB, seed=9501)
+    big = Content.generated(24 * MB, seed=9502)
+    hub.commit("chaos/kept", {"k.safetensors": kept})
+    hub.commit("chaos/big", {"b.safetensors": big})
+    # The content host pauses after 8 MiB: the test fills the disk during the pause.
+    hub.set_faults(big, Faults(stall_after=8 * MB, stall_seconds=2, stall_times=1))
+    config = {
+        "store": {"path": str(small_filesystem / "store"), "min_free": "0"},
+        "download": {"part_size": "64MiB"},
+    }
+    daemon = DaemonProcess(tmp_path, config, env={"HF_ENDPOINT": hub.url}).start()
+    try:
+        client = daemon.client()
+        ready = client.request(
+            "POST", "/v1/resources", body={"type": "HF", "repo": "chaos/kept"}, params={"wait": 1}
+        )
+        assert ready["state"] == "ready"
+        started = client.request("POST", "/v1/resources", body={"type": "HF", "repo": "chaos/big"})
+
+        def halfway() -> bool:
+            entry = client.get(f"/v1/resources/{started['id']}")
+            return bool(entry["progress"]["bytes_done"] >= 8 * MB)
+
+        wait_for(halfway)
+        ballast = small_filesystem / "ballast"
+        free = shutil.disk_usage(small_filesystem).free
+        with open(ballast, "wb") as out:
+            out.truncate(0)
+            out.write(b"\0" * (free - 2 * MB))  # tmpfs: written pages are taken for real
+
+        def settled() -> bool:
+            return bool(client.get(f"/v1/resources/{started['id']}")["state"] != "downloading")
+
+        wait_for(settled)
+        failed = client.get(f"/v1/resources/{started['id']}")
+        assert failed["state"] in ("failed", "pending"), failed
+        assert "filled up while writing b.safetensors" in (failed["error"] or ""), failed
+        assert failed["path"] is None or not Path(failed["path"]).exists()
+        tmp_files = list((small_filesystem / "store/tmp").iterdir())
+        assert sum(p.stat().st_size for p in tmp_files) == 0, tmp_files
+
+        # Still serving: health, status, and the entry it has, as a hit.
+        assert client.get("/healthz")
+        again = client.request(
+            "POST", "/v1/resources", body={"type": "HF", "repo": "chaos/kept"}, params={"wait": 1}
+        )
+        assert again["state"] == "ready"
+        assert (Path(again["path"]) / "k.safetensors").read_bytes() == kept.read()
+        with pytest.raises(ApiError) as refused:
+            client.request(
+                "POST",
+                "/v1/resources",
+                body={"type": "HF", "repo": "chaos/big"},
+                params={"wait": 1},
+            )
+        assert refused.value.status == 507, refused.value.problem
+
+        os.unlink(ballast)
+        fine = client.request(
+            "POST", "/v1/resources", body={"type": "HF", "repo": "chaos/big"}, params={"wait": 1}
+        )
+        assert fine["state"] == "ready"
+        assert (Path(fine["path"]) / "b.safetensors").read_bytes() == big.read()
+        verified = client.request("POST", "/v1/verify")
+        assert verified["corrupt"] == []
+    finally:
+        assert daemon.stop() == 0
