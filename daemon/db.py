@@ -6,13 +6,17 @@ to `Database.run` is a transaction no other writer can interleave with: that is 
 store commit a blob's rename and its row together (see store/index.py).
 
 Schemas evolve by numbered migrations recorded in `PRAGMA user_version`; a database newer than
-the code is refused rather than misread.
+the code is refused rather than misread. A damaged file (truncated, overwritten) raises
+`DatabaseDamaged` wherever SQLite notices; its owner sets it aside (`set_aside`) and starts
+over rather than serve from it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +26,11 @@ from .errors import InsufficientSpace, StoreError
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None] | str
+_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+class DatabaseDamaged(StoreError):
+    """SQLite found the file is not a sound database."""
 
 
 class Database:
@@ -35,6 +44,7 @@ class Database:
         await self._submit(self._open)
 
     def _open(self) -> None:
+        conn = None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
@@ -42,10 +52,30 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
-            self._conn = conn
             self._migrate(conn)
+            self._conn = conn
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            if _damaged(exc):
+                raise DatabaseDamaged(f"{self.path} is damaged: {exc}") from exc
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+
+    async def set_aside(self) -> Path:
+        """Close and rename a damaged file (and its WAL) out of the way, kept for inspection;
+        the next `open` starts an empty database. Returns where it went."""
+        await self._submit(self._close)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        moved = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                source.rename(moved.with_name(moved.name + suffix))
+        return moved
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -79,7 +109,16 @@ class Database:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only `fn(connection)` on the database thread, without a write lock."""
-        return await self._submit(lambda: fn(self._connection()))
+
+        def read() -> T:
+            try:
+                return fn(self._connection())
+            except sqlite3.DatabaseError as exc:
+                if _damaged(exc):
+                    raise DatabaseDamaged(f"{self.path} is damaged: {exc}") from exc
+                raise
+
+        return await self._submit(read)
 
     def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Synchronous form of `run`, for code already on the database thread."""
@@ -108,11 +147,15 @@ class Database:
             raise StoreError(f"{self.path} is not open")
         return self._conn
 
-    async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-        await self._submit(close)
+    async def close(self) -> None:
+        await self._submit(self._close)
         self._executor.shutdown(wait=True)
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _DAMAGE_CODES

@@ -17,8 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..db import Database
+from ..db import Database, DatabaseDamaged
 from ..errors import NotFound
+from ..logs import get_logger
 
 SCHEMA_V1 = """
 CREATE TABLE jobs (
@@ -33,6 +34,8 @@ CREATE INDEX jobs_by_created ON jobs(created_at)
 """
 
 STREAMS = ("stdout", "stderr")
+log = get_logger(__name__)
+
 RETENTION = 7 * 86400
 """Ended jobs, with their logs, are kept this long."""
 
@@ -44,8 +47,16 @@ class JobRecords:
         self.db = Database(root / "jobs.sqlite", [SCHEMA_V1], name="jobs")
 
     async def open(self) -> None:
+        """Open the records; a damaged file is set aside and kept, and the daemon starts with
+        no job history rather than not at all. Containers of jobs it described keep running
+        unattended; they carry the label io.nosana-cache.job for an operator to find."""
         self.logs_root.mkdir(parents=True, exist_ok=True)
-        await self.db.open()
+        try:
+            await self.db.open()
+        except DatabaseDamaged as exc:
+            moved = await self.db.set_aside()
+            log.error("jobs.records_damaged", error=exc.message, moved_to=str(moved))
+            await self.db.open()
 
     async def close(self) -> None:
         await self.db.close()

@@ -80,8 +80,9 @@ def prepare_folders(root: Path, paths: BlobPaths, views: Views) -> None:
     views.ensure()
 
 
-async def recover(store: Store) -> None:
-    """Bring the store to a consistent state after whatever the last run ended with."""
+async def recover(store: Store) -> int:
+    """Bring the store to a consistent state after whatever the last run ended with.
+    Returns how many blobs on disk the index did not know (and were removed)."""
     for entry in await store.entries([EntryState.DELETING]):
         await asyncio.to_thread(store.views.remove, entry.id)
         await store.db.run(partial(index.delete_entry, entry_id=entry.id))
@@ -120,6 +121,7 @@ async def recover(store: Store) -> None:
         orphan_blobs=orphans,
         lost_blobs=lost,
     )
+    return orphans
 
 
 async def _check_unsynced(store: Store) -> tuple[int, int]:

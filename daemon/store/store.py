@@ -25,7 +25,7 @@ from typing import Any
 
 from ..aiotasks import all_or_nothing
 from ..clock import Clock
-from ..db import Database
+from ..db import Database, DatabaseDamaged
 from ..errors import (
     Conflict,
     InsufficientSpace,
@@ -134,8 +134,31 @@ class Store:
         await asyncio.to_thread(
             maintenance.prepare_folders, self.settings.path, self.paths, self.views
         )
-        await self.db.open()
-        await maintenance.recover(self)
+        had_index = self.db.path.exists()
+        try:
+            await self.db.open()
+            orphans = await maintenance.recover(self)
+        except DatabaseDamaged as exc:
+            # A cache can start over; it must not serve from an index it cannot trust. With
+            # a fresh index, recovery removes every blob and view the old one described.
+            moved = await self.db.set_aside()
+            log.error(
+                "store.index_damaged",
+                error=exc.message,
+                moved_to=str(moved),
+                action="starting with an empty store; its blobs and views are removed",
+            )
+            await self.db.open()
+            await maintenance.recover(self)
+        else:
+            if not had_index and orphans:
+                log.warning(
+                    "store.index_missing",
+                    path=str(self.db.path),
+                    action="started with an empty store; blobs and views without an index "
+                    "were removed",
+                    blobs_removed=orphans,
+                )
         await asyncio.to_thread(self.emergency_room.hold)
 
     async def close(self) -> None:
