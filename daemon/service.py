@@ -27,6 +27,7 @@ from .engine.client import Engine
 from .engine.images import Images
 from .jobs.records import JobRecords
 from .jobs.runner import Runner
+from .limits import raise_open_files_limit
 from .logs import get_logger
 from .market import Market
 from .memory import keep_memory_flat
@@ -139,6 +140,7 @@ def run_until_signalled(settings: Settings) -> None:
     """Run the service in a fresh event loop; SIGTERM or SIGINT starts a graceful stop."""
 
     keep_memory_flat(os.environ)
+    raise_open_files_limit()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -18,6 +18,8 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(await request.read())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the body is not JSON this daemon accepts: nested too deeply") from exc
 
 
 def truthy(value: str | None) -> bool:
