@@ -18,11 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.client import ApiError
 from daemon.clock import SystemClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
+from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
 from tests.store_checks import check_consistent
 
@@ -30,7 +32,7 @@ MB = 1024 * 1024
 KILLS = int(os.environ.get("CHAOS_KILLS", "50"))
 
 
-def upstream(hub: FakeHub) -> dict[str, dict[str, bytes]]:
+def upstream(hub: FakeHub) -> tuple[dict[str, dict[str, bytes]], list[Content]]:
     """Four repos: large LFS files in parts, many small files, and files they share."""
     shared = Content.generated(6 * MB, seed=7001)
     repos: dict[str, dict[str, bytes | Content]] = {
@@ -51,12 +53,13 @@ def upstream(hub: FakeHub) -> dict[str, dict[str, bytes]]:
         "chaos/small": {"README.md": b"# small\n", "config.json": b"{}"},
     }
     expected = {}
+    large = [c for files in repos.values() for c in files.values() if isinstance(c, Content)]
     for repo, files in repos.items():
         hub.commit(repo, files)
         expected[f"hf://{repo}@main"] = {
             p: c.read() if isinstance(c, Content) else c for p, c in files.items()
         }
-    return expected
+    return expected, large
 
 
 def what_was_interrupted(store: Path) -> str:
@@ -79,8 +82,40 @@ def check_offline(store: Path, expected: dict[str, dict[str, bytes]]) -> int:
     return asyncio.run(check())
 
 
+def provoke(
+    daemon: DaemonProcess,
+    hub: FakeHub,
+    rng: random.Random,
+    repos: list[str],
+    slow_contents: list[Content],
+    store: Path,
+) -> None:
+    """Give the daemon work (deletions, downloads, a sweep), then wait for the moment to kill."""
+    client = daemon.client()
+    for entry in client.get("/v1/resources")["resources"]:
+        if entry["state"] == "ready" and rng.random() < 0.5:
+            # Gone again: the next request downloads it anew. It may have started
+            # downloading in between (a resumed download): 409, and that is fine.
+            with contextlib.suppress(ApiError):
+                client.request("DELETE", f"/v1/resources/{entry['id']}")
+    for content in slow_contents:  # each large file pauses once, somewhere
+        pause_at = rng.randrange(content.size)
+        hub.set_faults(content, Faults(stall_after=pause_at, stall_seconds=0.3, stall_times=1))
+    for repo in rng.sample(repos, k=rng.randint(1, len(repos))):
+        client.request("POST", "/v1/resources", body={"type": "HF", "repo": repo})
+    if rng.random() < 0.3:
+        client.request("POST", "/v1/gc")
+    aim = rng.choice(["blob ingest", "view build", "any moment", "any moment"])
+    if aim == "any moment":
+        time.sleep(rng.uniform(0.0, 1.5))
+    else:
+        deadline = time.monotonic() + 5
+        while what_was_interrupted(store) != aim and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+
 def test_kill_9_fifty_times_loses_nothing(tmp_path: Path, hub: FakeHub, rng: random.Random) -> None:
-    expected = upstream(hub)
+    expected, slow_contents = upstream(hub)
     repos = [source.removeprefix("hf://").removesuffix("@main") for source in expected]
     config: dict[str, dict[str, Any]] = {
         # Short lives and frequent sweeps: kills land in evictions too.
@@ -95,20 +130,18 @@ def test_kill_9_fifty_times_loses_nothing(tmp_path: Path, hub: FakeHub, rng: ran
         daemon = DaemonProcess(tmp_path, config, env={"HF_ENDPOINT": hub.url}, port=port)
         port = daemon.port
         daemon.start()
-        client = daemon.client()
-        for repo in rng.sample(repos, k=rng.randint(1, len(repos))):
-            client.request("POST", "/v1/resources", body={"type": "HF", "repo": repo})
-        if rng.random() < 0.3:
-            client.request("POST", "/v1/gc")
-        time.sleep(rng.uniform(0.0, 1.2))
-        assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+        try:
+            provoke(daemon, hub, rng, repos, slow_contents, store)
+        finally:
+            assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
         phase = what_was_interrupted(store)
         interrupted[phase] = interrupted.get(phase, 0) + 1
         ready_seen += check_offline(store, expected)
 
     assert interrupted.get("blob ingest", 0) >= 5, interrupted
+    assert sum(interrupted.values()) == KILLS
     assert ready_seen > 0, "no kill found a ready entry: the loop never got that far"
-    assert "entry.evicted" in daemon.log(), "no sweep ran during the kills"
+    assert '"reason": "expired"' in daemon.log(), "no sweep evicted anything during the kills"
 
     daemon = DaemonProcess(tmp_path, config, env={"HF_ENDPOINT": hub.url}, port=port).start()
     try:
