@@ -53,11 +53,23 @@ def _path_problem(path: str) -> str | None:
 
 
 def validate_tree(paths: Iterable[str]) -> None:
-    """Every path safe, no duplicates, and no path both a file and a folder."""
+    """Every path safe, no duplicates, and no path both a file and a folder.
+
+    Names that differ only by case are refused too: a job may copy its view to a filesystem
+    that does not tell them apart, and one file would silently replace the other.
+    """
     files: set[str] = set()
     folders: set[str] = set()
+    by_case: dict[str, str] = {}
     for path in paths:
         validate_relative_path(path)
+        for name in (path, *(str(p) for p in PurePosixPath(path).parents if str(p) != ".")):
+            seen = by_case.setdefault(name.casefold(), name)
+            if seen != name:
+                raise UnsafeUpstream(
+                    f"refused file name {path!r} from upstream: {name!r} differs from "
+                    f"{seen!r} only by case"
+                )
         if path in files:
             raise UnsafeUpstream(f"refused file name {path!r} from upstream: listed twice")
         if path in folders:

@@ -76,6 +76,7 @@ class FakeHub:
         self.traffic = Traffic()
         self.cdn_traffic = Traffic()
         self.tree_page_size = 50
+        self._listed: tuple[object, list[dict[str, object]]] = (None, [])
         self.down = False
         self.url = servers.serve(self._hub_app())
         self.cdn_url = servers.serve(self._cdn_app())
@@ -222,7 +223,10 @@ class FakeHub:
         repo, commit = found
         prefix = request.match_info.get("path", "").strip("/")
         recursive = request.query.get("recursive") in ("1", "true", "True")
-        entries = _tree_entries(repo.commits[commit], prefix, recursive)
+        listed = (repo.repo_id, commit, prefix, recursive)
+        if self._listed[0] != listed:  # paging through one tree: list it once, not per page
+            self._listed = (listed, _tree_entries(repo.commits[commit], prefix, recursive))
+        entries = self._listed[1]
         if prefix and not entries and prefix not in repo.commits[commit]:
             return self._error(404, "EntryNotFound", f"{prefix} does not exist", commit)
         cursor = int(request.query.get("cursor", "0"))
