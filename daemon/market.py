@@ -28,7 +28,7 @@ from .cache import Cache
 from .engine.images import Credentials, Images
 from .errors import InvalidInput, NosanaCacheError
 from .logs import get_logger
-from .resources import field_errors, parse_resource
+from .resources import describe, field_errors, parse_resource
 from .scheduler import Scheduler
 from .settings import MarketSettings
 from .sources import Resource
@@ -90,7 +90,7 @@ def parse_required(body: bytes) -> list[Item]:
     except ValidationError as exc:
         errors = field_errors(exc)
         raise InvalidInput(
-            f"malformed required list: {errors[0].loc}: {errors[0].msg}", errors
+            f"malformed required list: {describe(errors[0])}", errors
         ) from None
     items = []
     for image in answer.required_images:

@@ -7,6 +7,8 @@ own node. `target` is where a job mounts the resource; it is not part of what is
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -26,9 +28,7 @@ from .store.views import validate_relative_path
 
 OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
 
-_UNION_MEMBER = re.compile(
-    r"^(str|int|float|bool|none|.*\[.*\]|function-.*|[A-Z][a-z0-9]+[A-Za-z0-9]*)$"
-)
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|function-.*)$")
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _OLLAMA_MODEL = re.compile(
     r"^(?:(?P<host>[a-z0-9.-]+(?::\d+)?)/)??(?:(?P<namespace>[a-z0-9][a-z0-9._-]*)/)?"
@@ -149,6 +149,22 @@ Resource = Annotated[HFResource | S3Resource | OllamaResource, Field(discriminat
 _RESOURCE = TypeAdapter(Resource)
 
 
+_PLAIN_KEY = re.compile(r'^[^.\[\]"\s]+$')
+
+
+@functools.cache
+def _model_names() -> frozenset[str]:
+    """Our pydantic models' class names: pydantic names a union member by its class."""
+    names: set[str] = set()
+    pending = [BaseModel]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub.__module__.startswith("daemon."):
+                names.add(sub.__name__)
+            pending.append(sub)
+    return frozenset(names)
+
+
 def error_location(loc: tuple[int | str, ...], prefix: str = "") -> str:
     """`("ops", 0, "args", "resources", 1, "repo")` → `ops[0].args.resources[1].repo`.
 
@@ -161,8 +177,10 @@ def error_location(loc: tuple[int | str, ...], prefix: str = "") -> str:
             out += f"[{part}]"
         elif part in ("HF", "S3", "Ollama", "container/run", "container/create-volume"):
             continue
-        elif _UNION_MEMBER.match(part):
+        elif _UNION_MEMBER.match(part) or part in _model_names():
             continue  # which member of a union pydantic tried: not a place in the document
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{json.dumps(part)}]"  # a key that is empty or has dots: quoted
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -173,15 +191,22 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     merged: dict[str, list[str]] = {}
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
+        loc = tuple(error["loc"])
         if error["type"] == "extra_forbidden":
             message = "unknown property"
         elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             expected = str((error.get("ctx") or {}).get("expected_tags", "")).replace("'", "")
             message = f"`type` must be one of {expected}"
-        messages = merged.setdefault(error_location(error["loc"], prefix), [])
+            loc += ("type",)  # the field at fault, not the object holding it
+        messages = merged.setdefault(error_location(loc, prefix), [])
         if message not in messages:
             messages.append(message)
     return [FieldError(loc, " or ".join(messages)) for loc, messages in merged.items()]
+
+
+def describe(error: FieldError) -> str:
+    """`loc: msg`, or the message alone when the problem is the whole document."""
+    return f"{error.loc}: {error.msg}" if error.loc else error.msg
 
 
 def parse_resource(data: Any, *, where: str = "") -> HFResource | S3Resource | OllamaResource:
@@ -190,4 +215,4 @@ def parse_resource(data: Any, *, where: str = "") -> HFResource | S3Resource | O
         return _RESOURCE.validate_python(data)
     except ValidationError as exc:
         errors = field_errors(exc, where)
-        raise InvalidInput(f"invalid resource: {errors[0].loc}: {errors[0].msg}", errors) from None
+        raise InvalidInput(f"invalid resource: {describe(errors[0])}", errors) from None

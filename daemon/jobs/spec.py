@@ -24,6 +24,7 @@ from ..resources import (
     OllamaResource,
     Resource,
     S3Resource,
+    describe,
     field_errors,
 )
 
@@ -224,7 +225,7 @@ def parse_job(data: Any) -> JobDefinition:
     if job is not None:
         errors.extend(_check_graph(job))
     if errors:
-        raise InvalidInput(f"invalid job: {errors[0].loc}: {errors[0].msg}", errors)
+        raise InvalidInput(f"invalid job: {describe(errors[0])}", errors)
     assert job is not None
     return job
 

@@ -6,14 +6,21 @@ which it must never let a job's URL reach, however the URL gets there.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from daemon.cache import Cache
 from daemon.clock import SystemClock
@@ -22,6 +29,7 @@ from daemon.resources import S3Resource, parse_resource
 from daemon.settings import load_settings
 from daemon.sources import Sources
 from daemon.store import Store
+from tests.daemon_process import DaemonProcess
 
 PUBLIC = os.environ.get("NETNS_PUBLIC_ADDRESS", "")
 SECRET = b"instance credentials"
@@ -144,3 +152,133 @@ async def test_a_name_that_does_not_resolve_fails_clearly_and_soon(tmp_path: Pat
         assert "no-such-host.invalid" in str(failed.value)
         assert time.monotonic() - started < 20
         assert await cache.store.entries() == []
+
+
+# -- fuzzing the API ------------------------------------------------------------------------
+# Here because a valid generated job is run: its resources are fetched from wherever the
+# fuzzer pointed them, and only in this namespace is "wherever" sure to be nowhere.
+
+SEED_JOB = json.loads((Path(__file__).parents[1] / "data/seed-job.json").read_text())
+SEED_JOB["ops"][0]["args"]["resources"] += [
+    {"type": "S3", "url": "s3://bucket/prefix", "files": ["a.bin"], "target": "/data/s3/"},
+    {"type": "Ollama", "model": "llama3:8b"},
+]
+SEED_JOB["global"] = {"image": "ubuntu", "env": {"A": "1"}, "work_dir": "/w"}
+SEED_JOB["ops"].append(
+    {
+        "id": "second",
+        "type": "container/run",
+        "execution": {"depends_on": ["huggingface"]},
+        "args": {"cmd": "echo %%ops.huggingface.status%%", "image": "busybox", "env": {}},
+    }
+)
+SEED_RESOURCE = {"type": "HF", "repo": "org/model", "revision": "main", "files": ["a.json"]}
+
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _places(document: Any, into: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    if isinstance(document, dict):
+        for key, value in document.items():
+            into.append((document, key))
+            _places(value, into)
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            into.append((document, index))
+            _places(value, into)
+    return into
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seed: dict[str, Any]) -> Any:
+    """The seed with one to four places replaced by random JSON, removed, or given a twin."""
+    document = copy.deepcopy(seed)
+    for _ in range(draw(st.integers(1, 4))):
+        places = _places(document, [])
+        if not places:
+            break
+        container, key = draw(st.sampled_from(places))
+        action = draw(st.sampled_from(["replace", "remove", "add"]))
+        if action == "replace":
+            container[key] = draw(json_value)
+        elif action == "remove":
+            del container[key]
+        elif isinstance(container, dict):
+            container[draw(st.text(max_size=12))] = draw(json_value)
+        else:
+            container.append(draw(json_value))
+    return document
+
+
+def post_json(url: str, payload: bytes) -> tuple[int, dict[str, Any]]:
+    """POST exactly these bytes (the daemon's client would re-encode them)."""
+    request = urllib.request.Request(
+        url, data=payload, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _check_answer(route: str, document: Any, status: int, body: dict[str, Any]) -> None:
+    """A 4xx naming the field, or accepted. The one 5xx allowed is the documented answer to a
+    valid request whose upstream cannot be reached (there is none in this namespace)."""
+    if status in (502, 503):
+        assert body["title"].startswith("Upstream"), (route, document, body)
+        return
+    assert status < 500, (route, document, body)
+    if status == 400:
+        errors = body.get("errors") or []
+        assert errors, (route, document, body)
+        for error in errors:
+            assert error["msg"], body
+            assert isinstance(error["loc"], str), body
+            if isinstance(document, dict):
+                assert error["loc"], (route, document, body)  # names the field
+    else:
+        assert status in (200, 201, 202), (route, document, body)
+
+
+def test_fuzzed_jobs_and_resources_get_a_4xx_naming_the_field_or_are_accepted(
+    tmp_path: Path,
+) -> None:
+    daemon = DaemonProcess(
+        tmp_path,
+        {
+            "docker": {"host": f"unix://{tmp_path}/no-docker.sock"},
+            "download": {"max_retries": 0},
+        },
+    ).start()
+    served: dict[int, int] = {}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(route=st.sampled_from(["/v1/jobs", "/v1/resources"]), data=st.data())
+    def post(route: str, data: st.DataObject) -> None:
+        seed = SEED_JOB if route == "/v1/jobs" else SEED_RESOURCE
+        document = data.draw(mutated(seed) | json_value)
+        status, body = post_json(daemon.url + route, json.dumps(document).encode())
+        served[status] = served.get(status, 0) + 1
+        _check_answer(route, document, status, body)
+
+    try:
+        post()
+    finally:
+        assert daemon.stop() == 0
+    assert "http.unexpected_error" not in daemon.log()
+    assert "Traceback" not in daemon.log()
+    print(f"fuzzed requests by status: {served}")

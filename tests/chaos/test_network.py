@@ -27,7 +27,7 @@ def test_ssrf_redirects_and_dns_failures_inside_a_network_namespace(tmp_path: Pa
     )
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    inner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    inner = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
     inner += [str(ROOT / "tests/chaos/netns_cases.py")]
     script = (
         "set -e; ip link set lo up; "
@@ -47,3 +47,4 @@ def test_ssrf_redirects_and_dns_failures_inside_a_network_namespace(tmp_path: Pa
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout, result.stdout
     assert "skipped" not in result.stdout, result.stdout
+    print("\n".join(line for line in result.stdout.splitlines() if "fuzzed" in line))

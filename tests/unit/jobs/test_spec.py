@@ -63,7 +63,7 @@ def test_the_seed_example_is_valid_unchanged() -> None:
         ),
         (
             lambda d: d["ops"][0]["args"]["resources"][0].update(type="FTP"),
-            "ops[0].args.resources[0]",
+            "ops[0].args.resources[0].type",
             "`type` must be one of HF, S3, Ollama",
         ),
         (lambda d: d["ops"][0]["args"].pop("image"), "ops[0].args.image", "Field required"),
@@ -72,7 +72,7 @@ def test_the_seed_example_is_valid_unchanged() -> None:
             "ops[0].args.work_dir",
             "'rel' must be an absolute path",
         ),
-        (lambda d: d["ops"][0].update(type="container/exec"), "ops[0]", "container/run"),
+        (lambda d: d["ops"][0].update(type="container/exec"), "ops[0].type", "container/run"),
         (lambda d: d.update(type="vm"), "type", "'container'"),
         (lambda d: d["ops"][0]["args"].update(cmd=5), "ops[0].args.cmd", "Input should be"),
         (lambda d: d["ops"][0]["args"].update(env={"A": 1}), "ops[0].args.env.A", "string"),
