@@ -89,9 +89,7 @@ def parse_required(body: bytes) -> list[Item]:
         answer = _ANSWER.validate_json(body)
     except ValidationError as exc:
         errors = field_errors(exc)
-        raise InvalidInput(
-            f"malformed required list: {describe(errors[0])}", errors
-        ) from None
+        raise InvalidInput(f"malformed required list: {describe(errors[0])}", errors) from None
     items = []
     for image in answer.required_images:
         if isinstance(image, str):
