@@ -112,6 +112,7 @@ class Service:
         scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
         scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
         scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
+        scheduler.every(settings.store.sweep_interval, "container-reaper", runner.reap_orphans)
         market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
         market.start()
         scheduler.start()

@@ -148,14 +148,33 @@ class Containers:
             raise EngineError(f"cannot stop {container_id[:12]}: {exc.explanation}") from exc
 
     async def remove(self, container_id: str) -> None:
-        client = await self.engine.client()
+        """Best effort: a container that cannot be removed now (the engine is away) is
+        found by its labels and removed later (`reap`)."""
         try:
+            client = await self.engine.client()
             await self.engine.call(client.api.remove_container, container_id, force=True, v=False)
             log.info("container.removed", container=container_id[:12])
         except docker.errors.NotFound:
             return
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, EngineUnavailable) as exc:
             log.warning("container.remove_failed", container=container_id[:12], error=str(exc))
+
+    async def reap(self, active: Callable[[str, str], bool]) -> int:
+        """Remove this daemon's containers whose (job, op) is not `active`: left behind by a
+        kill between create and record, or by a removal the engine was not there for."""
+        client = await self.engine.client()
+        found: list[dict[str, Any]] = await self.engine.call(
+            client.api.containers, all=True, filters={"label": [f"{LABEL_MANAGED}=true"]}
+        )
+        reaped = 0
+        for container in found:
+            labels = container.get("Labels") or {}
+            if not active(labels.get(LABEL_JOB, ""), labels.get(LABEL_OP, "")):
+                await self.remove(container["Id"])
+                reaped += 1
+        if reaped:
+            log.info("container.reaped", containers=reaped)
+        return reaped
 
     def follow_logs(
         self,
@@ -214,12 +233,12 @@ class Containers:
             raise JobError(f"cannot create volume {name}: {exc.explanation or exc}") from exc
 
     async def remove_volume(self, name: str) -> None:
-        client = await self.engine.client()
         try:
+            client = await self.engine.client()
             await self.engine.call(client.api.remove_volume, name, force=True)
         except docker.errors.NotFound:
             return
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, EngineUnavailable) as exc:
             log.warning("volume.remove_failed", volume=name, error=str(exc))
 
     async def of_job(self, job_id: str) -> list[dict[str, Any]]:

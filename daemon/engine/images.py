@@ -107,11 +107,19 @@ class Images:
         lease = await self.store.acquire(request, pull, holder)
         if await self._present(pull.image.local_name):
             return lease
-        # The entry outlived its image (someone ran `docker rmi`): start again.
+        # The entry outlived its image (someone ran `docker rmi`): start again, or, when
+        # other ops hold the entry and it cannot go, pull the image back in under it.
+        log.info("image.vanished", image=pull.image.original)
         await self.store.release(lease)
         if await self.store.evict(lease.entry, "gone"):
-            log.info("image.vanished", image=pull.image.original)
-        return await self.store.acquire(request, pull, holder)
+            return await self.store.acquire(request, pull, holder)
+        lease = await self.store.acquire(request, pull, holder)
+        try:
+            await pull.restore()
+        except BaseException:
+            await self.store.release(lease)
+            raise
+        return lease
 
     async def remove(self, entry: Entry) -> None:
         """Remove now, if nothing else holds it: private images do not outlive their op."""
@@ -179,6 +187,11 @@ class _Pull:
         return Manifest(
             version=info["Id"], files=(), details=details, external_size=int(info.get("Size", 0))
         )
+
+    async def restore(self) -> None:
+        """Pull the image again if the engine lost it (its entry is kept)."""
+        if not await self.images._present(self.image.local_name):
+            await self._pull(await self.images.engine.client())
 
     async def _pull(self, client: Any) -> None:
         image, engine = self.image, self.images.engine

@@ -350,7 +350,10 @@ class OpRun:
         for lease_id in self.record.get("lease_ids", []):
             await self.job.cache.store.release_id(lease_id)
         if self.private_image and self.image_lease is not None:
-            await self.job.images.remove(self.image_lease.entry)
+            try:
+                await self.job.images.remove(self.image_lease.entry)
+            except NosanaCacheError as exc:  # the engine is away: it goes when its entry expires
+                log.warning("op.private_image_kept", op=self.op.id, error=exc.message)
 
 
 def _command(cmd: str | list[str] | None) -> list[str] | None:

@@ -23,7 +23,7 @@ from ..cache import Cache
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
@@ -120,10 +120,21 @@ class Runner:
             if op["state"] == "running" and op.get("container_id")
         }
         await release_leases(lambda holder: holder in keep)
+        try:  # before anything starts again: what is not kept now is a leftover
+            await self.containers.reap(lambda job_id, op_id: f"job:{job_id}/op:{op_id}" in keep)
+        except EngineUnavailable:
+            log.warning("job.reap_skipped", reason="the Docker engine is not reachable")
         for record, job in pending:
             self._start(record["id"], job, record, recovering=True)
             log.info("job.resumed", job_id=record["id"])
         return len(pending)
+
+    async def reap_orphans(self) -> None:
+        """Containers of ours that no live job owns go (run with every sweep)."""
+        try:
+            await self.containers.reap(lambda job_id, _op_id: job_id in self._runs)
+        except EngineUnavailable:
+            return  # nothing can be removed while the engine is away: next time
 
     async def close(self) -> None:
         """The daemon stops: jobs are left running, to be re-attached at the next start."""

@@ -53,6 +53,13 @@ class DockerPeer:
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
 
+    def restart(self) -> None:
+        """Stop the engine the way an upgrade or a crash does (its containers die with it;
+        there is no live-restore here) and start it again on the same data."""
+        assert self._process is not None
+        stop(self._process, timeout=30)
+        self.start()
+
     def stop(self) -> None:
         if self._process is None:
             return
