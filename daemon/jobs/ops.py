@@ -54,7 +54,8 @@ class OpRun:
     job: JobRun
     op: RunOp | VolumeOp
     record: dict[str, Any]
-    leases: list[Lease] = field(default_factory=list)
+    leases: dict[int, Lease] = field(default_factory=dict)
+    """Resource leases by the resource's index in the op (they arrive in any order)."""
     image_lease: Lease | None = None
     private_image: bool = False
     pumps: list[tuple[threading.Thread, Any]] = field(default_factory=list)
@@ -137,7 +138,7 @@ class OpRun:
 
         async def resource(index: int) -> None:
             lease = await self.job.cache.acquire(resources[index], self.holder)
-            self.leases.append(lease)
+            self.leases[index] = lease
             records[index] |= {
                 "source": lease.entry.source,
                 "entry_id": lease.entry.id,
@@ -149,7 +150,7 @@ class OpRun:
         try:
             await all_or_nothing([image(), *(resource(i) for i in range(len(resources)))])
         finally:
-            lease_ids = [lease.lease_id for lease in self.leases]
+            lease_ids = [self.leases[i].lease_id for i in sorted(self.leases)]
             if self.image_lease is not None:
                 lease_ids.append(self.image_lease.lease_id)
             await self.set(resources=records, lease_ids=lease_ids)
@@ -196,7 +197,7 @@ class OpRun:
         volumes: dict[str, str] = {}
         engine_root = self.job.settings.store.engine_path
         for index, (resource, lease) in enumerate(
-            zip(args.resources or [], self.leases, strict=True)
+            zip(args.resources or [], [self.leases[i] for i in sorted(self.leases)], strict=True)
         ):
             target = _clean_target(mount_target(resource))
             view = engine_root / "views" / lease.entry.id

@@ -13,6 +13,7 @@ import pytest
 from daemon.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
+from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
 from tests.peers.ollama import LICENSE, MODEL, PARAMS, TEMPLATE, push_model
@@ -413,3 +414,19 @@ def test_the_cli_submits_follows_and_exits_with_the_outcome(
     stopped = daemon.cli("jobs", "stop", record["id"])
     assert stopped.returncode == 1
     assert "already ended" in stopped.stderr
+
+
+def test_each_resource_mounts_at_its_own_target_whichever_arrives_first(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    slow = Content.generated(2 * 1024 * 1024, seed=905)
+    hub.commit("order/slow", {"name": b"slow\n", "w.safetensors": slow})
+    hub.commit("order/fast", {"name": b"fast\n"})
+    hub.set_faults(slow, Faults(stall_after=0, stall_seconds=1.0, stall_times=1))
+    resources = [
+        {"type": "HF", "repo": "order/slow", "target": "/a"},
+        {"type": "HF", "repo": "order/fast", "target": "/b"},
+    ]
+    record = run_job(daemon, job(run("order", "cat /a/name /b/name", resources=resources)))
+    assert record["state"] == "completed", record
+    assert logs(daemon, record["id"], "order") == "slow\nfast\n"
