@@ -106,7 +106,7 @@ async def send_content(
             await asyncio.sleep(faults.stall_seconds)
         try:
             if trickle:
-                chunk = await _trickle(response, chunk, trickle)
+                await trickle_out(response, chunk, trickle)
             else:
                 await response.write(chunk)
         except ConnectionResetError:
@@ -121,10 +121,9 @@ async def send_content(
     return response
 
 
-async def _trickle(response: web.StreamResponse, chunk: bytes, rate: int) -> bytes:
+async def trickle_out(response: web.StreamResponse, chunk: bytes, rate: int) -> None:
     """Send `chunk` at `rate` bytes a second, a little at a time (never a full stall)."""
     step = max(1, rate // 10)
     for at in range(0, len(chunk), step):
         await response.write(chunk[at : at + step])
         await asyncio.sleep(0.1)
-    return chunk

@@ -1,4 +1,5 @@
-"""A reverse proxy that injects faults into another server's responses (stalls, drops).
+"""A reverse proxy that injects faults into another server's responses (errors with
+Retry-After, stalls, drops, trickles).
 
 Put in front of a real peer (the docker-registry serving Ollama models), it makes the peer
 misbehave in the ways networks do, without changing the peer.
@@ -11,7 +12,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from .faults import Faults, Traffic
+from .faults import Faults, Traffic, trickle_out
 from .server import ThreadedServers
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
@@ -44,6 +45,13 @@ class FaultyProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         body = await request.read()
         faults = self._faults_for(request.path)
+        if faults.fail_times > 0:
+            faults.fail_times -= 1
+            extra = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
+            return web.Response(status=faults.fail_status, text="injected failure", headers=extra)
+        trickle = faults.trickle_bytes_per_s if faults.trickle_times > 0 else None
+        if trickle:
+            faults.trickle_times -= 1
         async with self._session.request(
             request.method,
             self.upstream + request.path_qs,
@@ -78,7 +86,10 @@ class FaultyProxy:
                     request.transport.abort()
                     return reply
                 try:
-                    await reply.write(chunk)
+                    if trickle:
+                        await trickle_out(reply, chunk, trickle)
+                    else:
+                        await reply.write(chunk)
                 except ConnectionResetError:
                     return reply
                 sent += len(chunk)
