@@ -136,6 +136,31 @@ async def test_a_redirect_from_public_to_private_is_refused(tmp_path: Path, by_n
         assert not any(SECRET in p.read_bytes() for p in stored)
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[fe80::1]",
+        "[fd00::1]",
+    ],
+)
+async def test_private_literal_addresses_are_refused_before_any_connection(
+    tmp_path: Path, host: str
+) -> None:
+    async with guarded_cache(tmp_path) as cache:
+        with pytest.raises(UnsafeUpstream, match="private, loopback or link-local"):
+            await cache.acquire(s3(f"http://{host}:9/bucket/m", "creds.json"), holder="t")
+        assert await cache.store.entries() == []
+
+
 async def test_a_name_that_resolves_to_loopback_is_refused(tmp_path: Path) -> None:
     async with Servers().running() as servers, guarded_cache(tmp_path) as cache:
         url = f"http://sneaky.example:{servers.private_port}/bucket/m"
