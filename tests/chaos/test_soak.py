@@ -3,7 +3,7 @@ and are evicted while others are leased, under a store cap that forces evictions
 
 Promised: no job ever sees a missing or wrong file (each checks every byte it was given), the
 store stays under `store.max_size`, and the daemon's memory and open descriptors stay flat.
-`SOAK_SECONDS` sets the length (default 90).
+`SOAK_SECONDS` sets the length (default 60).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.peers.dockerd import DockerPeer
 from tests.peers.registry import RegistryPeer
 
 MB = 1024 * 1024
-SECONDS = float(os.environ.get("SOAK_SECONDS", "90"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 IN_FLIGHT = 3
 MAX_SIZE = 24 * MB
 
