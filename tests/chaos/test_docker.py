@@ -155,8 +155,9 @@ def test_the_engine_restarted_under_running_jobs_and_pulls(
         own_engine.restart()
         record = wait_job(daemon, pulling["id"], timeout=120)
         assert record["state"] in ("completed", "failed"), record
-        if record["state"] == "failed":
-            assert "Docker engine" in record["ops"][0].get("error", ""), record
+        if record["state"] == "failed":  # said either way: the engine, or the pull it cut
+            error = record["ops"][0].get("error", "")
+            assert "Docker engine" in error or "pulling ubuntu" in error, record
 
         # The daemon reconnected: status says so and the next job runs.
         assert client.get("/v1/status")["docker"]["reachable"] is True
