@@ -78,8 +78,25 @@ def job_json(record: dict[str, Any], *, definition: bool = True) -> dict[str, An
         "ops": [_op_json(op) for op in record["ops"]],
     }
     if definition:
-        body["definition"] = record.get("definition")
+        body["definition"] = redacted(record.get("definition"))
     return body
+
+
+SECRET_FIELDS = frozenset({"password", "accessToken", "SECRET_ACCESS_KEY"})
+"""Fields of a job definition that hold credentials (registry password, HF token, S3 secret):
+kept for the daemon's own use (a restart may need to pull again), never shown back."""
+
+
+def redacted(document: Any) -> Any:
+    """`document` with every credential field's value replaced by `***`."""
+    if isinstance(document, dict):
+        return {
+            key: "***" if key in SECRET_FIELDS and value else redacted(value)
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [redacted(item) for item in document]
+    return document
 
 
 def _op_json(op: dict[str, Any]) -> dict[str, Any]:

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import bcrypt
 
 from .procs import free_port, start, stop, wait_until
 
 
 class RegistryPeer:
-    def __init__(self, root: Path, *, proxy_of: str | None = None) -> None:
+    def __init__(
+        self, root: Path, *, proxy_of: str | None = None, users: dict[str, str] | None = None
+    ) -> None:
         self.root = root
+        self.users = users or {}
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -35,6 +41,15 @@ class RegistryPeer:
         }
         if self.proxy_of:
             config["proxy"] = {"remoteurl": self.proxy_of}
+        if self.users:  # basic auth, as a private registry asks (bcrypt is all it accepts)
+            htpasswd = self.root / "htpasswd"
+            htpasswd.write_text(
+                "".join(
+                    f"{name}:{bcrypt.hashpw(secret.encode(), bcrypt.gensalt(4)).decode()}\n"
+                    for name, secret in self.users.items()
+                )
+            )
+            config["auth"] = {"htpasswd": {"realm": "test-registry", "path": str(htpasswd)}}
         # The registry reads YAML; JSON is YAML.
         (self.root / "config.yml").write_text(json.dumps(config))
         log = self.root / "registry.log"
@@ -43,8 +58,11 @@ class RegistryPeer:
         return self
 
     def _answers(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/v2/", timeout=2) as response:
-            return bool(response.status == 200)
+        try:
+            with urllib.request.urlopen(f"{self.url}/v2/", timeout=2) as response:
+                return bool(response.status == 200)
+        except urllib.error.HTTPError as error:
+            return bool(self.users) and error.code == 401  # up, and asking who we are
 
     def catalog(self) -> list[str]:
         with urllib.request.urlopen(f"{self.url}/v2/_catalog", timeout=5) as response:

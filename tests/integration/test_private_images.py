@@ -1,0 +1,108 @@
+"""Private images: a registry that wants a password, a job that brings it
+(`authentication.docker`), and the image gone from the engine once the op ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from tests.daemon_process import DaemonProcess
+from tests.peers.dockerd import DockerPeer
+from tests.peers.images import build
+from tests.peers.registry import RegistryPeer
+
+pytestmark = pytest.mark.docker
+USER, SECRET = "nosana-host", "s3cret-registry-password"
+
+
+@pytest.fixture(scope="module")
+def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryPeer]:
+    peer = RegistryPeer(tmp_path_factory.mktemp("private"), users={USER: SECRET}).start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def private_image(private_registry: RegistryPeer, docker_peer: DockerPeer) -> str:
+    """An image pushed with the password, then removed from the engine."""
+    client = docker_peer.client()
+    name = f"{private_registry.host}/team/secret-app:1"
+    build(client, name, {"etc/message": b"from a private image\n"})
+    auth = {"username": USER, "password": SECRET}
+    for line in client.images.push(name, auth_config=auth, stream=True, decode=True):
+        assert "error" not in line, line
+    client.images.remove(name, force=True)
+    client.close()
+    return name
+
+
+def job(image: str, password: str) -> dict[str, Any]:
+    registry = image.split("/", 1)[0]
+    return {
+        "version": "0.1",
+        "type": "container",
+        "ops": [
+            {
+                "type": "container/run",
+                "id": "private",
+                "args": {
+                    "image": image,
+                    "cmd": "cat /etc/message",
+                    "authentication": {
+                        "docker": {"username": USER, "password": password, "server": registry}
+                    },
+                },
+            }
+        ],
+    }
+
+
+def wait_job(daemon: DaemonProcess, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        record: dict[str, Any] = daemon.client().get(f"/v1/jobs/{job_id}")
+        if record["state"] in ("completed", "failed", "stopped"):
+            return record
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+
+
+def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
+    tmp_path: Path, docker_peer: DockerPeer, private_image: str
+) -> None:
+    daemon = DaemonProcess(tmp_path, {"docker": {"host": docker_peer.host, "gpu": "none"}})
+    daemon.start()
+    engine = docker_peer.client()
+    try:
+        wrong = daemon.client().request("POST", "/v1/jobs", body=job(private_image, "nope"))
+        failed = wait_job(daemon, wrong["id"])
+        assert failed["state"] == "failed", failed
+        error = failed["ops"][0]["error"]
+        assert USER in error, error  # says which credential was refused...
+        assert "nope" not in error  # ...never the password
+        assert SECRET not in daemon.log()
+
+        right = daemon.client().request("POST", "/v1/jobs", body=job(private_image, SECRET))
+        record = wait_job(daemon, right["id"])
+        assert record["state"] == "completed", record
+        output = daemon.client()._send(
+            "GET", f"/v1/jobs/{right['id']}/logs", params={"op": "private"}
+        )
+        assert output.read() == b"from a private image\n"
+        assert record["ops"][0]["image"]["pulled"] is True
+        with pytest.raises(docker.errors.ImageNotFound):  # gone with its op, as Nosana does
+            engine.images.get(private_image)
+        shown = daemon.client().get(f"/v1/jobs/{right['id']}")
+        assert SECRET not in str(shown)  # the definition comes back without the password
+        auth = shown["definition"]["ops"][0]["args"]["authentication"]["docker"]
+        assert auth == {"username": USER, "password": "***", "server": auth["server"]}
+    finally:
+        engine.close()
+        assert daemon.stop() == 0
+    assert SECRET not in daemon.log()
