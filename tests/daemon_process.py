@@ -110,5 +110,21 @@ class DaemonProcess:
                 raise
         return self.process.returncode
 
+    def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The job's record once it has ended (completed, failed or stopped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record: dict[str, Any] = self.client().get(f"/v1/jobs/{job_id}")
+            if record["state"] in ("completed", "failed", "stopped"):
+                return record
+            assert time.monotonic() < deadline, record
+            time.sleep(0.1)
+
+    def job_logs(self, job_id: str, op: str | None = None, stream: str | None = None) -> str:
+        response = self.client()._send(
+            "GET", f"/v1/jobs/{job_id}/logs", params={"op": op, "stream": stream}
+        )
+        return str(response.read().decode())
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -23,13 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.cache import Cache
-from daemon.clock import SystemClock
 from daemon.errors import UnsafeUpstream, UpstreamUnavailable
 from daemon.resources import S3Resource, parse_resource
 from daemon.settings import load_settings
-from daemon.sources import Sources
-from daemon.store import Store
 from tests.daemon_process import DaemonProcess
+from tests.integration.conftest import open_cache
 
 PUBLIC = os.environ.get("NETNS_PUBLIC_ADDRESS", "")
 SECRET = b"instance credentials"
@@ -95,15 +93,8 @@ async def guarded_cache(root: Path) -> AsyncIterator[Cache]:
         },
     )
     assert settings.security.allow_private_urls is False
-    async with Store.open(settings.store, clock=SystemClock()) as store:
-        sources = Sources(settings)
-        await sources.start()
-        cache = Cache(store, sources)
-        try:
-            yield cache
-        finally:
-            await cache.close()
-            await sources.close()
+    async with open_cache(settings) as cache:
+        yield cache
 
 
 def s3(url: str, *files: str) -> S3Resource:

@@ -39,33 +39,11 @@ def job(*ops: dict[str, Any]) -> dict[str, Any]:
     return {"version": "0.1", "type": "container", "ops": list(ops)}
 
 
-def engine_config(engine: DockerPeer, registry: RegistryPeer) -> dict[str, dict[str, Any]]:
-    """Pulls named through the test registry by the daemon itself: an engine whose pull from
-    a mirror is cut short falls back to Docker Hub, and nothing may leave loopback."""
-    mirrors = {"docker.io": registry.host}
-    return {"docker": {"host": engine.host, "gpu": "none", "registry_mirrors": mirrors}}
-
-
 def uncache(engine: docker.DockerClient) -> None:
     """Untag `ubuntu` so the next job pulls it (a running container keeps its layers)."""
     for image in engine.images.list(name="ubuntu"):
         for tag in image.tags:
             engine.images.remove(tag, force=True)
-
-
-def wait_job(daemon: DaemonProcess, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        record: dict[str, Any] = daemon.client().get(f"/v1/jobs/{job_id}")
-        if record["state"] in ("completed", "failed", "stopped"):
-            return record
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
-
-
-def op_logs(daemon: DaemonProcess, job_id: str, op: str) -> str:
-    response = daemon.client()._send("GET", f"/v1/jobs/{job_id}/logs", params={"op": op})
-    return response.read().decode()
 
 
 def test_kill_9_while_pulling_and_starting_jobs(
@@ -77,7 +55,7 @@ def test_kill_9_while_pulling_and_starting_jobs(
 ) -> None:
     hub.commit("chaos/job-model", {"w.safetensors": Content.generated(2 * 1024**2, seed=9700)})
     resource = {"type": "HF", "repo": "chaos/job-model", "target": "/model"}
-    config = engine_config(docker_peer, registry)
+    config = docker_peer.daemon_config(registry.host)
     env = {"HF_ENDPOINT": hub.url}
     engine = docker_peer.client()
     submitted = []
@@ -101,9 +79,9 @@ def test_kill_9_while_pulling_and_starting_jobs(
     final = DaemonProcess(tmp_path, config, env=env, port=port).start()
     try:
         for job_id in submitted:
-            record = wait_job(final, job_id)
+            record = final.wait_job(job_id)
             assert record["state"] == "completed", json.dumps(record, indent=1)
-            assert op_logs(final, job_id, "work") == "start\nw.safetensors\nend\n"
+            assert final.job_logs(job_id, "work") == "start\nw.safetensors\nend\n"
         deadline = time.monotonic() + 10
         while engine.containers.list(all=True, filters=MANAGED) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -128,7 +106,7 @@ def own_engine(registry: RegistryPeer, docker_peer: DockerPeer) -> Iterator[Dock
 def test_the_engine_restarted_under_running_jobs_and_pulls(
     tmp_path: Path, own_engine: DockerPeer, registry: RegistryPeer
 ) -> None:
-    config = engine_config(own_engine, registry)
+    config = own_engine.daemon_config(registry.host)
     daemon = DaemonProcess(tmp_path, config).start()
     try:
         client = daemon.client()
@@ -141,11 +119,11 @@ def test_the_engine_restarted_under_running_jobs_and_pulls(
             time.sleep(0.1)
         own_engine.restart()
 
-        record = wait_job(daemon, running["id"], timeout=60)
+        record = daemon.wait_job(running["id"], timeout=60)
         assert record["state"] == "failed", record
         reason = record["ops"][0].get("error") or ""
         assert "Docker engine" in reason, record  # said, not left running forever
-        assert "never" not in op_logs(daemon, running["id"], "long")
+        assert "never" not in daemon.job_logs(running["id"], "long")
 
         # A pull cut short by the engine going away, then the engine back.
         engine = own_engine.client()
@@ -153,7 +131,7 @@ def test_the_engine_restarted_under_running_jobs_and_pulls(
         pulling = client.request("POST", "/v1/jobs", body=job(work("cold", "echo pulled")))
         time.sleep(0.05)
         own_engine.restart()
-        record = wait_job(daemon, pulling["id"], timeout=120)
+        record = daemon.wait_job(pulling["id"], timeout=120)
         assert record["state"] in ("completed", "failed"), record
         if record["state"] == "failed":  # said either way: the engine, or the pull it cut
             error = record["ops"][0].get("error", "")
@@ -162,8 +140,8 @@ def test_the_engine_restarted_under_running_jobs_and_pulls(
         # The daemon reconnected: status says so and the next job runs.
         assert client.get("/v1/status")["docker"]["reachable"] is True
         after = client.request("POST", "/v1/jobs", body=job(work("after", "echo fine")))
-        assert wait_job(daemon, after["id"])["state"] == "completed"
-        assert op_logs(daemon, after["id"], "after") == "fine\n"
+        assert daemon.wait_job(after["id"])["state"] == "completed"
+        assert daemon.job_logs(after["id"], "after") == "fine\n"
     finally:
         assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()

@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
@@ -65,14 +64,8 @@ def test_a_stream_of_jobs_under_expiry_and_a_cap(
 ) -> None:
     digests = repos(hub)
     names = sorted(digests)
-    config: dict[str, dict[str, Any]] = {
-        "docker": {
-            "host": docker_peer.host,
-            "gpu": "none",
-            "registry_mirrors": {"docker.io": registry.host},
-        },
-        "store": {"ttl": "3s", "sweep_interval": "1s", "max_size": "24MiB", "min_free": "0"},
-    }
+    config = docker_peer.daemon_config(registry.host)
+    config["store"] = {"ttl": "3s", "sweep_interval": "1s", "max_size": "24MiB", "min_free": "0"}
     daemon = DaemonProcess(tmp_path, config, env={"HF_ENDPOINT": hub.url}).start()
     samples: list[tuple[float, int, int]] = []
     usage: list[int] = []
@@ -121,9 +114,7 @@ def test_a_stream_of_jobs_under_expiry_and_a_cap(
                 del running[job_id]
                 outcomes[record["state"]] = outcomes.get(record["state"], 0) + 1
                 assert record["state"] == "completed", record
-                output = client._send(
-                    "GET", f"/v1/jobs/{job_id}/logs", params={"op": "check"}
-                ).read()
+                output = daemon.job_logs(job_id, "check").encode()
                 seen = {
                     path: digest
                     for digest, path in (line.split() for line in output.decode().splitlines())

@@ -37,6 +37,20 @@ def peer_settings(root: Path, hub: FakeHub | None, s3: S3Peer | None, **env: str
     return load_settings(None, values)
 
 
+@asynccontextmanager
+async def open_cache(settings: Settings) -> AsyncIterator[Cache]:
+    """The daemon's cache (store and sources) on `settings`, closed in order afterwards."""
+    async with Store.open(settings.store, clock=SystemClock()) as store:
+        sources = Sources(settings)
+        await sources.start()
+        cache = Cache(store, sources)
+        try:
+            yield cache
+        finally:
+            await cache.close()
+            await sources.close()
+
+
 @pytest.fixture
 def make_cache(tmp_path: Path) -> CacheFactory:
     """`async with make_cache(hub=..., s3=..., **env) as cache:` a cache over fresh storage."""
@@ -45,16 +59,8 @@ def make_cache(tmp_path: Path) -> CacheFactory:
     async def make(
         hub: FakeHub | None = None, s3: S3Peer | None = None, **env: str
     ) -> AsyncIterator[Cache]:
-        settings = peer_settings(tmp_path, hub, s3, **env)
-        async with Store.open(settings.store, clock=SystemClock()) as store:
-            sources = Sources(settings)
-            await sources.start()
-            cache = Cache(store, sources)
-            try:
-                yield cache
-            finally:
-                await cache.close()
-                await sources.close()
+        async with open_cache(peer_settings(tmp_path, hub, s3, **env)) as cache:
+            yield cache
         assert_no_stray_tasks()
 
     return make

@@ -70,22 +70,13 @@ def run_job(
 
 
 def wait_job(daemon: DaemonProcess, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        record: dict[str, Any] = daemon.client().get(f"/v1/jobs/{job_id}")
-        if record["state"] in ("completed", "failed", "stopped"):
-            return record
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
+    return daemon.wait_job(job_id, timeout)
 
 
 def logs(
     daemon: DaemonProcess, job_id: str, op: str | None = None, stream: str | None = None
 ) -> str:
-    response = daemon.client()._send(
-        "GET", f"/v1/jobs/{job_id}/logs", params={"op": op, "stream": stream}
-    )
-    return response.read().decode()
+    return daemon.job_logs(job_id, op, stream)
 
 
 def job(*ops: dict[str, Any], **top: Any) -> dict[str, Any]:

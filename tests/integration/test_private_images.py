@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,16 +62,6 @@ def job(image: str, password: str) -> dict[str, Any]:
     }
 
 
-def wait_job(daemon: DaemonProcess, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while True:
-        record: dict[str, Any] = daemon.client().get(f"/v1/jobs/{job_id}")
-        if record["state"] in ("completed", "failed", "stopped"):
-            return record
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
-
-
 def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
     tmp_path: Path, docker_peer: DockerPeer, private_image: str
 ) -> None:
@@ -81,7 +70,7 @@ def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
     engine = docker_peer.client()
     try:
         wrong = daemon.client().request("POST", "/v1/jobs", body=job(private_image, "nope"))
-        failed = wait_job(daemon, wrong["id"])
+        failed = daemon.wait_job(wrong["id"])
         assert failed["state"] == "failed", failed
         error = failed["ops"][0]["error"]
         assert USER in error, error  # says which credential was refused...
@@ -89,12 +78,9 @@ def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
         assert SECRET not in daemon.log()
 
         right = daemon.client().request("POST", "/v1/jobs", body=job(private_image, SECRET))
-        record = wait_job(daemon, right["id"])
+        record = daemon.wait_job(right["id"])
         assert record["state"] == "completed", record
-        output = daemon.client()._send(
-            "GET", f"/v1/jobs/{right['id']}/logs", params={"op": "private"}
-        )
-        assert output.read() == b"from a private image\n"
+        assert daemon.job_logs(right["id"], "private") == "from a private image\n"
         assert record["ops"][0]["image"]["pulled"] is True
         with pytest.raises(docker.errors.ImageNotFound):  # gone with its op, as Nosana does
             engine.images.get(private_image)

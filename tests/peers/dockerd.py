@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -52,6 +53,13 @@ class DockerPeer:
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
+
+    def daemon_config(self, registry_host: str) -> dict[str, dict[str, Any]]:
+        """The daemon's `[docker]` for this engine, pulls named through the test registry by
+        the daemon itself: an engine whose pull from its own mirror is cut short falls back
+        to Docker Hub, and nothing may leave loopback."""
+        mirrors = {"docker.io": registry_host}
+        return {"docker": {"host": self.host, "gpu": "none", "registry_mirrors": mirrors}}
 
     def restart(self) -> None:
         """Stop the engine the way an upgrade or a crash does (its containers die with it;
