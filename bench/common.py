@@ -87,16 +87,25 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def interleave(runs: int, contenders: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Each contender once per round, rounds repeated: noise hits them all alike."""
+    """Each contender once per round, rounds repeated: noise hits them all alike. Every run
+    starts from a clean page cache (dirty pages written back, untimed): otherwise a tool that
+    leaves gigabytes unwritten hands the cost of writing them to whoever runs next."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(runs):
         for name, run in contenders.items():
+            os.sync()
             samples[name].append(run())
     return samples
 
 
-def disk_write_speed(total_bytes: int) -> float:
-    """Sequential write with fsync (dd), bytes per second: the disk's limit."""
+def disk_write_speed(total_bytes: int, runs: int = 3) -> float:
+    """Sequential write with fsync (dd), bytes per second, median of `runs`: the disk's limit."""
+    speeds = sorted(_dd_speed(total_bytes) for _ in range(runs))
+    return speeds[len(speeds) // 2]
+
+
+def _dd_speed(total_bytes: int) -> float:
+    os.sync()
     target = Path(tempfile.mkdtemp(dir=scratch())) / "dd.bin"
     count = max(1, total_bytes // (1024 * 1024))
     started = time.perf_counter()
