@@ -49,9 +49,9 @@ def jobs_submit(
         return record, f"submitted {record['id']}"
     if follow:
         _follow(client, record)
-    else:
-        record = _wait(client, record["id"])
-    record = client.get(f"/v1/jobs/{record['id']}")
+    # The last op's output can end a moment before the job is recorded as ended: wait for
+    # the outcome itself, not for the output.
+    record = _wait(client, record["id"])
     code = 0 if record["state"] == "completed" else 1
     return record, render.job_summary(record), code
 
