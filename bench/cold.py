@@ -39,12 +39,15 @@ BUCKET = "bench"
 PREFIX = "cold/sd"
 
 FETCH = """
-import os, sys, time, tempfile
+import atexit, os, shutil, sys, time, tempfile
 started = time.perf_counter()
+def workspace():
+    path = tempfile.mkdtemp(dir={scratch!r})
+    atexit.register(shutil.rmtree, path, True)  # after the time is printed
+    return path
 def hf(workers):
     from huggingface_hub import snapshot_download
-    snapshot_download({repo!r}, endpoint={hub!r}, cache_dir=tempfile.mkdtemp(dir={scratch!r}),
-                      max_workers=workers)
+    snapshot_download({repo!r}, endpoint={hub!r}, cache_dir=workspace(), max_workers=workers)
 def s3(single):
     import boto3
     from botocore import UNSIGNED
@@ -53,7 +56,7 @@ def s3(single):
     config = Config(signature_version=UNSIGNED, s3={{"addressing_style": "path"}})
     client = boto3.client("s3", endpoint_url={static!r}, region_name="us-east-1", config=config)
     config = TransferConfig(use_threads=not single, max_concurrency=1 if single else 10)
-    target = tempfile.mkdtemp(dir={scratch!r})
+    target = workspace()
     pages = client.get_paginator("list_objects_v2").paginate(Bucket={bucket!r}, Prefix={prefix!r})
     for page in pages:
         for item in page.get("Contents", []):
