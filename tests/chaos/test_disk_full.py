@@ -7,6 +7,7 @@ and once space is freed the same resource downloading fine.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -34,6 +35,19 @@ def small_filesystem(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(ballast: Path, leave: int) -> None:
+    """Write zeros until the filesystem has about `leave` bytes free (tmpfs takes written
+    pages for real), or it is full: the download keeps writing meanwhile."""
+    with open(ballast, "wb", buffering=0) as out:
+        while shutil.disk_usage(ballast.parent).free > leave:
+            try:
+                out.write(b"\0" * MB)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return
 
 
 def wait_for(condition: object, timeout: float = 30) -> None:
@@ -73,10 +87,7 @@ def test_a_disk_that_fills_mid_download(
 
         wait_for(halfway)
         ballast = small_filesystem / "ballast"
-        free = shutil.disk_usage(small_filesystem).free
-        with open(ballast, "wb") as out:
-            out.truncate(0)
-            out.write(b"\0" * (free - 2 * MB))  # tmpfs: written pages are taken for real
+        fill(ballast, leave=2 * MB)
 
         def settled() -> bool:
             return bool(client.get(f"/v1/resources/{started['id']}")["state"] != "downloading")
