@@ -88,7 +88,11 @@ def parse_required(body: bytes) -> list[Item]:
     try:
         answer = _ANSWER.validate_json(body)
     except ValidationError as exc:
-        errors = field_errors(exc)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None  # not JSON at all: the one error has no place
+        errors = field_errors(exc, document=document)
         raise InvalidInput(f"malformed required list: {describe(errors[0])}", errors) from None
     items = []
     for image in answer.required_images:

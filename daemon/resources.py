@@ -165,40 +165,79 @@ def _model_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def error_location(loc: tuple[int | str, ...], prefix: str = "") -> str:
+_UNKNOWN: Any = object()
+
+
+def error_location(
+    loc: tuple[int | str, ...],
+    prefix: str = "",
+    document: Any = _UNKNOWN,
+    *,
+    keep_last: bool = False,
+) -> str:
     """`("ops", 0, "args", "resources", 1, "repo")` → `ops[0].args.resources[1].repo`.
 
-    Pydantic puts the discriminator's value in the location of a tagged union member
-    (`resources.1.HF.repo`); a reader wants the path in the document, so those are dropped.
+    Pydantic puts its own markers in a location: the tag of a tagged union member
+    (`resources.1.HF.repo`), or the member of a plain union it tried (`cmd.str`). A reader
+    wants the path in the document, so with the document at hand a part is kept only where
+    the document has it (and the last part of an error about something absent, `keep_last`);
+    without it, markers are recognised by name.
     """
     out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("HF", "S3", "Ollama", "container/run", "container/create-volume"):
+    node = document
+    for position, part in enumerate(loc):
+        if document is not _UNKNOWN:
+            if _has(node, part):
+                node = node[part]
+            elif not (keep_last and position == len(loc) - 1):
+                continue  # not in the document: pydantic's marker
+        elif isinstance(part, str) and (part in _TAGS or _marker(part)):
             continue
-        elif _UNION_MEMBER.match(part) or part in _model_names():
-            continue  # which member of a union pydantic tried: not a place in the document
-        elif not _PLAIN_KEY.match(part):
-            out += f"[{json.dumps(part)}]"  # a key that is empty or has dots: quoted
-        else:
-            out += f".{part}" if out else str(part)
+        out = _join(out, part)
     return out
 
 
-def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
-    """One error per location; the members of a union that all failed are said together."""
+def _has(node: Any, part: int | str) -> bool:
+    if isinstance(part, int):
+        return isinstance(node, list) and 0 <= part < len(node)
+    return isinstance(node, dict) and part in node
+
+
+_TAGS = frozenset({"HF", "S3", "Ollama", "container/run", "container/create-volume"})
+
+
+def _marker(part: str) -> bool:
+    """A union member pydantic tried, by its name: a type (`str`, `list[str]`) or a model."""
+    return bool(_UNION_MEMBER.match(part)) or part in _model_names()
+
+
+def _join(out: str, part: int | str) -> str:
+    if isinstance(part, int):
+        return f"{out}[{part}]"
+    if not _PLAIN_KEY.match(part):
+        return f"{out}[{json.dumps(part)}]"  # a key that is empty or has dots: quoted
+    return f"{out}.{part}" if out else part
+
+
+def field_errors(
+    exc: ValidationError, prefix: str = "", document: Any = _UNKNOWN
+) -> list[FieldError]:
+    """One error per location; the members of a union that all failed are said together.
+    `document` is what was validated, to tell its places from pydantic's markers."""
     merged: dict[str, list[str]] = {}
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
         loc = tuple(error["loc"])
+        absent = error["type"] == "missing"
         if error["type"] == "extra_forbidden":
             message = "unknown property"
         elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             expected = str((error.get("ctx") or {}).get("expected_tags", "")).replace("'", "")
-            message = f"`type` must be one of {expected}"
+            message = f"`type` must be one of {expected}" if expected else "`type` is required"
             loc += ("type",)  # the field at fault, not the object holding it
-        messages = merged.setdefault(error_location(loc, prefix), [])
+            absent = True
+        where = error_location(loc, prefix, document, keep_last=absent)
+        messages = merged.setdefault(where, [])
         if message not in messages:
             messages.append(message)
     return [FieldError(loc, " or ".join(messages)) for loc, messages in merged.items()]
@@ -214,5 +253,5 @@ def parse_resource(data: Any, *, where: str = "") -> HFResource | S3Resource | O
     try:
         return _RESOURCE.validate_python(data)
     except ValidationError as exc:
-        errors = field_errors(exc, where)
+        errors = field_errors(exc, where, data)
         raise InvalidInput(f"invalid resource: {describe(errors[0])}", errors) from None
