@@ -67,7 +67,8 @@ def test_a_disk_that_fills_mid_download(
     hub.commit("chaos/kept", {"k.safetensors": kept})
     hub.commit("chaos/big", {"b.safetensors": big})
     # The content host pauses after 8 MiB: the test fills the disk during the pause.
-    hub.set_faults(big, Faults(stall_after=8 * MB, stall_seconds=2, stall_times=1))
+    # Long enough for a loaded machine to notice the pause and fill the disk before it ends.
+    hub.set_faults(big, Faults(stall_after=8 * MB, stall_seconds=8, stall_times=1))
     config = {
         "store": {"path": str(small_filesystem / "store"), "min_free": "0"},
         "download": {"part_size": "64MiB"},
