@@ -92,7 +92,7 @@ def parse_required(body: bytes) -> list[Item]:
             document = json.loads(body)
         except ValueError:
             document = None  # not JSON at all: the one error has no place
-        errors = field_errors(exc, document=document)
+        errors = field_errors(exc, "", document)
         raise InvalidInput(f"malformed required list: {describe(errors[0])}", errors) from None
     items = []
     for image in answer.required_images:

@@ -7,7 +7,6 @@ own node. `target` is where a job mounts the resource; it is not part of what is
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -28,7 +27,6 @@ from .store.views import validate_relative_path
 
 OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
 
-_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|function-.*)$")
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _OLLAMA_MODEL = re.compile(
     r"^(?:(?P<host>[a-z0-9.-]+(?::\d+)?)/)??(?:(?P<namespace>[a-z0-9][a-z0-9._-]*)/)?"
@@ -152,26 +150,10 @@ _RESOURCE = TypeAdapter(Resource)
 _PLAIN_KEY = re.compile(r'^[^.\[\]"\s]+$')
 
 
-@functools.cache
-def _model_names() -> frozenset[str]:
-    """Our pydantic models' class names: pydantic names a union member by its class."""
-    names: set[str] = set()
-    pending = [BaseModel]
-    while pending:
-        for sub in pending.pop().__subclasses__():
-            if sub.__module__.startswith("daemon."):
-                names.add(sub.__name__)
-            pending.append(sub)
-    return frozenset(names)
-
-
-_UNKNOWN: Any = object()
-
-
 def error_location(
     loc: tuple[int | str, ...],
-    prefix: str = "",
-    document: Any = _UNKNOWN,
+    prefix: str,
+    document: Any,
     *,
     keep_last: bool = False,
 ) -> str:
@@ -179,20 +161,16 @@ def error_location(
 
     Pydantic puts its own markers in a location: the tag of a tagged union member
     (`resources.1.HF.repo`), or the member of a plain union it tried (`cmd.str`). A reader
-    wants the path in the document, so with the document at hand a part is kept only where
-    the document has it (and the last part of an error about something absent, `keep_last`);
-    without it, markers are recognised by name.
+    wants the path in the document, so a part is kept only where the document has it (and
+    the last part of an error about something absent, `keep_last`).
     """
     out = prefix
     node = document
     for position, part in enumerate(loc):
-        if document is not _UNKNOWN:
-            if _has(node, part):
-                node = node[part]
-            elif not (keep_last and position == len(loc) - 1):
-                continue  # not in the document: pydantic's marker
-        elif isinstance(part, str) and (part in _TAGS or _marker(part)):
-            continue
+        if _has(node, part):
+            node = node[part]
+        elif not (keep_last and position == len(loc) - 1):
+            continue  # not in the document: pydantic's marker
         out = _join(out, part)
     return out
 
@@ -203,14 +181,6 @@ def _has(node: Any, part: int | str) -> bool:
     return isinstance(node, dict) and part in node
 
 
-_TAGS = frozenset({"HF", "S3", "Ollama", "container/run", "container/create-volume"})
-
-
-def _marker(part: str) -> bool:
-    """A union member pydantic tried, by its name: a type (`str`, `list[str]`) or a model."""
-    return bool(_UNION_MEMBER.match(part)) or part in _model_names()
-
-
 def _join(out: str, part: int | str) -> str:
     if isinstance(part, int):
         return f"{out}[{part}]"
@@ -219,9 +189,7 @@ def _join(out: str, part: int | str) -> str:
     return f"{out}.{part}" if out else part
 
 
-def field_errors(
-    exc: ValidationError, prefix: str = "", document: Any = _UNKNOWN
-) -> list[FieldError]:
+def field_errors(exc: ValidationError, prefix: str, document: Any) -> list[FieldError]:
     """One error per location; the members of a union that all failed are said together.
     `document` is what was validated, to tell its places from pydantic's markers."""
     merged: dict[str, list[str]] = {}

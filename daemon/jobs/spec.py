@@ -220,7 +220,7 @@ def parse_job(data: Any) -> JobDefinition:
     try:
         job = JobDefinition.model_validate(filled)
     except ValidationError as exc:
-        errors.extend(field_errors(exc, document=filled))
+        errors.extend(field_errors(exc, "", filled))
         job = None
     if job is not None:
         errors.extend(_check_graph(job))
