@@ -212,21 +212,26 @@ def _blob_files(paths: BlobPaths) -> dict[str, int]:
 
 
 async def gc(store: Store) -> int:
-    """Delete every blob no entry references; returns how many went."""
+    """Delete every blob no entry references; returns how many went.
+
+    Only the blobs that may have lost their last reference since the last collection are
+    looked at (the index keeps them, see `index._schema_v2`), in batches, so the cost follows
+    what changed, not the size of the store, and other index work gets a turn in between.
+    """
     paths = store.paths
 
-    def collect(conn: sqlite3.Connection) -> int:
-        digests = index.unreferenced_blobs(conn)[:GC_BATCH]
+    def collect(conn: sqlite3.Connection) -> tuple[int, int]:
+        looked_at, digests = index.take_gc_candidates(conn, GC_BATCH)
         index.delete_blob_rows(conn, digests)
         for digest in digests:
             remove_blob_file(paths, digest)
-        return len(digests)
+        return looked_at, len(digests)
 
     total = 0
     while True:
-        removed = await store.db.run(collect)
+        looked_at, removed = await store.db.run(collect)
         total += removed
-        if removed < GC_BATCH:
+        if looked_at < GC_BATCH:
             break
     if total:
         log.info("store.gc", blobs=total)
