@@ -11,8 +11,11 @@ as soon as their op ends, as Nosana's node does.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import docker.auth
 import docker.errors
@@ -27,6 +30,13 @@ from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Manifest, St
 from .client import Engine
 
 log = get_logger(__name__)
+
+ENGINE_COMEBACK = 60.0
+"""How long an image's pull waits for an engine that went away under it to come back."""
+ENGINE_POLL = 1.0
+PULL_RETRIES = 3
+"""A broken pull is tried again after 1, 2 and 4 s (and once the engine answers)."""
+T = TypeVar("T")
 
 _HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
 
@@ -166,6 +176,9 @@ class _Pull:
         raise AssertionError("image entries have no files")
 
     async def resolve(self) -> Manifest:
+        return await self._through_restarts(self._resolve_once)
+
+    async def _resolve_once(self) -> Manifest:
         engine = self.images.engine
         client = await engine.client()
         name = self.image.local_name
@@ -190,8 +203,45 @@ class _Pull:
 
     async def restore(self) -> None:
         """Pull the image again if the engine lost it (its entry is kept)."""
-        if not await self.images._present(self.image.local_name):
-            await self._pull(await self.images.engine.client())
+
+        async def once() -> None:
+            if not await self.images._present(self.image.local_name):
+                await self._pull(await self.images.engine.client())
+
+        await self._through_restarts(once)
+
+    async def _through_restarts(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run `attempt` again when a pull broke part way or the engine went away under it:
+        an engine restarted for an upgrade, or a registry's hiccup, should delay a job's start
+        by seconds, not fail it. A stopping engine reports the pulls it cancels as failed
+        while it still answers, so the two cannot be told apart: both are retried, after a
+        pause, once the engine answers again. What the engine refused outright (no such
+        image, no access) is not retried, nor is anything when the engine was down before we
+        began: the op fails at once, and `status` says why."""
+        engine = self.images.engine
+        retries = 0
+        while True:
+            was_up = (await engine.status()).reachable
+            try:
+                return await attempt()
+            except (EngineUnavailable, _PullBroken) as exc:
+                retries += 1
+                if not was_up or retries > PULL_RETRIES:
+                    raise
+                log.info("image.pull_retry", image=self.image.original, error=str(exc))
+                await asyncio.sleep(2.0 ** (retries - 1))
+                if not await self._engine_answers():
+                    raise
+
+    async def _engine_answers(self) -> bool:
+        """Whether the engine answers, waiting up to `ENGINE_COMEBACK` for it."""
+        engine = self.images.engine
+        deadline = time.monotonic() + ENGINE_COMEBACK
+        while not (await engine.status(fresh=True)).reachable:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(ENGINE_POLL)
+        return True
 
     async def _pull(self, client: Any) -> None:
         image, engine = self.image, self.images.engine
@@ -214,11 +264,15 @@ class _Pull:
             raise EngineUnavailable(f"Docker engine: {exc}") from exc
         failure = next((e for e in events if "error" in e), None)
         if failure is not None:
-            raise ImageError(f"pulling {image.original} from {source} failed: {failure['error']}")
+            raise _PullBroken(f"pulling {image.original} from {source} failed: {failure['error']}")
         if mirror:
             target_repo, target_tag = docker.utils.parse_repository_tag(image.local_name)
             await engine.call(client.api.tag, source, target_repo, target_tag)
             await engine.call(client.api.remove_image, source)
+
+
+class _PullBroken(ImageError):
+    """The engine reported a pull failed part way: the registry, or the engine stopping."""
 
 
 def _pull_error(
@@ -233,4 +287,4 @@ def _pull_error(
         return UpstreamAuthError(f"image {where}: access denied {who}: {reason}")
     if exc.status_code == 404 or "not found" in reason.lower() or "manifest unknown" in reason:
         return ImageError(f"image {where} not found: {reason}")
-    return ImageError(f"pulling image {where} failed: {reason}")
+    return _PullBroken(f"pulling image {where} failed: {reason}")

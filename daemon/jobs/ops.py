@@ -15,6 +15,7 @@ import asyncio
 import re
 import shlex
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Coroutine
@@ -31,6 +32,8 @@ from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
 from .spec import ResultPattern, RunOp, VolumeOp, mount_target
+
+_SIGNALS = {int(s): s.name for s in signal.Signals}
 
 if TYPE_CHECKING:
     from .runner import JobRun
@@ -175,14 +178,22 @@ class OpRun:
         if exit_code == 0:
             await self.set(state="completed", exit_code=0, results=results, ended=time.time())
             return
+        reason = self._exit_reason(exit_code)
         await self.set(
-            state="failed",
-            exit_code=exit_code,
-            results=results,
-            error=f"exited with code {exit_code}",
-            ended=time.time(),
+            state="failed", exit_code=exit_code, results=results, error=reason, ended=time.time()
         )
-        raise OpFailed(f"op {op.id} exited with code {exit_code}")
+        raise OpFailed(f"op {op.id} {reason}")
+
+    @staticmethod
+    def _exit_reason(exit_code: int) -> str:
+        """ "exited with code N", naming the signal when the code says the container was
+        killed by one (128 + N, as shells and Docker report it): 137 means SIGKILL, which job
+        authors meet as running out of memory, a stop that ran out of time, or an engine that
+        stopped, and would otherwise have to decode."""
+        reason = f"exited with code {exit_code}"
+        if exit_code <= 128 or exit_code - 128 not in _SIGNALS:
+            return reason
+        return f"{reason} (killed by {_SIGNALS[exit_code - 128]})"
 
     def _observe_durations(self) -> None:
         record, metrics = self.record, self.job.runner.metrics

@@ -167,6 +167,15 @@ def test_a_failing_op_fails_the_job_and_later_ops_do_not_start(daemon: DaemonPro
     assert states == {"ok": ("completed", 0), "bad": ("failed", 3), "never": ("stopped", None)}
     assert record["ops"][2]["error"].startswith("not started")
     assert "exited with code 3" in record["error"]
+    assert "killed" not in record["error"]
+
+
+def test_an_op_killed_by_a_signal_says_which(daemon: DaemonProcess) -> None:
+    # The main process dies of SIGKILL and the shell reports it as 128 + 9, as Docker does
+    # for a killed container (PID 1 itself cannot be sent SIGKILL from inside).
+    record = run_job(daemon, job(run("killed", "sh -c 'kill -KILL $$'; exit $?")))
+    assert record["ops"][0]["exit_code"] == 137
+    assert record["ops"][0]["error"] == "exited with code 137 (killed by SIGKILL)"
 
 
 def test_a_missing_image_or_resource_fails_with_the_reason(daemon: DaemonProcess) -> None:
