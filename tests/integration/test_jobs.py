@@ -44,7 +44,9 @@ def daemon(
 ) -> Iterator[DaemonProcess]:
     hub.commit("TinyLlama/TinyLlama-1.1B-Chat-v1.0", dict(TINYLLAMA))
     config: dict[str, dict[str, Any]] = {
-        "docker": {"host": docker_peer.host, "gpu": "none"},
+        # Pulled by the daemon through the test registry: an engine's own mirror falls back
+        # to Docker Hub for an image it lacks, and nothing may leave loopback.
+        **docker_peer.daemon_config(registry.host),
         "ollama": {"registry": registry.url},
         "s3": {"endpoint_url": s3.url, **_s3_keys(s3)},
     }
