@@ -3,13 +3,17 @@ totals are kept as they change: neither needs a scan of every blob (index._schem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 from collections.abc import Callable
 
+import pytest
+
 from daemon.clock import ManualClock
 from daemon.db import Database
+from daemon.errors import StoreError
 from daemon.settings import StoreSettings
 from daemon.store import Store
 from daemon.store import index as store_index
@@ -89,3 +93,19 @@ async def test_a_store_made_before_the_bookkeeping_is_migrated_and_its_orphans_c
         assert await store.db.read(store_index.usage) == (4000, 1)
         assert store.paths.blob(kept_sha).exists()
         assert not store.paths.blob(orphan_sha).exists()
+
+
+async def test_an_index_newer_than_the_daemon_is_refused_and_left_as_it_is(
+    store_settings: Callable[..., StoreSettings], clock: ManualClock
+) -> None:
+    settings = store_settings()
+    async with Store.open(settings, clock=clock):
+        pass
+    index_file = settings.path / "index.sqlite"
+    with contextlib.closing(sqlite3.connect(index_file)) as conn:
+        conn.execute(f"PRAGMA user_version = {len(store_index.MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this daemon knows"):
+        async with Store.open(settings, clock=clock):
+            pass
+    assert index_file.exists()
+    assert not list(settings.path.glob("index.sqlite.damaged-*"))
