@@ -9,8 +9,9 @@
 - both against the machine's limits: the same bytes fetched by parallel `curl` into
   /dev/null, and the disk's sequential write speed (`dd` with fsync).
 
-The daemon fsyncs every blob before it calls an entry ready; the tools do not. Their times
-are also given "+ sync" (until their bytes are on disk), which is the like-for-like figure.
+Neither the daemon nor the tools wait for the disk (the daemon's blobs are made durable by
+the store's checkpoint, a syncfs every 30 s), so the ratios are against the tools as they
+are; the tools are also timed "+ sync" (until their bytes are on disk), for reference.
 Servers run in a separate process (bench/servers.py); the S3 host streams (it is not moto,
 which copies a whole object for every ranged GET).
 """
