@@ -5,7 +5,9 @@ It knows nothing of HTTP or Docker: callers hand it an `EntryRequest` and a `Res
 
 from .maintenance import SweepReport, VerifyReport
 from .models import (
+    CRC_ALGORITHMS,
     BlobSink,
+    Crc,
     Entry,
     EntryRequest,
     EntryState,
@@ -19,7 +21,9 @@ from .store import Lease, Store
 from .views import validate_relative_path, validate_tree
 
 __all__ = [
+    "CRC_ALGORITHMS",
     "BlobSink",
+    "Crc",
     "Entry",
     "EntryRequest",
     "EntryState",

@@ -29,12 +29,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import awscrt.checksums
+
 from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
-from .models import Expected
+from .models import CRC_ALGORITHMS, Expected
 
 HASH_CHUNK = 1024 * 1024
 WRITEBACK_EVERY = 16 * 1024 * 1024
 """Large blobs are handed to the disk as they arrive, not in one burst at the checkpoint."""
+CRC_FUNCTIONS: dict[str, Callable[[Any, int], int]] = {
+    "CRC64NVME": awscrt.checksums.crc64nvme,
+    "CRC32C": awscrt.checksums.crc32c,
+    "CRC32": awscrt.checksums.crc32,
+}
+"""Each of `CRC_ALGORITHMS`, hardware-assisted (several GB/s a core, against MD5's 0.6)."""
+assert set(CRC_FUNCTIONS) == set(CRC_ALGORITHMS)
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -105,6 +114,8 @@ class _Hashes:
     def __init__(self, expected: Expected) -> None:
         self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5() if expected.md5 else None
+        self._crc_of = CRC_FUNCTIONS[expected.crc.algorithm] if expected.crc else None
+        self.crc = 0
         self.git = hashlib.sha1(f"blob {expected.size}\0".encode()) if expected.git_sha1 else None
         self.part_size = expected.part_size if expected.multipart_etag else None
         self.part_md5s: list[bytes] = []
@@ -117,6 +128,8 @@ class _Hashes:
             self.md5.update(data)
         if self.git is not None:
             self.git.update(data)
+        if self._crc_of is not None:
+            self.crc = self._crc_of(data, self.crc)
         if self._part is not None and self.part_size:
             view = memoryview(data)
             while view:
@@ -334,6 +347,8 @@ def _verified(name: str, expected: Expected, hashes: _Hashes) -> str:
         problems.append(f"sha256 {sha256}, expected {expected.sha256}")
     if expected.md5 and hashes.md5 is not None and hashes.md5.hexdigest() != expected.md5:
         problems.append(f"md5 {hashes.md5.hexdigest()}, expected {expected.md5}")
+    if expected.crc and hashes.crc != expected.crc.value:
+        problems.append(f"{expected.crc.algorithm} {hashes.crc:x}, expected {expected.crc.value:x}")
     if expected.git_sha1 and hashes.git and hashes.git.hexdigest() != expected.git_sha1:
         problems.append(f"git blob id {hashes.git.hexdigest()}, expected {expected.git_sha1}")
     if expected.multipart_etag and hashes.part_size:

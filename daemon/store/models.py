@@ -44,6 +44,17 @@ def entry_id_for(request_key: str, version: str) -> str:
 
 
 @dataclass(frozen=True)
+class Crc:
+    """A CRC of a whole file that upstream keeps: one of `CRC_ALGORITHMS`, by S3's names."""
+
+    algorithm: str
+    value: int
+
+
+CRC_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32")
+
+
+@dataclass(frozen=True)
 class Expected:
     """Digests upstream announced for a file; each given one is checked while it streams."""
 
@@ -53,6 +64,7 @@ class Expected:
     git_sha1: str | None = None
     multipart_etag: str | None = None  # S3 `"<md5 of part md5s>-N"`, checked with part_size
     part_size: int | None = None
+    crc: Crc | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import awscrt.checksums
+
 BLOCK = 1024 * 1024
 
 
@@ -26,6 +28,7 @@ class Content:
     _small: bytes | None = field(default=None, repr=False)
     _git: str | None = field(default=None, repr=False)
     _md5: str | None = field(default=None, repr=False)
+    _crcs: dict[str, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, data: bytes) -> Content:
@@ -89,6 +92,16 @@ class Content:
             self._digests()
         assert self._md5 is not None
         return self._md5
+
+    def crc(self, algorithm: str) -> int:
+        """The CRC (S3's name: CRC32, CRC32C, CRC64NVME) of these bytes, as S3 keeps it."""
+        if algorithm not in self._crcs:
+            function = getattr(awscrt.checksums, algorithm.lower())
+            value = 0
+            for chunk in self.chunks():
+                value = function(chunk, value)
+            self._crcs[algorithm] = value
+        return self._crcs[algorithm]
 
     def git_blob_id(self) -> str:
         """The git object id of these bytes (`sha1("blob <size>\\0" + bytes)`)."""

@@ -4,11 +4,13 @@ This is what a bucket behind a CDN or its own domain often looks like (models.no
 objects readable by URL, listing denied. With `listing=True` it also answers path-style
 ListObjectsV2 (`/bucket?list-type=2&prefix=`), enough for boto3 and the daemon to treat it as
 an S3 endpoint. It streams bodies (Range, ETag = MD5) through `send_content`, so it serves
-throughput benchmarks without moto's copy of the whole object per ranged GET.
+throughput benchmarks without moto's copy of the whole object per ranged GET. A file can carry
+a full-object CRC as S3 keeps one (every object written since late 2024 has a CRC64NVME).
 """
 
 from __future__ import annotations
 
+import base64
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -26,6 +28,8 @@ _DENIED = (
 class StaticHost:
     def __init__(self, servers: ThreadedServers, *, listing: bool = False) -> None:
         self.files: dict[str, Content] = {}
+        self.checksums: dict[str, str] = {}  # path: the algorithm of the CRC S3 would keep
+        self.etags: dict[str, str] = {}  # path: an ETag that is not the MD5 (SSE-KMS, say)
         self.faults: dict[str, Faults] = {}
         self.traffic = Traffic()
         self.listing = listing
@@ -33,10 +37,35 @@ class StaticHost:
         app.router.add_route("*", "/{path:.*}", self._serve)
         self.url = servers.serve(app)
 
-    def put(self, path: str, content: bytes | Content) -> Content:
+    def put(
+        self,
+        path: str,
+        content: bytes | Content,
+        *,
+        checksum: str | None = None,
+        etag: str | None = None,
+    ) -> Content:
+        """Serve `content` at `path`; `checksum` names a full-object CRC S3 would keep of it
+        (listed, and sent to a HEAD or whole GET in checksum mode), `etag` replaces the MD5."""
         data = content if isinstance(content, Content) else Content.of(content)
-        self.files[path.lstrip("/")] = data
+        path = path.lstrip("/")
+        self.files[path] = data
+        if checksum:
+            self.checksums[path] = checksum
+        if etag:
+            self.etags[path] = etag
         return data
+
+    def _etag(self, path: str, content: Content) -> str:
+        return self.etags.get(path) or content.md5
+
+    def _checksum_headers(self, path: str, content: Content) -> dict[str, str]:
+        algorithm = self.checksums.get(path)
+        if algorithm is None:
+            return {}
+        width = 8 if algorithm == "CRC64NVME" else 4
+        value = base64.b64encode(content.crc(algorithm).to_bytes(width, "big")).decode()
+        return {f"x-amz-checksum-{algorithm.lower()}": value, "x-amz-checksum-type": "FULL_OBJECT"}
 
     def _list(self, bucket: str, prefix: str) -> web.Response:
         """One page of every key under `bucket/prefix` (these fakes hold few files)."""
@@ -45,9 +74,16 @@ class StaticHost:
         for path, content in sorted(self.files.items()):
             key = path[len(base) :]
             if path.startswith(base) and key.startswith(prefix):
+                algorithm = self.checksums.get(path)
+                checksum = (
+                    f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>"
+                    "<ChecksumType>FULL_OBJECT</ChecksumType>"
+                    if algorithm
+                    else ""
+                )
                 items.append(
                     f"<Contents><Key>{escape(key)}</Key><Size>{content.size}</Size>"
-                    f'<ETag>"{content.md5}"</ETag></Contents>'
+                    f'<ETag>"{self._etag(path, content)}"</ETag>{checksum}</Contents>'
                 )
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -70,5 +106,13 @@ class StaticHost:
         content = self.files.get(path)
         if content is None:
             return web.Response(status=404, text="Not Found")
-        headers = {"ETag": f'"{content.md5}"', "Content-Type": "application/octet-stream"}
+        headers = {
+            "ETag": f'"{self._etag(path, content)}"',
+            "Content-Type": "application/octet-stream",
+        }
+        if (
+            request.headers.get("x-amz-checksum-mode") == "ENABLED"
+            and "Range" not in request.headers
+        ):
+            headers |= self._checksum_headers(path, content)  # S3 sends none with a range
         return await send_content(request, content, self.faults.get(path), self.traffic, headers)

@@ -10,8 +10,14 @@ import os
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from daemon.errors import UnsafeUpstream, UpstreamAuthError, UpstreamNotFound
+from daemon.errors import (
+    UnsafeUpstream,
+    UpstreamAuthError,
+    UpstreamIntegrityError,
+    UpstreamNotFound,
+)
 from daemon.resources import S3Resource, parse_resource
+from tests.fakes.faults import Faults
 from tests.fakes.server import ThreadedServers
 from tests.fakes.static_host import StaticHost
 from tests.integration.conftest import CacheFactory
@@ -245,3 +251,46 @@ async def test_twenty_concurrent_requests_for_a_prefix_make_one_download(
     for path in objects:
         assert host.traffic.count(f"GET /{path}") == 1, path
     assert host.traffic.count("GET /bkt") == 1  # one listing
+
+
+async def test_a_crc_s3_keeps_is_checked_instead_of_the_md5_etag(
+    servers: ThreadedServers, make_cache: CacheFactory
+) -> None:
+    """A large object's CRC64NVME (S3 keeps one of every object written since late 2024) is
+    what its bytes are checked against: here its ETag is not its MD5 (as with SSE-KMS), so
+    only the CRC can vouch for it, and wrong bytes are refused naming the CRC. A small object
+    is not worth the HEAD and keeps its MD5 ETag."""
+    host = StaticHost(servers, listing=True)
+    big, small = os.urandom(9 * MB), os.urandom(MB)
+    host.put("bkt/crc/big.bin", big, checksum="CRC64NVME", etag="0" * 32)
+    host.put("bkt/crc/small.bin", small, checksum="CRC64NVME")
+    host.put("bkt/bad/big.bin", big, checksum="CRC32", etag="1" * 32)
+    host.faults["bkt/bad/big.bin"] = Faults(corrupt=True)
+    async with make_cache(NOSANA_CACHE_S3__ENDPOINT_URL=host.url) as cache:
+        lease = await cache.acquire(s3res(url="s3://bkt/crc"), holder="t")
+        assert lease.view is not None
+        assert (lease.view / "big.bin").read_bytes() == big
+        assert (lease.view / "small.bin").read_bytes() == small
+        assert host.traffic.count("HEAD /bkt/crc/big.bin") == 1
+        assert host.traffic.count("HEAD /bkt/crc/small.bin") == 0
+
+        with pytest.raises(UpstreamIntegrityError, match=r"CRC32 [0-9a-f]+, expected"):
+            await cache.acquire(s3res(url="s3://bkt/bad"), holder="t")
+        assert not list(cache.store.paths.tmp.iterdir())
+
+
+async def test_an_object_uploaded_with_the_sdks_default_crc32_is_fetched(
+    s3: S3Peer, make_cache: CacheFactory
+) -> None:
+    """Against a real S3 implementation's listing and headers: boto3 now sends a CRC32 with
+    every upload, which S3 keeps and the daemon checks."""
+    data = os.urandom(9 * MB)
+    client = s3.client()
+    client.create_bucket(Bucket="crc-default")
+    client.put_object(Bucket="crc-default", Key="m/w.bin", Body=data)
+    head = client.head_object(Bucket="crc-default", Key="m/w.bin", ChecksumMode="ENABLED")
+    assert head.get("ChecksumCRC32")  # what the daemon will be checking against
+    async with make_cache(s3=s3, **s3.operator_env()) as cache:
+        lease = await cache.acquire(s3res(url="s3://crc-default/m"), holder="t")
+        assert lease.view is not None
+        assert (lease.view / "w.bin").read_bytes() == data

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from daemon.clock import ManualClock
 from daemon.errors import Conflict, UnsafeUpstream, UpstreamIntegrityError
 from daemon.settings import StoreSettings
-from daemon.store import EntryState, Store
+from daemon.store import Crc, EntryState, Expected, Store
+from daemon.store.blobs import BlobPaths, Ingest, MemoryIngest
 from tests.unit.store.upstream import MemoryUpstream, request
 
 
@@ -159,3 +161,27 @@ async def test_after_an_unclean_stop_blobs_written_since_the_checkpoint_are_reha
         assert [e.source for e in ready] == ["mem://before-checkpoint"]
     async with Store.open(settings, clock=clock) as clean:
         assert (await clean.get(lease.entry.id)).state == EntryState.FAILED  # nothing re-checked
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "check_value"),  # the standard check values: the CRC of b"123456789"
+    [("CRC32", 0xCBF43926), ("CRC32C", 0xE3069283), ("CRC64NVME", 0xAE8B14860A799888)],
+)
+async def test_a_crc_upstream_keeps_is_checked(
+    tmp_path: Path, algorithm: str, check_value: int
+) -> None:
+    paths = BlobPaths(tmp_path)
+    paths.ensure()
+    data = b"123456789"
+    good = Ingest(paths, Expected(size=9, crc=Crc(algorithm, check_value)), name="f")
+    await good.write(5, data[5:])  # out of order: the CRC follows the bytes in order
+    await good.write(0, data[:5])
+    assert await good.finish() == hashlib.sha256(data).hexdigest()
+    bad = Ingest(paths, Expected(size=9, crc=Crc(algorithm, check_value ^ 1)), name="f")
+    await bad.write(0, data)
+    with pytest.raises(UpstreamIntegrityError, match=f"{algorithm} {check_value:x}, expected"):
+        await bad.finish()
+    bad.discard()
+    small = MemoryIngest(Expected(size=9, crc=Crc(algorithm, check_value)), name="f")
+    await small.write(0, data)
+    assert small.finish()[0] == hashlib.sha256(data).hexdigest()
