@@ -101,8 +101,9 @@ Files of {", ".join(str(s) for s in t["files_mib"])} MiB (plus small ones), cold
 huggingface_hub's `snapshot_download` and boto3's transfer manager (every object submitted at
 once, as `aws s3 sync` does), and against the machine: the same bytes fetched by parallel
 `curl` into /dev/null, and the disk's sequential write speed (`dd` with fsync:
-{t["disk_write_mib_s"]} MiB/s). The daemon verifies every byte (SHA-256 for LFS; MD5 of S3
-ETags, or S3's SHA-256); the tools verify nothing. None of them waits for the disk: the
+{t["disk_write_mib_s"]} MiB/s). The daemon verifies every byte (SHA-256 for LFS; for S3, the
+whole-object CRC64NVME that S3 keeps of every object written since late 2024, and this S3
+host keeps too, else the MD5 ETag); the tools verify nothing. None of them waits for the disk: the
 daemon's blobs are made durable by the store's checkpoint (one syncfs every 30 s, with
 writeback started as the bytes arrive), so the ratios are against the tools as they are; the
 tools are also timed "+ sync" (until their bytes are on disk), for reference.
