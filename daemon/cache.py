@@ -12,7 +12,7 @@ from .aiotasks import TaskSet
 from .errors import NosanaCacheError
 from .logs import get_logger
 from .resources import parse_resource
-from .sources import Resource, Sources
+from .sources import Resource, Sources, TransferStats
 from .store import Entry, Lease, Store
 
 log = get_logger(__name__)
@@ -37,6 +37,9 @@ class Cache:
     async def wait_ready(self, resource: Resource) -> Entry:
         request, resolver = self.sources.request(resource)
         return await self.store.wait_ready(request, resolver)
+
+    def transfer_stats(self) -> TransferStats:
+        return self.sources.transfer.stats()
 
     def resume_unfinished(self, entries: list[Entry]) -> int:
         """Restart, in the background, fetches a killed or stopped daemon left behind."""

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from ..market import Market
 from ..store import Store
-from ..store import index as store_index
 from .context import context_of
 from .shapes import entry_json, timestamp
 
@@ -21,7 +20,7 @@ async def readyz(request: web.Request) -> web.Response:
     context = context_of(request)
     problems: list[dict[str, Any]] = []
     try:
-        await context.store.db.read(store_index.usage)
+        await context.store.usage()
     except Exception as exc:  # the store cannot answer: that is the whole point of asking
         problems.append(
             {"kind": "store", "name": str(context.settings.store.path), "error": str(exc)}

@@ -8,7 +8,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..metrics import Snapshot
-from ..store import index as store_index
 from .context import ApiContext, context_of
 
 routes = web.RouteTableDef()
@@ -26,11 +25,11 @@ async def metrics(request: web.Request) -> web.Response:
 async def gather(context: ApiContext) -> Snapshot:
     store = context.store
     snapshot = Snapshot()
-    for kind, state, count, size in await store.db.read(store_index.totals_by_type_and_state):
-        snapshot.entries[(kind, state)] = count
-        snapshot.entry_bytes[(kind, state)] = size
-    snapshot.blob_bytes, snapshot.blobs = await store.db.read(store_index.usage)
-    room = await store.space.room()
+    for total in await store.totals():
+        snapshot.entries[(total.type, total.state)] = total.entries
+        snapshot.entry_bytes[(total.type, total.state)] = total.bytes
+    usage = await store.usage()
+    snapshot.blob_bytes, snapshot.blobs, room = usage.bytes_used, usage.blobs, usage.room
     snapshot.fs_free = room.fs_free
     snapshot.max_size = room.max_size
     snapshot.min_free = room.min_free
@@ -44,7 +43,8 @@ async def gather(context: ApiContext) -> Snapshot:
     snapshot.bytes_fetched = Counter(stats.bytes_fetched)
     snapshot.evictions = Counter(stats.evictions)
     snapshot.fetch_failures = Counter(stats.failures)
-    snapshot.bytes_received = context.cache.sources.transfer.bytes_received
-    snapshot.transfers_active = context.cache.sources.transfer.active
+    transfers = context.cache.transfer_stats()
+    snapshot.bytes_received = transfers.bytes_received
+    snapshot.transfers_active = transfers.active
     snapshot.fetches_in_flight = store.transfers_in_flight()
     return snapshot

@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
-from ..store import index as store_index
 from .context import ApiContext, context_of
 from .shapes import timestamp
 
@@ -55,13 +54,12 @@ async def status(request: web.Request) -> web.Response:
 async def _store_status(context: ApiContext) -> dict[str, Any]:
     settings = context.settings.store
     store = context.store
-    room = await store.space.room()
-    used, blobs = await store.db.read(store_index.usage)
-    states = await store.db.read(store_index.counts_by_state)
+    usage = await store.usage()
+    room, states = usage.room, usage.entries_by_state
     return {
         "path": str(settings.path),
         "host_path": str(settings.engine_path),
-        "bytes_used": used,
+        "bytes_used": usage.bytes_used,
         "max_size": settings.max_size,
         "min_free": settings.min_free,
         "fs_free_bytes": room.fs_free,
@@ -70,7 +68,7 @@ async def _store_status(context: ApiContext) -> dict[str, Any]:
         "ttl_from": settings.ttl_from,
         "entries": sum(states.values()),
         "entries_by_state": states,
-        "blobs": blobs,
+        "blobs": usage.blobs,
         "hits": sum(store.stats.hits.values()),
         "misses": sum(store.stats.misses.values()),
     }

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
-import shutil
 import signal
 import threading
 import time
@@ -206,12 +205,12 @@ class OpRun:
         args = op.args
         binds: list[Bind] = []
         volumes: dict[str, str] = {}
-        engine_root = self.job.settings.store.engine_path
+        store = self.job.cache.store
         for index, (resource, lease) in enumerate(
             zip(args.resources or [], [self.leases[i] for i in sorted(self.leases)], strict=True)
         ):
             target = _clean_target(mount_target(resource))
-            view = engine_root / "views" / lease.entry.id
+            view = store.engine_view_path(lease.entry.id)
             if isinstance(resource, S3Resource) and resource.allowWrite:
                 volumes[await self._writable_layer(index, view)] = target
             else:
@@ -257,11 +256,11 @@ class OpRun:
     async def _writable_layer(self, index: int, lower: Path) -> str:
         """A copy-on-write layer over a view (an overlay volume): the job writes, the store
         does not."""
-        relative = Path("jobs") / self.job.job_id / "rw" / f"{self.op.id}-{index}"
-        local = self.job.settings.store.path / relative
+        scratch = self.job.cache.store.op_scratch(self.job.job_id, self.op.id)
+        layer = str(index)
         for part in ("upper", "work"):
-            (local / part).mkdir(parents=True, exist_ok=True)
-        engine = self.job.settings.store.engine_path / relative
+            (scratch.local / layer / part).mkdir(parents=True, exist_ok=True)
+        engine = scratch.engine / layer
         name = volume_name(self.job.job_id, f"{self.op.id}-rw{index}")
         options = f"lowerdir={lower},upperdir={engine / 'upper'},workdir={engine / 'work'}"
         await self.job.containers.create_volume(
@@ -356,9 +355,7 @@ class OpRun:
             await self.job.containers.remove(container_id)
         for name in self.record.get("writable_layers", []):
             await self.job.containers.remove_volume(name)
-        shutil.rmtree(
-            self.job.settings.store.path / "jobs" / self.job.job_id / "rw", ignore_errors=True
-        )
+        await self.job.cache.store.remove_op_scratch(self.job.job_id, self.op.id)
         for lease_id in self.record.get("lease_ids", []):
             await self.job.cache.store.release_id(lease_id)
         if self.private_image and self.image_lease is not None:

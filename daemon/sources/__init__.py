@@ -13,7 +13,7 @@ from ..store import EntryRequest, Resolver
 from .huggingface import HuggingFace
 from .ollama import Ollama
 from .s3 import S3
-from .transfer import Transfer
+from .transfer import Transfer, TransferStats
 
 Resource = HFResource | S3Resource | OllamaResource
 
@@ -54,4 +54,4 @@ def _with_resume(request: EntryRequest, resource: Resource) -> EntryRequest:
     return EntryRequest(request.key, request.type, request.source, resumable=body)
 
 
-__all__ = ["Resource", "Sources", "Transfer"]
+__all__ = ["Resource", "Sources", "Transfer", "TransferStats"]

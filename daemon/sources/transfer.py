@@ -74,6 +74,14 @@ Signer = Callable[[str, URL, Mapping[str, str]], Mapping[str, str]]
 computed afresh for every request."""
 
 
+@dataclass(frozen=True)
+class TransferStats:
+    """Totals since start, for /metrics."""
+
+    bytes_received: int
+    active: int
+
+
 @dataclass
 class _Target:
     """Where one download's parts go, once redirects are followed."""
@@ -96,6 +104,9 @@ class Transfer:
         self._guarded: aiohttp.ClientSession | None = None
         self.bytes_received = 0
         self.active = 0
+
+    def stats(self) -> TransferStats:
+        return TransferStats(self.bytes_received, self.active)
 
     async def start(self) -> None:
         self._trusted = self._session(guarded=False)

@@ -17,7 +17,7 @@ from .models import (
     Progress,
     Resolver,
 )
-from .store import Lease, Store
+from .store import Lease, Scratch, Store, TypeTotal, Usage
 from .views import validate_relative_path, validate_tree
 
 __all__ = [
@@ -33,8 +33,11 @@ __all__ = [
     "Manifest",
     "Progress",
     "Resolver",
+    "Scratch",
     "Store",
     "SweepReport",
+    "TypeTotal",
+    "Usage",
     "VerifyReport",
     "validate_relative_path",
     "validate_tree",

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from .models import (
     Resolver,
     entry_id_for,
 )
-from .space import EmergencyRoom, Reservation, SpaceKeeper
+from .space import EmergencyRoom, Reservation, Room, SpaceKeeper
 from .views import Views, validate_tree
 
 log = get_logger(__name__)
@@ -77,6 +78,34 @@ class Lease:
     lease_id: int
     hit: bool
     view: Path | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the store holds and how much room is left: for status, metrics and readiness."""
+
+    bytes_used: int
+    blobs: int
+    entries_by_state: dict[str, int]
+    room: Room
+
+
+@dataclass(frozen=True)
+class TypeTotal:
+    """Entries of one type in one state, and their bytes."""
+
+    type: str
+    state: str
+    entries: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A job's writable scratch folder, as this process and as the Docker engine see it."""
+
+    local: Path
+    engine: Path
 
 
 @dataclass
@@ -225,6 +254,32 @@ class Store:
 
     def expires_at(self, entry: Entry) -> float | None:
         return self.expiry.of(entry)
+
+    def engine_view_path(self, entry_id: str) -> Path:
+        """An entry's view as the Docker engine must name it in a bind mount (the store may
+        sit elsewhere on the engine's host: `store.host_path`)."""
+        return self.settings.engine_path / self.views.root.name / entry_id
+
+    def op_scratch(self, job_id: str, op_key: str) -> Scratch:
+        """Where one op's writable layers live (removed with `remove_op_scratch` when the op
+        ends; the job's whole folder goes with its records)."""
+        relative = Path("jobs") / job_id / "rw" / op_key
+        return Scratch(self.settings.path / relative, self.settings.engine_path / relative)
+
+    async def remove_op_scratch(self, job_id: str, op_key: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.op_scratch(job_id, op_key).local, True)
+
+    async def usage(self) -> Usage:
+        """Bytes and blobs held, entries by state, and the room left (raises if the index
+        cannot answer: readiness asks exactly that)."""
+        used, blobs = await self.db.read(index.usage)
+        states = await self.db.read(index.counts_by_state)
+        return Usage(used, blobs, states, await self.space.room())
+
+    async def totals(self) -> list[TypeTotal]:
+        """Entries and bytes by type and state (metrics)."""
+        rows = await self.db.read(index.totals_by_type_and_state)
+        return [TypeTotal(*row) for row in rows]
 
     # -- acquiring --------------------------------------------------------------------------
 
