@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from daemon.store import EntryState, Store
-from daemon.store import index as store_index
+from daemon.store import EntryState, Store, blob_index
 
 
 async def check_consistent(store: Store, expected: Mapping[str, Mapping[str, bytes]]) -> int:
@@ -31,11 +30,11 @@ async def check_consistent(store: Store, expected: Mapping[str, Mapping[str, byt
             data = (store.views.path(entry.id) / row["path"]).read_bytes()
             assert data == files[row["path"]], (entry.source, row["path"])
             assert hashlib.sha256(data).hexdigest() == row["sha256"]
-    used, count = await store.db.read(store_index.usage)
+    used, count = await store.db.read(blob_index.usage)
     blob_files = list(store.paths.blobs.glob("*/*"))
     assert count == len(blob_files)
     assert used == sum(p.stat().st_size for p in blob_files)
-    known = {row["tmp_name"] for row in await store.db.read(store_index.all_downloads)}
+    known = {row["tmp_name"] for row in await store.db.read(blob_index.all_downloads)}
     assert {p.name for p in store.paths.tmp.iterdir()} <= known
     assert not [p for p in store.views.root.iterdir() if p.name.endswith(".partial")]
     return ready

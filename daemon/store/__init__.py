@@ -1,5 +1,7 @@
 """The content-addressed store: blobs, views, the index, leases, pins, ttl and eviction.
 
+The package's public surface is what this module exports; store.py says which module does what.
+
 It knows nothing of HTTP or Docker: callers hand it an `EntryRequest` and a `Resolver`.
 """
 

@@ -20,7 +20,6 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
-import hashlib
 import os
 import shutil
 import threading
@@ -29,24 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import awscrt.checksums
-
 from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
-from .models import CRC_ALGORITHMS, Expected
+from .digests import HASH_CHUNK, Hashes, verified
+from .models import Expected
 
-HASH_CHUNK = 1024 * 1024
 WRITEBACK_EVERY = 16 * 1024 * 1024
 """Large blobs are handed to the disk as they arrive, not in one burst at the checkpoint."""
-CRC_FUNCTIONS: dict[str, Callable[[Any, int], int]] = {
-    name: getattr(awscrt.checksums, name.lower()) for name in CRC_ALGORITHMS
-}
-"""Each of `CRC_ALGORITHMS` (awscrt names them as S3 does, in lower case), hardware-assisted:
-several GB/s a core, against MD5's 0.6."""
-_HEX = frozenset("0123456789abcdef")
-
-
-def is_sha256(value: str) -> bool:
-    return len(value) == 64 and set(value) <= _HEX
 
 
 class BlobPaths:
@@ -106,46 +93,6 @@ class _Ranges:
         return sum(e - s for s, e in self.items)
 
 
-class _Hashes:
-    """Every digest we need for one file, fed the bytes in order."""
-
-    def __init__(self, expected: Expected) -> None:
-        self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5() if expected.md5 else None
-        self._crc_of = CRC_FUNCTIONS[expected.crc.algorithm] if expected.crc else None
-        self.crc = 0
-        self.git = hashlib.sha1(f"blob {expected.size}\0".encode()) if expected.git_sha1 else None
-        self.part_size = expected.part_size if expected.multipart_etag else None
-        self.part_md5s: list[bytes] = []
-        self._part = hashlib.md5() if self.part_size else None
-        self._part_fill = 0
-
-    def update(self, data: memoryview | bytes) -> None:
-        self.sha256.update(data)
-        if self.md5 is not None:
-            self.md5.update(data)
-        if self.git is not None:
-            self.git.update(data)
-        if self._crc_of is not None:
-            self.crc = self._crc_of(data, self.crc)
-        if self._part is not None and self.part_size:
-            view = memoryview(data)
-            while view:
-                take = min(len(view), self.part_size - self._part_fill)
-                self._part.update(view[:take])
-                self._part_fill += take
-                view = view[take:]
-                if self._part_fill == self.part_size:
-                    self.part_md5s.append(self._part.digest())
-                    self._part, self._part_fill = hashlib.md5(), 0
-
-    def multipart_etag(self) -> str:
-        parts = list(self.part_md5s)
-        if self._part is not None and self._part_fill:
-            parts.append(self._part.digest())
-        return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
-
-
 class Ingest:
     """One blob being written: positional writes (any order, any concurrency), ordered hash.
 
@@ -171,7 +118,7 @@ class Ingest:
         self.tmp_path = tmp_path or paths.new_tmp()
         self._on_bytes = on_bytes
         self._ranges = _Ranges(written)
-        self._hashes = _Hashes(expected)
+        self._hashes = Hashes(expected)
         self._hashed = 0
         self._state = threading.Lock()
         self._no_writers = threading.Condition(self._state)
@@ -269,7 +216,7 @@ class Ingest:
             done = self._ranges.done()
         if self._hashed != self.expected.size or missing:
             raise UpstreamIntegrityError(f"{self.name}: got {done} of {self.expected.size} bytes")
-        sha256 = _verified(self.name, self.expected, self._hashes)
+        sha256 = verified(self.name, self.expected, self._hashes)
         self._close()
         return sha256
 
@@ -332,30 +279,9 @@ class MemoryIngest:
             raise UpstreamIntegrityError(
                 f"{self.name}: got {self._ranges.done()} of {self.expected.size} bytes"
             )
-        hashes = _Hashes(self.expected)
+        hashes = Hashes(self.expected)
         hashes.update(memoryview(self._buffer))
-        return _verified(self.name, self.expected, hashes), bytes(self._buffer)
-
-
-def _verified(name: str, expected: Expected, hashes: _Hashes) -> str:
-    """The sha256 of what was hashed, after checking every digest upstream announced."""
-    sha256 = hashes.sha256.hexdigest()
-    problems = []
-    if expected.sha256 and expected.sha256 != sha256:
-        problems.append(f"sha256 {sha256}, expected {expected.sha256}")
-    if expected.md5 and hashes.md5 is not None and hashes.md5.hexdigest() != expected.md5:
-        problems.append(f"md5 {hashes.md5.hexdigest()}, expected {expected.md5}")
-    if expected.crc and hashes.crc != expected.crc.value:
-        problems.append(f"{expected.crc.algorithm} {hashes.crc:x}, expected {expected.crc.value:x}")
-    if expected.git_sha1 and hashes.git and hashes.git.hexdigest() != expected.git_sha1:
-        problems.append(f"git blob id {hashes.git.hexdigest()}, expected {expected.git_sha1}")
-    if expected.multipart_etag and hashes.part_size:
-        got = hashes.multipart_etag()
-        if got != expected.multipart_etag:
-            problems.append(f"multipart ETag {got}, expected {expected.multipart_etag}")
-    if problems:
-        raise UpstreamIntegrityError(f"{name}: corrupt download: {'; '.join(problems)}")
-    return sha256
+        return verified(self.name, self.expected, hashes), bytes(self._buffer)
 
 
 def write_small_blob(paths: BlobPaths, sha256: str, data: bytes) -> None:
@@ -425,14 +351,6 @@ def commit_blob(paths: BlobPaths, tmp_path: Path, sha256: str) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp_path, 0o444)
     os.replace(tmp_path, final)
-
-
-def hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def remove_blob_file(paths: BlobPaths, sha256: str) -> None:

@@ -10,125 +10,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..db import Migration
+from .blob_index import has_blob
 from .models import Entry, EntryRequest, EntryState, FileSpec
+from .schema import MIGRATIONS
 
-SCHEMA_V1 = """
-CREATE TABLE entries (
-    id TEXT PRIMARY KEY,
-    request_key TEXT NOT NULL,
-    type TEXT NOT NULL,
-    source TEXT NOT NULL,
-    request TEXT NOT NULL,
-    resumable TEXT,
-    version TEXT,
-    details TEXT NOT NULL DEFAULT '{}',
-    state TEXT NOT NULL,
-    error TEXT,
-    size_bytes INTEGER NOT NULL DEFAULT 0,
-    file_count INTEGER NOT NULL DEFAULT 0,
-    external INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    downloaded_at REAL,
-    last_used_at REAL,
-    hits INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX entries_by_request ON entries(request_key, state, downloaded_at);
-CREATE INDEX entries_by_age ON entries(state, downloaded_at);
-CREATE TABLE blobs (
-    sha256 TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    verified_at REAL,
-    written_at REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX blobs_by_written ON blobs(written_at);
-CREATE TABLE meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE files (
-    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT REFERENCES blobs(sha256),
-    executable INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (entry_id, path)
-) WITHOUT ROWID;
-CREATE INDEX files_by_blob ON files(sha256);
-CREATE TABLE aliases (
-    alias TEXT PRIMARY KEY,
-    sha256 TEXT NOT NULL REFERENCES blobs(sha256) ON DELETE CASCADE,
-    size INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX aliases_by_blob ON aliases(sha256);
-CREATE TABLE pins (
-    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    owner TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (entry_id, owner)
-) WITHOUT ROWID;
-CREATE TABLE leases (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    holder TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX leases_by_entry ON leases(entry_id);
-CREATE TABLE downloads (
-    key TEXT PRIMARY KEY,
-    tmp_name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    ranges TEXT NOT NULL DEFAULT '[]',
-    updated_at REAL NOT NULL
-) WITHOUT ROWID
-"""
-
-
-def _schema_v2(conn: sqlite3.Connection) -> None:
-    """Bookkeeping that spares the store a scan of every blob, which takes about a second
-    with a million of them on the one index thread that everything waits on.
-
-    - `blob_totals`: the blobs' total size and count, kept by triggers (space checks, status
-      and metrics read it at every cold fetch or scrape);
-    - `gc_candidates`: every blob that may have no file pointing at it: one just added (its
-      entry may have gone before it was linked) or one a file stopped pointing at. Garbage
-      collection looks at these only. Every blob of a store made before this migration is
-      a candidate once.
-    """
-    for statement in (
-        """CREATE TABLE blob_totals (
-               id INTEGER PRIMARY KEY CHECK (id = 0),
-               bytes INTEGER NOT NULL,
-               count INTEGER NOT NULL)""",
-        "INSERT INTO blob_totals SELECT 0, coalesce(sum(size), 0), count(*) FROM blobs",
-        "CREATE TABLE gc_candidates (sha256 TEXT PRIMARY KEY) WITHOUT ROWID",
-        "INSERT INTO gc_candidates SELECT sha256 FROM blobs",
-        """CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
-               UPDATE blob_totals SET bytes = bytes + new.size, count = count + 1;
-               INSERT OR IGNORE INTO gc_candidates VALUES (new.sha256);
-           END""",
-        """CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
-               UPDATE blob_totals SET bytes = bytes - old.size, count = count - 1;
-               DELETE FROM gc_candidates WHERE sha256 = old.sha256;
-           END""",
-        """CREATE TRIGGER file_removed AFTER DELETE ON files WHEN old.sha256 IS NOT NULL BEGIN
-               INSERT OR IGNORE INTO gc_candidates VALUES (old.sha256);
-           END""",
-        """CREATE TRIGGER file_repointed AFTER UPDATE OF sha256 ON files
-           WHEN old.sha256 IS NOT NULL AND old.sha256 IS NOT new.sha256 BEGIN
-               INSERT OR IGNORE INTO gc_candidates VALUES (old.sha256);
-           END""",
-    ):
-        conn.execute(statement)
-
-
-MIGRATIONS: list[Migration] = [SCHEMA_V1, _schema_v2]
+__all__ = ["MIGRATIONS"]
 
 _ENTRY_COLUMNS = """
     e.id, e.request_key, e.type, e.source, e.request, e.resumable, e.version, e.details,
@@ -306,6 +196,17 @@ def count_hit(conn: sqlite3.Connection, entry_id: str, now: float) -> None:
     )
 
 
+def mark_deleting(conn: sqlite3.Connection, entry_id: str) -> bool:
+    """Mark an entry for deletion unless a pin or a lease holds it (checked in the same step)."""
+    cursor = conn.execute(
+        """UPDATE entries SET state = 'deleting' WHERE id = ? AND state != 'deleting'
+             AND NOT EXISTS (SELECT 1 FROM pins WHERE entry_id = ?)
+             AND NOT EXISTS (SELECT 1 FROM leases WHERE entry_id = ?)""",
+        (entry_id, entry_id, entry_id),
+    )
+    return bool(cursor.rowcount)
+
+
 def delete_entry(conn: sqlite3.Connection, entry_id: str) -> None:
     conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
 
@@ -352,7 +253,7 @@ def bytes_freed_by(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
     return int(freed)
 
 
-# -- files and blobs -------------------------------------------------------------------------
+# -- files -----------------------------------------------------------------------------------
 
 
 def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[sqlite3.Row]:
@@ -362,17 +263,6 @@ def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[sqlite3.Row]:
             (entry_id,),
         )
     )
-
-
-def has_blob(conn: sqlite3.Connection, sha256: str) -> bool:
-    return conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha256,)).fetchone() is not None
-
-
-def blob_for_alias(conn: sqlite3.Connection, alias: str, size: int) -> str | None:
-    row = conn.execute(
-        "SELECT sha256 FROM aliases WHERE alias = ? AND size = ?", (alias, size)
-    ).fetchone()
-    return row[0] if row else None
 
 
 def link_file(conn: sqlite3.Connection, entry_id: str, path: str, sha256: str) -> bool:
@@ -385,25 +275,6 @@ def link_file(conn: sqlite3.Connection, entry_id: str, path: str, sha256: str) -
     return True
 
 
-def add_blob(
-    conn: sqlite3.Connection, sha256: str, size: int, now: float, aliases: Iterable[str]
-) -> None:
-    conn.execute(
-        """INSERT OR IGNORE INTO blobs (sha256, size, created_at, verified_at, written_at)
-           VALUES (?, ?, ?, ?, ?)""",
-        (sha256, size, now, now, time.time()),
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO aliases (alias, sha256, size) VALUES (?, ?, ?)",
-        [(alias, sha256, size) for alias in aliases],
-    )
-
-
-def blobs_written_since(conn: sqlite3.Connection, since: float) -> list[tuple[str, int]]:
-    rows = conn.execute("SELECT sha256, size FROM blobs WHERE written_at >= ?", (since,))
-    return [(r[0], r[1]) for r in rows]
-
-
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
@@ -414,49 +285,6 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
         (key, value, value),
     )
-
-
-def take_gc_candidates(conn: sqlite3.Connection, limit: int) -> tuple[int, list[str]]:
-    """Look at up to `limit` blobs that may have lost their last file and forget them as
-    candidates; returns how many were looked at and those that no file points at."""
-    rows = conn.execute(
-        """SELECT c.sha256, EXISTS (SELECT 1 FROM files f WHERE f.sha256 = c.sha256)
-           FROM gc_candidates c LIMIT ?""",
-        (limit,),
-    ).fetchall()
-    conn.executemany("DELETE FROM gc_candidates WHERE sha256 = ?", [(r[0],) for r in rows])
-    return len(rows), [r[0] for r in rows if not r[1]]
-
-
-def delete_blob_rows(conn: sqlite3.Connection, digests: Sequence[str]) -> None:
-    conn.executemany("DELETE FROM blobs WHERE sha256 = ?", [(d,) for d in digests])
-
-
-def all_blobs(conn: sqlite3.Connection) -> list[tuple[str, int]]:
-    return [(r[0], r[1]) for r in conn.execute("SELECT sha256, size FROM blobs")]
-
-
-def entries_using_blob(conn: sqlite3.Connection, sha256: str) -> list[str]:
-    rows = conn.execute("SELECT DISTINCT entry_id FROM files WHERE sha256 = ?", (sha256,))
-    return [r[0] for r in rows]
-
-
-def forget_blob(conn: sqlite3.Connection, sha256: str, reason: str) -> list[str]:
-    """A blob is gone or corrupt: unlink it from files, fail their entries, drop its row."""
-    entries = entries_using_blob(conn, sha256)
-    conn.execute("UPDATE files SET sha256 = NULL WHERE sha256 = ?", (sha256,))
-    conn.executemany(
-        "UPDATE entries SET state = 'failed', error = ? WHERE id = ? AND state = 'ready'",
-        [(reason, e) for e in entries],
-    )
-    conn.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
-    return entries
-
-
-def usage(conn: sqlite3.Connection) -> tuple[int, int]:
-    """(bytes, count) of every blob the store holds."""
-    row = conn.execute("SELECT bytes, count FROM blob_totals").fetchone()
-    return int(row[0]), int(row[1])
 
 
 def totals_by_type_and_state(conn: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
@@ -511,37 +339,3 @@ def release_lease(conn: sqlite3.Connection, lease_id: int) -> None:
 
 def lease_holders(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
     return [(r[0], r[1], r[2]) for r in conn.execute("SELECT id, entry_id, holder FROM leases")]
-
-
-# -- downloads in progress (resumable temp files) --------------------------------------------
-
-
-def get_download(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT key, tmp_name, size, ranges FROM downloads WHERE key = ?", (key,)
-    ).fetchone()
-    return row
-
-
-def save_download(
-    conn: sqlite3.Connection,
-    key: str,
-    tmp_name: str,
-    size: int,
-    ranges: list[tuple[int, int]],
-    now: float,
-) -> None:
-    conn.execute(
-        """INSERT INTO downloads (key, tmp_name, size, ranges, updated_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET tmp_name = excluded.tmp_name, size = excluded.size,
-               ranges = excluded.ranges, updated_at = excluded.updated_at""",
-        (key, tmp_name, size, json.dumps(ranges), now),
-    )
-
-
-def delete_download(conn: sqlite3.Connection, key: str) -> None:
-    conn.execute("DELETE FROM downloads WHERE key = ?", (key,))
-
-
-def all_downloads(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return list(conn.execute("SELECT key, tmp_name, size, updated_at FROM downloads"))

@@ -21,7 +21,7 @@ from ..db import Database
 from ..errors import InsufficientSpace
 from ..logs import get_logger
 from ..settings import StoreSettings
-from . import index
+from . import blob_index, index
 from .models import Entry
 
 log = get_logger(__name__)
@@ -106,7 +106,7 @@ class SpaceKeeper:
         self._lock = asyncio.Lock()
 
     async def room(self) -> Room:
-        used, _count = await self._db.read(index.usage)
+        used, _count = await self._db.read(blob_index.usage)
         fs_free = await asyncio.to_thread(_fs_free, self.settings.path)
         return Room(
             used=used,

@@ -15,7 +15,7 @@ from daemon.clock import ManualClock
 from daemon.db import Database
 from daemon.errors import StoreError
 from daemon.settings import StoreSettings
-from daemon.store import Store
+from daemon.store import Store, blob_index
 from daemon.store import index as store_index
 from tests.unit.store.upstream import MemoryUpstream, request
 
@@ -38,12 +38,12 @@ async def test_a_collection_leaves_no_candidates_and_the_next_looks_at_nothing(
     entry_a = next(e for e in await store.entries() if e.source == "mem://a")
     await store.delete(entry_a.id)  # collects a.bin; shared.bin is still b's
     assert await store.db.read(candidates) == 0
-    looked_at, unreferenced = await store.db.run(lambda c: store_index.take_gc_candidates(c, 10))
+    looked_at, unreferenced = await store.db.run(lambda c: blob_index.take_gc_candidates(c, 10))
     assert (looked_at, unreferenced) == (0, [])
     remaining = {p.name for p in store.paths.blobs.glob("*/*")}
     assert {hashlib.sha256(shared).hexdigest()[2:]} < remaining
     assert len(remaining) == 2
-    assert await store.db.read(store_index.usage) == (10_000, 2)
+    assert await store.db.read(blob_index.usage) == (10_000, 2)
 
 
 async def test_a_blob_whose_entry_went_before_it_was_linked_is_collected(store: Store) -> None:
@@ -51,11 +51,11 @@ async def test_a_blob_whose_entry_went_before_it_was_linked_is_collected(store: 
     digest = hashlib.sha256(data).hexdigest()
     store.paths.blob(digest).parent.mkdir(parents=True, exist_ok=True)
     store.paths.blob(digest).write_bytes(data)
-    await store.db.run(lambda c: store_index.add_blob(c, digest, len(data), 0.0, []))
-    assert await store.db.read(store_index.usage) == (3000, 1)
+    await store.db.run(lambda c: blob_index.add_blob(c, digest, len(data), 0.0, []))
+    assert await store.db.read(blob_index.usage) == (3000, 1)
     assert await store.gc() == 1
     assert not store.paths.blob(digest).exists()
-    assert await store.db.read(store_index.usage) == (0, 0)
+    assert await store.db.read(blob_index.usage) == (0, 0)
 
 
 async def test_a_store_made_before_the_bookkeeping_is_migrated_and_its_orphans_collected(
@@ -88,9 +88,9 @@ async def test_a_store_made_before_the_bookkeeping_is_migrated_and_its_orphans_c
         path.chmod(0o444)
 
     async with Store.open(settings, clock=clock) as store:
-        assert await store.db.read(store_index.usage) == (10_000, 2)
+        assert await store.db.read(blob_index.usage) == (10_000, 2)
         assert await store.gc() == 1
-        assert await store.db.read(store_index.usage) == (4000, 1)
+        assert await store.db.read(blob_index.usage) == (4000, 1)
         assert store.paths.blob(kept_sha).exists()
         assert not store.paths.blob(orphan_sha).exists()
 

@@ -25,8 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from daemon.clock import ManualClock
 from daemon.errors import InsufficientSpace
 from daemon.settings import StoreSettings
-from daemon.store import EntryState, Lease, Store
-from daemon.store import index as store_index
+from daemon.store import EntryState, Lease, Store, blob_index
 from tests.unit.store.upstream import MemoryUpstream, request
 
 T = TypeVar("T")
@@ -104,7 +103,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def usage_is_the_sum_of_the_blobs(self) -> None:
-        kept = self.run(self.store.db.read(store_index.usage))
+        kept = self.run(self.store.db.read(blob_index.usage))
         counted = self.run(
             self.store.db.read(
                 lambda c: tuple(
@@ -132,7 +131,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def usage_is_what_is_on_disk(self) -> None:
-        used, count = self.run(self.store.db.read(store_index.usage))
+        used, count = self.run(self.store.db.read(blob_index.usage))
         files = list(self.store.paths.blobs.glob("*/*"))
         assert count == len(files)
         assert used == sum(p.stat().st_size for p in files)
