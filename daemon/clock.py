@@ -1,7 +1,9 @@
-"""Time, injected: ttl, sweeps and backoff read a `Clock`, so tests move time by hand."""
+"""Time, injected: ttl, sweeps and retry pauses go through a `Clock`, so tests move time by
+hand and a retry's pause takes no real time in them."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -11,10 +13,17 @@ class Clock(Protocol):
         """Wall-clock seconds since the epoch (what `downloaded_at` and `expires_at` hold)."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Pause this task for `seconds` of this clock's time."""
+        ...
+
 
 class SystemClock:
     def now(self) -> float:
         return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class ManualClock:
@@ -28,3 +37,8 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Time moves on at once (other tasks get a turn): a pause costs a test nothing."""
+        self.advance(seconds)
+        await asyncio.sleep(0)

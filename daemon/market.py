@@ -29,16 +29,19 @@ from .engine.images import Credentials, Images
 from .errors import InvalidInput, NosanaCacheError
 from .logs import get_logger
 from .resources import describe, field_errors, parse_resource
+from .retry import RetryPolicy
 from .scheduler import Scheduler
 from .settings import MarketSettings
 from .sources import Resource
 from .sources.identity import canonical
-from .sources.transfer import Transfer, backoff
+from .sources.transfer import Transfer
 from .store import Store
 
 log = get_logger(__name__)
 
 PIN_OWNER = "market"
+RETRY = RetryPolicy(first_delay=1.25, max_delay=150.0)
+"""Pauses before fetching a list that failed again (never longer than refresh_interval)."""
 AT_ONCE = 4
 
 
@@ -174,7 +177,7 @@ class Market:
         except NosanaCacheError as exc:
             self._failures += 1
             self.state.last_error = exc.message
-            retry = min(self.settings.refresh_interval, 5 * backoff(self._failures))
+            retry = min(self.settings.refresh_interval, RETRY.delay(self._failures))
             log.warning("market.fetch_failed", error=exc.message, retry_in=round(retry, 1))
             self.scheduler.once(retry, "market-retry", self.refresh)
             if self.state.items:

@@ -90,14 +90,14 @@ class Service:
         """Every component, in start-up order; the stack closes them in reverse."""
         settings = self.settings
         store = await stack.enter_async_context(Store.open(settings.store, clock=self.clock))
-        sources = Sources(settings)
+        sources = Sources(settings, clock=self.clock)
         await sources.start()
         stack.push_async_callback(sources.close)
         cache = Cache(store, sources)
         stack.push_async_callback(cache.close)
         engine = Engine(settings.docker)
         stack.push_async_callback(engine.close)
-        images = Images(engine, store, settings.docker)
+        images = Images(engine, store, settings.docker, clock=self.clock)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)

@@ -22,8 +22,10 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
+from ..clock import Clock
 from ..errors import EngineUnavailable, ImageError, UpstreamAuthError
 from ..logs import get_logger
+from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Manifest, Store
@@ -34,7 +36,7 @@ log = get_logger(__name__)
 ENGINE_COMEBACK = 60.0
 """How long an image's pull waits for an engine that went away under it to come back."""
 ENGINE_POLL = 1.0
-PULL_RETRIES = 3
+PULL_RETRY = RetryPolicy(retries=3, first_delay=1.0, jitter=False)
 """A broken pull is tried again after 1, 2 and 4 s (and once the engine answers)."""
 T = TypeVar("T")
 
@@ -93,10 +95,13 @@ class Credentials:
 
 
 class Images:
-    def __init__(self, engine: Engine, store: Store, settings: DockerSettings) -> None:
+    def __init__(
+        self, engine: Engine, store: Store, settings: DockerSettings, *, clock: Clock
+    ) -> None:
         self.engine = engine
         self.store = store
         self.settings = settings
+        self.clock = clock
         store.on_evict("image", self._remove_if_ours)
 
     def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
@@ -219,19 +224,24 @@ class _Pull:
         image, no access) is not retried, nor is anything when the engine was down before we
         began: the op fails at once, and `status` says why."""
         engine = self.images.engine
-        retries = 0
-        while True:
+        was_up = False
+
+        async def once() -> T:
+            nonlocal was_up
             was_up = (await engine.status()).reachable
-            try:
-                return await attempt()
-            except (EngineUnavailable, _PullBroken) as exc:
-                retries += 1
-                if not was_up or retries > PULL_RETRIES:
-                    raise
-                log.info("image.pull_retry", image=self.image.original, error=str(exc))
-                await asyncio.sleep(2.0 ** (retries - 1))
-                if not await self._engine_answers():
-                    raise
+            return await attempt()
+
+        def log_retry(exc: BaseException, _retry: int) -> None:
+            log.info("image.pull_retry", image=self.image.original, error=str(exc))
+
+        return await retrying(
+            once,
+            PULL_RETRY,
+            self.images.clock,
+            retry_if=lambda exc: was_up and isinstance(exc, EngineUnavailable | _PullBroken),
+            on_retry=log_retry,
+            ready_again=self._engine_answers,
+        )
 
     async def _engine_answers(self) -> bool:
         """Whether the engine answers, waiting up to `ENGINE_COMEBACK` for it."""

@@ -7,6 +7,7 @@ touch the index; the store never speaks HTTP.
 
 from __future__ import annotations
 
+from ..clock import Clock
 from ..resources import HFResource, OllamaResource, S3Resource
 from ..settings import Settings
 from ..store import EntryRequest, Resolver
@@ -19,11 +20,13 @@ Resource = HFResource | S3Resource | OllamaResource
 
 
 class Sources:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock) -> None:
         self.transfer = Transfer(
-            settings.download, allow_private=settings.security.allow_private_urls
+            settings.download, allow_private=settings.security.allow_private_urls, clock=clock
         )
-        self.huggingface = HuggingFace(settings.huggingface, settings.download, self.transfer)
+        self.huggingface = HuggingFace(
+            settings.huggingface, settings.download, self.transfer, clock
+        )
         self.s3 = S3(settings.s3, self.transfer)
         self.ollama = Ollama(settings.ollama, self.transfer)
 

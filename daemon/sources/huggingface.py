@@ -25,6 +25,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile
 
 from .. import __version__
+from ..clock import Clock
 from ..errors import (
     NosanaCacheError,
     UpstreamAuthError,
@@ -33,19 +34,25 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..resources import HFResource
+from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings, HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .identity import canonical, fingerprint, sorted_files
-from .transfer import Transfer, backoff
+from .transfer import Transfer
 
 
 class HuggingFace:
     def __init__(
-        self, settings: HuggingFaceSettings, download: DownloadSettings, transfer: Transfer
+        self,
+        settings: HuggingFaceSettings,
+        download: DownloadSettings,
+        transfer: Transfer,
+        clock: Clock,
     ) -> None:
         self.settings = settings
-        self.download = download
         self.transfer = transfer
+        self.clock = clock
+        self.policy = RetryPolicy(download.max_retries)
 
     def request(self, resource: HFResource) -> tuple[EntryRequest, _HFResolver]:
         token = resource.accessToken or self.settings.token
@@ -78,16 +85,12 @@ class _HFResolver:
         self.commit: str | None = None
 
     async def resolve(self) -> Manifest:
-        attempt = 0
-        while True:
-            try:
-                commit, tree = await asyncio.to_thread(self._list)
-                break
-            except UpstreamUnavailable:
-                attempt += 1
-                if attempt > self.hub.download.max_retries:
-                    raise
-                await asyncio.sleep(backoff(attempt))
+        commit, tree = await retrying(
+            lambda: asyncio.to_thread(self._list),
+            self.hub.policy,
+            self.hub.clock,
+            retry_if=lambda exc: isinstance(exc, UpstreamUnavailable),
+        )
         self.commit = commit
         specs = [self._spec(item) for item in tree if self._wanted(item.path)]
         if self.files:

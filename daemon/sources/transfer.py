@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from yarl import URL
 
 from .. import __version__
 from ..aiotasks import all_or_nothing
+from ..clock import Clock
 from ..errors import (
     NosanaCacheError,
     UpstreamAuthError,
@@ -41,6 +42,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..logs import get_logger
+from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings
 from ..store import BlobSink
 from .netguard import GuardedResolver, check_url
@@ -52,11 +54,12 @@ READ_CHUNK = 256 * 1024
 READ_BUFFER = 1024 * 1024
 """aiohttp stops reading a socket at 64 KiB buffered by default: too little for GB files."""
 MAX_REDIRECTS = 10
-MAX_RETRY_AFTER = 60.0
-"""Longest wait a Retry-After header can impose before the next attempt."""
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 _AUTH_HEADERS = ("authorization", "cookie", "x-amz-security-token")
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_TEMPORARY = (UpstreamUnavailable, aiohttp.ClientError, TimeoutError)
+"""What a retry may cure: a temporary answer, a dropped or refused connection, a timeout."""
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,9 +99,11 @@ class _Target:
 
 
 class Transfer:
-    def __init__(self, settings: DownloadSettings, *, allow_private: bool) -> None:
+    def __init__(self, settings: DownloadSettings, *, allow_private: bool, clock: Clock) -> None:
         self.settings = settings
         self.allow_private = allow_private
+        self._clock = clock
+        self._policy = RetryPolicy(settings.max_retries)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._trusted: aiohttp.ClientSession | None = None
         self._guarded: aiohttp.ClientSession | None = None
@@ -153,23 +158,17 @@ class Transfer:
         """A whole small response, retried on temporary failures; `ok` statuses return,
         others raise the matching `UpstreamError`."""
         target = _Target(_url(url), dict(headers or {}), trusted, name, 0, sign)
-        attempt = 0
-        while True:
-            try:
-                async with self._slots:
-                    response = await self._open(target, {}, method=method)
-                    async with response:
-                        body = await _read_limited(response, MAX_METADATA_BYTES, name)
-                        if response.status in ok:
-                            return Response(response.status, response.url, response.headers, body)
-                        raise _status_error(
-                            response.status, response.headers, body, name, target.url
-                        )
-            except (UpstreamUnavailable, aiohttp.ClientError, TimeoutError) as exc:
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise _unavailable(exc, name, target.url, attempt) from exc
-                await asyncio.sleep(retry_delay(exc, attempt))
+
+        async def once() -> Response:
+            async with self._slots:
+                response = await self._open(target, {}, method=method)
+                async with response:
+                    body = await _read_limited(response, MAX_METADATA_BYTES, name)
+                    if response.status in ok:
+                        return Response(response.status, response.url, response.headers, body)
+                    raise _status_error(response.status, response.headers, body, name, target.url)
+
+        return await self._retrying(once, target)
 
     # -- file bodies ------------------------------------------------------------------------
 
@@ -198,27 +197,44 @@ class Transfer:
         """Fetch `[start, end)` into the sink, resuming after drops from the first byte
         not yet received."""
         cursor = _Cursor(start, end)
-        attempt = 0
-        while cursor.offset < cursor.end:
-            try:
-                async with self._slots:
-                    self.active += 1
-                    try:
-                        await self._stream(target, sink, cursor)
-                    finally:
-                        self.active -= 1
-            except (UpstreamUnavailable, aiohttp.ClientError, TimeoutError) as exc:
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise _unavailable(exc, target.name, target.url, attempt) from exc
-                log.info(
-                    "transfer.retry",
-                    file=target.name,
-                    offset=cursor.offset,
-                    attempt=attempt,
-                    error=_describe(exc),
-                )
-                await asyncio.sleep(retry_delay(exc, attempt))
+
+        async def once() -> None:
+            if cursor.offset >= cursor.end:
+                return  # a drop after the last byte (a Content-Length that promised more)
+            async with self._slots:
+                self.active += 1
+                try:
+                    await self._stream(target, sink, cursor)
+                finally:
+                    self.active -= 1
+
+        def on_retry(exc: BaseException, retry: int) -> None:
+            log.info(
+                "transfer.retry",
+                file=target.name,
+                offset=cursor.offset,
+                attempt=retry,
+                error=_describe(exc),
+            )
+
+        await self._retrying(once, target, on_retry)
+
+    async def _retrying(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        target: _Target,
+        on_retry: Callable[[BaseException, int], None] | None = None,
+    ) -> T:
+        """`operation` retried on drops, timeouts and temporary answers (each attempt of a
+        part resumes where the last one stopped); in the end, an error naming the URL."""
+        return await retrying(
+            operation,
+            self._policy,
+            self._clock,
+            retry_if=lambda exc: isinstance(exc, _TEMPORARY),
+            on_retry=on_retry,
+            give_up=lambda exc, attempts: _unavailable(exc, target.name, target.url, attempts),
+        )
 
     async def _stream(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
         """One request, moving `cursor` along as bytes are written; a drop leaves it at the
@@ -349,13 +365,6 @@ class _SpeedCheck:
         self.started, self.count = time.monotonic(), 0
 
 
-def retry_delay(exc: BaseException, attempt: int) -> float:
-    """Our backoff, or longer when upstream said when to come back (Retry-After), capped so
-    one answer cannot stall a job for long."""
-    asked = exc.delay if isinstance(exc, UpstreamUnavailable) else 0.0
-    return max(backoff(attempt), min(asked, MAX_RETRY_AFTER))
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or
     not understood, since a hostile header must not break the retry loop."""
@@ -371,11 +380,6 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def backoff(attempt: int) -> float:
-    """0.25 s, 0.5 s, 1 s ... up to 30 s, with jitter so retries do not synchronise."""
-    return float(min(30.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int, name: str) -> bytes:

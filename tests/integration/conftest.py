@@ -40,8 +40,9 @@ def peer_settings(root: Path, hub: FakeHub | None, s3: S3Peer | None, **env: str
 @asynccontextmanager
 async def open_cache(settings: Settings) -> AsyncIterator[Cache]:
     """The daemon's cache (store and sources) on `settings`, closed in order afterwards."""
-    async with Store.open(settings.store, clock=SystemClock()) as store:
-        sources = Sources(settings)
+    clock = SystemClock()
+    async with Store.open(settings.store, clock=clock) as store:
+        sources = Sources(settings, clock=clock)
         await sources.start()
         cache = Cache(store, sources)
         try:

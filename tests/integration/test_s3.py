@@ -10,6 +10,7 @@ import os
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from daemon.clock import SystemClock
 from daemon.errors import (
     UnsafeUpstream,
     UpstreamAuthError,
@@ -200,7 +201,7 @@ def test_nosana_bucket_urls_are_rewritten_and_s3_hosts_map_domains() -> None:
             ),
         },
     )
-    s3 = S3(settings.s3, Transfer(settings.download, allow_private=False))
+    s3 = S3(settings.s3, Transfer(settings.download, allow_private=False, clock=SystemClock()))
     request, resolver = s3.request(s3res(url="s3://nos-ai-models-qllsn32u/stable-diffusion/x"))
     [place] = resolver.places
     assert (place.endpoint, place.bucket, place.prefix) == (
