@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,9 +67,10 @@ def test_a_disk_that_fills_mid_download(
     big = Content.generated(24 * MB, seed=9502)
     hub.commit("chaos/kept", {"k.safetensors": kept})
     hub.commit("chaos/big", {"b.safetensors": big})
-    # The content host pauses after 8 MiB: the test fills the disk during the pause.
-    # Long enough for a loaded machine to notice the pause and fill the disk before it ends.
-    hub.set_faults(big, Faults(stall_after=8 * MB, stall_seconds=8, stall_times=1))
+    # The content host holds the body after 8 MiB until the disk is full: the order is
+    # explicit (download started, disk filled, download goes on), whatever the machine's speed.
+    release = threading.Event()
+    hub.set_faults(big, Faults(hold_after=8 * MB, hold=release))
     config = {
         "store": {"path": str(small_filesystem / "store"), "min_free": "0"},
         "download": {"part_size": "64MiB"},
@@ -83,12 +85,15 @@ def test_a_disk_that_fills_mid_download(
         started = client.request("POST", "/v1/resources", body={"type": "HF", "repo": "chaos/big"})
 
         def halfway() -> bool:
+            # Held at 8 MiB; the daemon writes in buffers of up to half a MiB, so at least
+            # 7.5 MiB of what it received is on disk while the body is held.
             entry = client.get(f"/v1/resources/{started['id']}")
-            return bool(entry["progress"]["bytes_done"] >= 8 * MB)
+            return bool(entry["progress"]["bytes_done"] >= 7 * MB)
 
         wait_for(halfway)
         ballast = small_filesystem / "ballast"
         fill(ballast, leave=2 * MB)
+        release.set()
 
         def settled() -> bool:
             return bool(client.get(f"/v1/resources/{started['id']}")["state"] != "downloading")

@@ -8,12 +8,16 @@ through `send_content`, which honours `Range` (206 + Content-Range) and can be t
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from .content import Content, parse_range
+
+HOLD_LIMIT = 120.0
+"""Longest a held body waits for its test (a test that forgets to release still ends)."""
 
 
 @dataclass
@@ -33,6 +37,10 @@ class Faults:
     trickle_bytes_per_s: int | None = None
     trickle_times: int = 0
     overstate_length_times: int = 0
+    hold_after: int | None = None
+    hold: threading.Event | None = None
+    """Send `hold_after` bytes, then nothing more until the test sets `hold`: an upstream
+    the test holds still while it does something in between (no timing involved)."""
 
 
 @dataclass
@@ -100,6 +108,10 @@ async def send_content(
             assert request.transport is not None
             request.transport.abort()
             return response
+        if faults.hold is not None and faults.hold_after is not None:
+            chunk, sent = await _hold(
+                response, chunk, sent, faults.hold_after, faults.hold, traffic
+            )
         stalling = faults.stall_after is not None and faults.stall_times > 0
         if stalling and faults.stall_after is not None and sent + len(chunk) > faults.stall_after:
             faults.stall_times -= 1
@@ -119,6 +131,28 @@ async def send_content(
         return response
     await response.write_eof()
     return response
+
+
+async def _hold(
+    response: web.StreamResponse,
+    chunk: bytes,
+    sent: int,
+    hold_after: int,
+    hold: threading.Event,
+    traffic: Traffic,
+) -> tuple[bytes, int]:
+    """Send up to exactly `hold_after` bytes, then wait for `hold`; what of `chunk` is left,
+    and the bytes sent so far."""
+    if hold.is_set():
+        return chunk, sent
+    cut = hold_after - sent
+    if 0 < cut < len(chunk):
+        await response.write(chunk[:cut])
+        sent, chunk = sent + cut, chunk[cut:]
+        traffic.body_bytes += cut
+    if sent >= hold_after:
+        await asyncio.to_thread(hold.wait, HOLD_LIMIT)
+    return chunk, sent
 
 
 async def trickle_out(response: web.StreamResponse, chunk: bytes, rate: int) -> None:
