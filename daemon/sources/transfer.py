@@ -21,7 +21,6 @@ leave this module: they become `UpstreamUnavailable` (after retries) or another
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,16 +34,14 @@ from .. import __version__
 from ..aiotasks import all_or_nothing
 from ..clock import Clock
 from ..errors import (
-    NosanaCacheError,
-    UpstreamAuthError,
     UpstreamError,
-    UpstreamNotFound,
     UpstreamUnavailable,
 )
 from ..logs import get_logger
 from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings
 from ..store import BlobSink
+from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver, check_url
 
 log = get_logger(__name__)
@@ -56,7 +53,6 @@ READ_BUFFER = 1024 * 1024
 MAX_REDIRECTS = 10
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 _AUTH_HEADERS = ("authorization", "cookie", "x-amz-security-token")
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _TEMPORARY = (UpstreamUnavailable, aiohttp.ClientError, TimeoutError)
 """What a retry may cure: a temporary answer, a dropped or refused connection, a timeout."""
 T = TypeVar("T")
@@ -166,7 +162,7 @@ class Transfer:
                     body = await _read_limited(response, MAX_METADATA_BYTES, name)
                     if response.status in ok:
                         return Response(response.status, response.url, response.headers, body)
-                    raise _status_error(response.status, response.headers, body, name, target.url)
+                    raise status_error(response.status, response.headers, body, name, target.url)
 
         return await self._retrying(once, target)
 
@@ -214,7 +210,7 @@ class Transfer:
                 file=target.name,
                 offset=cursor.offset,
                 attempt=retry,
-                error=_describe(exc),
+                error=describe(exc),
             )
 
         await self._retrying(once, target, on_retry)
@@ -233,7 +229,7 @@ class Transfer:
             self._clock,
             retry_if=lambda exc: isinstance(exc, _TEMPORARY),
             on_retry=on_retry,
-            give_up=lambda exc, attempts: _unavailable(exc, target.name, target.url, attempts),
+            give_up=lambda exc, attempts: unavailable(exc, target.name, target.url, attempts),
         )
 
     async def _stream(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
@@ -257,9 +253,7 @@ class Transfer:
                 cursor.offset, cursor.end = offset, end
             else:
                 body = await _read_limited(response, 64 * 1024, target.name)
-                raise _status_error(
-                    response.status, response.headers, body, target.name, target.url
-                )
+                raise status_error(response.status, response.headers, body, target.name, target.url)
             pending: list[bytes] = []
             buffered = 0
             speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, target.name)
@@ -365,23 +359,6 @@ class _SpeedCheck:
         self.started, self.count = time.monotonic(), 0
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or
-    not understood, since a hostile header must not break the retry loop."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 async def _read_limited(response: aiohttp.ClientResponse, limit: int, name: str) -> bytes:
     body = bytearray()
     async for chunk in response.content.iter_chunked(READ_CHUNK):
@@ -389,45 +366,3 @@ async def _read_limited(response: aiohttp.ClientResponse, limit: int, name: str)
         if len(body) > limit:
             raise UpstreamError(f"{name}: response larger than {limit} bytes")
     return bytes(body)
-
-
-def _upstream_message(headers: Mapping[str, str], body: bytes) -> str:
-    """The reason upstream gave: an HF `X-Error-Message`, an S3 XML `<Message>`, or text."""
-    if headers.get("X-Error-Message"):
-        code = headers.get("X-Error-Code")
-        return f"{code}: {headers['X-Error-Message']}" if code else headers["X-Error-Message"]
-    text = body[:2048].decode(errors="replace")
-    found = [
-        m.group(1)
-        for m in (re.search(f"<{t}>([^<]+)</{t}>", text) for t in ("Code", "Message"))
-        if m
-    ]
-    if found:
-        return ": ".join(found)
-    return re.sub(r"\s+", " ", text).strip()[:200]
-
-
-def _status_error(
-    status: int, headers: Mapping[str, str], body: bytes, name: str, url: URL
-) -> NosanaCacheError:
-    reason = _upstream_message(headers, body)
-    where = f"{name}: {url.with_query(None)} answered {status}" + (f" ({reason})" if reason else "")
-    if status in _RETRY_STATUSES:
-        return UpstreamUnavailable(where, delay=parse_retry_after(headers.get("Retry-After")) or 0)
-    if status == 404:
-        return UpstreamNotFound(where)
-    if status in (401, 403):
-        return UpstreamAuthError(where)
-    return UpstreamError(where)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, NosanaCacheError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _unavailable(exc: BaseException, name: str, url: URL, attempts: int) -> UpstreamUnavailable:
-    return UpstreamUnavailable(
-        f"{name}: {url.with_query(None)} unavailable after {attempts} attempts: {_describe(exc)}"
-    )
