@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 from aiohttp import web
 
 from ..errors import FieldError, InvalidInput, NosanaCacheError
+from .models import FieldProblem, Problem, respond
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -24,19 +23,17 @@ def problem(
     *,
     errors: Sequence[FieldError] = (),
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    kind: str | None = None,
 ) -> web.Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    body["detail"] = detail
-    if errors:
-        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in errors]
-    body.update(extra)
-    return web.Response(
+    body = Problem(
+        type="about:blank",
+        title=title,
         status=status,
-        text=json.dumps(body),
-        content_type=PROBLEM_TYPE,
-        headers=headers,
+        detail=detail,
+        errors=[FieldProblem(loc=e.loc, msg=e.msg) for e in errors] or None,
+        kind=kind,
     )
+    return respond(body, status=status, content_type=PROBLEM_TYPE, headers=headers)
 
 
 def from_error(error: NosanaCacheError) -> web.Response:

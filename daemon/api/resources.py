@@ -7,7 +7,8 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..resources import parse_resource
 from .context import context_of
-from .shapes import entry_json, read_json, truthy
+from .models import Entry, EntryList, SweepReport, VerifyReport, entry_files, respond
+from .shapes import read_json, truthy
 
 routes = web.RouteTableDef()
 
@@ -19,10 +20,10 @@ async def pull_resource(request: web.Request) -> web.Response:
     resource = parse_resource(await read_json(request))
     if truthy(request.query.get("wait")):
         entry = await context.cache.wait_ready(resource)
-        return web.json_response(entry_json(context.store, entry), status=200)
+        return respond(Entry.of(context.store, entry), status=200)
     entry = await context.cache.ensure(resource)
     status = 200 if entry.state == "ready" else 202
-    return web.json_response(entry_json(context.store, entry), status=status)
+    return respond(Entry.of(context.store, entry), status=status)
 
 
 _STATES = {"pending", "downloading", "ready", "failed"}
@@ -36,17 +37,15 @@ async def list_resources(request: web.Request) -> web.Response:
     if unknown:
         raise InvalidInput(f"unknown state {sorted(unknown)[0]!r}; one of {sorted(_STATES)}")
     entries = await store.entries(states)
-    return web.json_response({"resources": [entry_json(store, e) for e in entries]})
+    return respond(EntryList(resources=[Entry.of(store, e) for e in entries]))
 
 
 @routes.get("/v1/resources/{id}")
 async def show_resource(request: web.Request) -> web.Response:
     store = context_of(request).store
     entry = await store.get(request.match_info["id"])
-    body = entry_json(store, entry)
-    if truthy(request.query.get("files")):
-        body["files"] = await store.files(entry.id)
-    return web.json_response(body)
+    files = await entry_files(store, entry.id) if truthy(request.query.get("files")) else None
+    return respond(Entry.of(store, entry, files))
 
 
 @routes.delete("/v1/resources/{id}")
@@ -58,26 +57,10 @@ async def delete_resource(request: web.Request) -> web.Response:
 @routes.post("/v1/gc")
 async def gc(request: web.Request) -> web.Response:
     """Sweep now: expired, unheld entries go, then unreferenced blobs."""
-    report = await context_of(request).store.sweep()
-    return web.json_response(
-        {
-            "entries_removed": report.entries,
-            "blobs_removed": report.blobs,
-            "bytes_freed": report.bytes_freed,
-        }
-    )
+    return respond(SweepReport.of(await context_of(request).store.sweep()))
 
 
 @routes.post("/v1/verify")
 async def verify(request: web.Request) -> web.Response:
     """Re-hash every blob; corrupt ones are deleted and their entries fetched again later."""
-    report = await context_of(request).store.verify()
-    return web.json_response(
-        {
-            "blobs_checked": report.blobs_checked,
-            "bytes_checked": report.bytes_checked,
-            "corrupt": report.corrupt,
-            "missing": report.missing,
-            "entries_failed": report.entries_failed,
-        }
-    )
+    return respond(VerifyReport.of(await context_of(request).store.verify()))

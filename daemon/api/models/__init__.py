@@ -1,0 +1,45 @@
+"""The API's response bodies: one class per JSON shape, served and documented from the same
+declaration (see `wire`)."""
+
+from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyReport, entry_files
+from .health import Health, Readiness, Unready
+from .market import Market, MarketItem
+from .problem import FieldProblem, Problem
+from .status import (
+    DockerStatus,
+    MarketSummary,
+    PeriodicTask,
+    Status,
+    StoreStatus,
+    TransferStatus,
+)
+from .wire import Instant, Omitted, body, respond, timestamp, to_json
+
+__all__ = [
+    "DockerStatus",
+    "Entry",
+    "EntryFile",
+    "EntryList",
+    "FieldProblem",
+    "Health",
+    "Instant",
+    "Market",
+    "MarketItem",
+    "MarketSummary",
+    "Omitted",
+    "PeriodicTask",
+    "Problem",
+    "Progress",
+    "Readiness",
+    "Status",
+    "StoreStatus",
+    "SweepReport",
+    "TransferStatus",
+    "Unready",
+    "VerifyReport",
+    "body",
+    "entry_files",
+    "respond",
+    "timestamp",
+    "to_json",
+]

@@ -1,0 +1,139 @@
+"""`GET /v1/status`: what an operator asks first, one section per component."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ...engine.client import EngineStatus
+from ...market import Market
+from ...scheduler import JobHealth
+from ...settings import StoreSettings
+from ...store import Store, Usage
+from .wire import Instant, body
+
+
+@body
+class StoreStatus:
+    """Where the store is, what it holds, its limits and the room left for downloads."""
+
+    path: str
+    host_path: str
+    bytes_used: int
+    max_size: int | None
+    min_free: int
+    fs_free_bytes: int
+    available_bytes: int
+    ttl_seconds: float
+    ttl_from: Literal["download", "last_use"]
+    entries: int
+    entries_by_state: dict[str, int]
+    blobs: int
+    hits: int
+    misses: int
+
+    @classmethod
+    def of(cls, settings: StoreSettings, store: Store, usage: Usage) -> StoreStatus:
+        room, states = usage.room, usage.entries_by_state
+        return cls(
+            path=str(settings.path),
+            host_path=str(settings.engine_path),
+            bytes_used=usage.bytes_used,
+            max_size=settings.max_size,
+            min_free=settings.min_free,
+            fs_free_bytes=room.fs_free,
+            available_bytes=max(0, room.available()),
+            ttl_seconds=settings.ttl,
+            ttl_from=settings.ttl_from,
+            entries=sum(states.values()),
+            entries_by_state=states,
+            blobs=usage.blobs,
+            hits=sum(store.stats.hits.values()),
+            misses=sum(store.stats.misses.values()),
+        )
+
+
+@body
+class DockerStatus:
+    """The Docker engine as last probed; `error` says why it is not reachable."""
+
+    host: str
+    reachable: bool
+    version: str | None
+    api_version: str | None
+    runtimes: list[str]
+    gpu_devices: list[str]
+    error: str | None
+    has_gpu: bool
+
+    @classmethod
+    def of(cls, status: EngineStatus) -> DockerStatus:
+        return cls(
+            host=status.host,
+            reachable=status.reachable,
+            version=status.version,
+            api_version=status.api_version,
+            runtimes=status.runtimes,
+            gpu_devices=status.gpu_devices,
+            error=status.error,
+            has_gpu=status.has_gpu,
+        )
+
+
+@body
+class TransferStatus:
+    """Entries being fetched right now."""
+
+    in_flight: int
+
+
+@body
+class MarketSummary:
+    """The market in short (`GET /v1/market` has every item)."""
+
+    address: str | None
+    ready: bool
+    items: int
+    missing: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, market: Market) -> MarketSummary:
+        return cls(
+            address=market.address,
+            ready=market.ready(),
+            items=len(market.state.items),
+            missing=len(market.missing()),
+            last_error=market.state.last_error,
+        )
+
+
+@body
+class PeriodicTask:
+    """A task the daemon runs on a timer (sweep, market refresh, ...), and how it went."""
+
+    runs: int
+    failures: int
+    last_error: str | None
+    last_run_at: Instant
+
+    @classmethod
+    def of(cls, health: JobHealth) -> PeriodicTask:
+        return cls(
+            runs=health.runs,
+            failures=health.failures,
+            last_error=health.last_error,
+            last_run_at=health.last_run_at,
+        )
+
+
+@body
+class Status:
+    """The daemon's version and uptime, and each component's state."""
+
+    version: str
+    uptime_seconds: float
+    store: StoreStatus
+    docker: DockerStatus
+    transfers: TransferStatus
+    market: MarketSummary
+    scheduler: dict[str, PeriodicTask]
