@@ -1,12 +1,18 @@
 """`GET /v1/openapi.json`: an OpenAPI 3.1 description of every route, request and response.
 
-Request bodies come from the same pydantic models that validate them (a resource, a job
-definition), so the document cannot drift from what the daemon accepts; response shapes are
-written out here and kept true by a schemathesis run against the live daemon (tests).
+Every schema comes from the class that reads or writes that JSON: request bodies from the
+pydantic models that validate them (a resource, a job definition), response bodies from the
+response models the handlers serve (`models`, in serialization mode). So the document cannot
+drift from what the daemon accepts and answers; a new response model is one line in
+`RESPONSES`. Paths, parameters and statuses are declared here, in one table for the whole HTTP
+surface, and kept true by a schemathesis run against the live daemon (tests).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -15,153 +21,70 @@ from pydantic import TypeAdapter
 from .. import __version__
 from ..jobs.spec import JobDefinition
 from ..resources import Resource
+from .models import (
+    Entry,
+    EntryList,
+    Health,
+    Market,
+    Problem,
+    Readiness,
+    Status,
+    SweepReport,
+    VerifyReport,
+)
 
 routes = web.RouteTableDef()
 
 REF = "#/components/schemas/{model}"
+
+REQUESTS: dict[str, Any] = {"Resource": Resource, "JobDefinition": JobDefinition}
+"""Request bodies, by the name the document gives them, and the model that validates each."""
+
+RESPONSES: tuple[type, ...] = (
+    Problem,
+    Health,
+    Readiness,
+    Entry,
+    EntryList,
+    Status,
+    Market,
+    SweepReport,
+    VerifyReport,
+)
+"""Response bodies: each is documented under its class name, with the models it nests."""
+
+
+def model_schemas(requests: dict[str, Any], responses: Iterable[type]) -> dict[str, Any]:
+    """Every model's schema by name (a request's as it validates, a response's as it
+    serializes), nested models hoisted from `$defs` into the components. Two different schemas
+    under one name are an error, never a silent overwrite."""
+    described = [
+        (name, TypeAdapter(model).json_schema(ref_template=REF, mode="validation"))
+        for name, model in requests.items()
+    ] + [
+        (model.__name__, TypeAdapter(model).json_schema(ref_template=REF, mode="serialization"))
+        for model in responses
+    ]
+    schemas: dict[str, Any] = {}
+    for name, schema in described:
+        for each, part in [*schema.pop("$defs", {}).items(), (name, schema)]:
+            if schemas.setdefault(each, part) != part:
+                raise ValueError(f"two different schemas are both named {each!r}")
+    return schemas
+
+
+# -- Jobs: written by hand until the job records are response models too ----------------------
+
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _ref(model: type | str) -> dict[str, str]:
+    name = model if isinstance(model, str) else model.__name__
+    return {"$ref": REF.format(model=name)}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": _ref("Problem")}},
-    }
-
-
-def _problems(*statuses: int) -> dict[str, Any]:
-    words = {
-        400: "Invalid input, with every error's location",
-        401: "Missing or wrong bearer token",
-        403: "Upstream refused the credentials",
-        404: "Not found (here, or upstream)",
-        409: "The state forbids it (pinned, in use, ended)",
-        500: "Unexpected error (see the daemon's log)",
-        502: "Upstream or Docker answered badly",
-        503: "Upstream or Docker unavailable",
-        507: "Not enough space in the store",
-    }
-    return {str(s): _problem(words[s]) for s in statuses}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _path_id(description: str) -> dict[str, Any]:
-    return {
-        "name": "id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": description,
-    }
-
-
-BOOL = {"type": "string", "enum": ["true", "false"]}
-
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "kind": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["loc", "msg"],
-                    "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "Progress": {
-        "type": "object",
-        "required": ["bytes_done", "bytes_total"],
-        "properties": {"bytes_done": {"type": "integer"}, "bytes_total": {"type": "integer"}},
-    },
-    "Entry": {
-        "type": "object",
-        "required": [
-            "id",
-            "type",
-            "source",
-            "state",
-            "size_bytes",
-            "file_count",
-            "downloaded_at",
-            "expires_at",
-            "pinned",
-            "in_use",
-            "hits",
-            "progress",
-            "error",
-            "path",
-        ],
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string", "enum": ["hf", "s3", "ollama", "image"]},
-            "source": {"type": "string"},
-            "state": {
-                "type": "string",
-                "enum": ["pending", "downloading", "ready", "failed", "deleting"],
-            },
-            "version": NULLABLE_STRING,
-            "size_bytes": {"type": "integer"},
-            "file_count": {"type": "integer"},
-            "created_at": TIME,
-            "downloaded_at": TIME,
-            "expires_at": TIME,
-            "last_used_at": TIME,
-            "pinned": {"type": "boolean"},
-            "pinned_by": {"type": "array", "items": {"type": "string"}},
-            "in_use": {"type": "boolean"},
-            "leases": {"type": "integer"},
-            "hits": {"type": "integer"},
-            "progress": _ref("Progress"),
-            "error": NULLABLE_STRING,
-            "path": NULLABLE_STRING,
-            "details": {"type": "object"},
-            "files": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["path", "size", "sha256", "executable"],
-                    "properties": {
-                        "path": {"type": "string"},
-                        "size": {"type": "integer"},
-                        "sha256": NULLABLE_STRING,
-                        "executable": {"type": "boolean"},
-                    },
-                },
-            },
-        },
-    },
-    "EntryList": {
-        "type": "object",
-        "required": ["resources"],
-        "properties": {"resources": {"type": "array", "items": _ref("Entry")}},
-    },
+JOB_SCHEMAS: dict[str, Any] = {
     "Op": {
         "type": "object",
         "required": ["id", "type", "state", "exit_code", "error", "timings", "cache"],
@@ -228,108 +151,80 @@ SCHEMAS: dict[str, Any] = {
         "required": ["jobs"],
         "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
     },
-    "Status": {
-        "type": "object",
-        "required": ["version", "uptime_seconds", "store", "docker", "transfers", "market"],
-        "properties": {
-            "version": {"type": "string"},
-            "uptime_seconds": {"type": "number"},
-            "store": {"type": "object"},
-            "docker": {
-                "type": "object",
-                "required": ["host", "reachable"],
-                "properties": {"host": {"type": "string"}, "reachable": {"type": "boolean"}},
-            },
-            "transfers": {"type": "object"},
-            "market": {"type": "object"},
-            "scheduler": {"type": "object"},
-        },
-    },
-    "Market": {
-        "type": "object",
-        "required": ["address", "url", "ready", "last_fetch_at", "last_error", "items"],
-        "properties": {
-            "address": NULLABLE_STRING,
-            "url": NULLABLE_STRING,
-            "ready": {"type": "boolean"},
-            "last_fetch_at": TIME,
-            "last_attempt_at": TIME,
-            "last_error": NULLABLE_STRING,
-            "items": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "Readiness": {
-        "type": "object",
-        "required": ["status"],
-        "properties": {
-            "status": {"type": "string"},
-            "missing": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "SweepReport": {
-        "type": "object",
-        "required": ["entries_removed", "blobs_removed", "bytes_freed"],
-        "properties": {
-            "entries_removed": {"type": "integer"},
-            "blobs_removed": {"type": "integer"},
-            "bytes_freed": {"type": "integer"},
-        },
-    },
-    "VerifyReport": {
-        "type": "object",
-        "required": ["blobs_checked", "bytes_checked", "corrupt", "missing", "entries_failed"],
-        "properties": {
-            "blobs_checked": {"type": "integer"},
-            "bytes_checked": {"type": "integer"},
-            "corrupt": {"type": "array", "items": {"type": "string"}},
-            "missing": {"type": "array", "items": {"type": "string"}},
-            "entries_failed": {"type": "array", "items": {"type": "string"}},
-        },
-    },
 }
 
 
-def _model_schemas() -> dict[str, Any]:
-    """Request bodies from the pydantic models that validate them, $defs hoisted."""
-    schemas: dict[str, Any] = {}
-    for name, schema in (
-        ("Resource", TypeAdapter(Resource).json_schema(ref_template=REF)),
-        ("JobDefinition", JobDefinition.model_json_schema(ref_template=REF, by_alias=True)),
-    ):
-        schemas.update(schema.pop("$defs", {}))
-        schemas[name] = schema
-    return schemas
+# -- Paths ------------------------------------------------------------------------------------
+
+BOOL = {"type": "string", "enum": ["true", "false"]}
 
 
-def document() -> dict[str, Any]:
-    states = {"type": "string"}
-    paths: dict[str, Any] = {
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "Invalid input, with every error's location",
+        401: "Missing or wrong bearer token",
+        403: "Upstream refused the credentials",
+        404: "Not found (here, or upstream)",
+        409: "The state forbids it (pinned, in use, ended)",
+        500: "Unexpected error (see the daemon's log)",
+        502: "Upstream or Docker answered badly",
+        503: "Upstream or Docker unavailable",
+        507: "Not enough space in the store",
+    }
+    return {
+        str(status): {
+            "description": words[status],
+            "content": {"application/problem+json": {"schema": _ref(Problem)}},
+        }
+        for status in statuses
+    }
+
+
+def _param(
+    name: str, description: str, schema: dict[str, Any] | None = None, *, path: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path" if path else "query",
+        "required": path,
+        "schema": schema or {"type": "string"},
+        "description": description,
+    }
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _service_paths() -> dict[str, Any]:
+    """Probes, status, metrics, the market and this document."""
+    return {
         "/healthz": {
             "get": {
                 "summary": "Liveness",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "The process serves")},
+                "responses": {"200": _json(_ref(Health), "The process serves")},
             }
         },
         "/readyz": {
             "get": {
                 "summary": "Readiness: the store works, every required item is ready",
                 "responses": {
-                    "200": _json(_ref("Readiness"), "Ready"),
-                    "503": _json(_ref("Readiness"), "Not ready, and why"),
+                    "200": _json(_ref(Readiness), "Ready"),
+                    "503": _json(_ref(Readiness), "Not ready, and why"),
                 },
             }
         },
         "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
+            "get": {"summary": "Prometheus metrics", "responses": {"200": _text("Prometheus text")}}
         },
         "/v1/openapi.json": {
             "get": {
@@ -340,35 +235,44 @@ def document() -> dict[str, Any]:
         "/v1/status": {
             "get": {
                 "summary": "Version, store, Docker, market, transfers",
-                "responses": {"200": _json(_ref("Status"), "Status")},
+                "responses": {"200": _json(_ref(Status), "Status")},
             }
         },
+        "/v1/market": {
+            "get": {
+                "summary": "The market's required list and each item's state",
+                "responses": {"200": _json(_ref(Market), "Market")},
+            }
+        },
+    }
+
+
+def _resource_paths() -> dict[str, Any]:
+    """Cache entries, and the store's maintenance."""
+    return {
         "/v1/resources": {
             "get": {
                 "summary": "Every cache entry",
-                "parameters": [_query("state", states, "Comma-separated states to keep")],
-                "responses": {"200": _json(_ref("EntryList"), "Entries"), **_problems(400)},
+                "parameters": [_param("state", "Comma-separated states to keep")],
+                "responses": {"200": _json(_ref(EntryList), "Entries"), **_problems(400)},
             },
             "post": {
                 "summary": "Start (or join) a resource's download",
-                "parameters": [_query("wait", BOOL, "Answer when the entry is ready")],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("Resource")}},
-                },
+                "parameters": [_param("wait", "Answer when the entry is ready", BOOL)],
+                "requestBody": _body("Resource"),
                 "responses": {
-                    "200": _json(_ref("Entry"), "Ready (a hit, or waited for)"),
-                    "202": _json(_ref("Entry"), "Downloading"),
+                    "200": _json(_ref(Entry), "Ready (a hit, or waited for)"),
+                    "202": _json(_ref(Entry), "Downloading"),
                     **_problems(400, 403, 404, 409, 500, 502, 503, 507),
                 },
             },
         },
         "/v1/resources/{id}": {
-            "parameters": [_path_id("Entry id")],
+            "parameters": [_param("id", "Entry id", path=True)],
             "get": {
                 "summary": "One entry",
-                "parameters": [_query("files", BOOL, "List its files")],
-                "responses": {"200": _json(_ref("Entry"), "The entry"), **_problems(404)},
+                "parameters": [_param("files", "List its files", BOOL)],
+                "responses": {"200": _json(_ref(Entry), "The entry"), **_problems(404)},
             },
             "delete": {
                 "summary": "Delete an entry now",
@@ -378,77 +282,68 @@ def document() -> dict[str, Any]:
         "/v1/gc": {
             "post": {
                 "summary": "Sweep now",
-                "responses": {"200": _json(_ref("SweepReport"), "Swept")},
+                "responses": {"200": _json(_ref(SweepReport), "Swept")},
             }
         },
         "/v1/verify": {
             "post": {
                 "summary": "Re-hash every blob",
-                "responses": {"200": _json(_ref("VerifyReport"), "Checked")},
+                "responses": {"200": _json(_ref(VerifyReport), "Checked")},
             }
         },
+    }
+
+
+def _job_paths() -> dict[str, Any]:
+    """Submitting, following and stopping jobs."""
+    stream = {"type": "string", "enum": ["stdout", "stderr", "all"]}
+    return {
         "/v1/jobs": {
             "get": {
                 "summary": "Jobs, newest first",
-                "parameters": [_query("state", states, "Comma-separated states to keep")],
+                "parameters": [_param("state", "Comma-separated states to keep")],
                 "responses": {"200": _json(_ref("JobList"), "Jobs"), **_problems(400)},
             },
             "post": {
                 "summary": "Submit a Nosana job definition",
                 "parameters": [
-                    _query("id", {"type": "string"}, "Name the job"),
-                    _query("wait", BOOL, "Answer when the job has ended"),
+                    _param("id", "Name the job"),
+                    _param("wait", "Answer when the job has ended", BOOL),
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("JobDefinition")}},
-                },
+                "requestBody": _body("JobDefinition"),
                 "responses": {"201": _json(_ref("Job"), "Submitted"), **_problems(400, 409)},
             },
         },
         "/v1/jobs/{id}": {
-            "parameters": [_path_id("Job id")],
+            "parameters": [_param("id", "Job id", path=True)],
             "get": {
                 "summary": "One job",
                 "responses": {"200": _json(_ref("Job"), "The job"), **_problems(404)},
             },
         },
         "/v1/jobs/{id}/logs": {
-            "parameters": [_path_id("Job id")],
+            "parameters": [_param("id", "Job id", path=True)],
             "get": {
                 "summary": "An op's output",
                 "parameters": [
-                    _query("op", {"type": "string"}, "One op (default: all, prefixed)"),
-                    _query(
-                        "stream",
-                        {"type": "string", "enum": ["stdout", "stderr", "all"]},
-                        "One stream",
-                    ),
-                    _query("follow", BOOL, "Keep streaming until the op ends"),
+                    _param("op", "One op (default: all, prefixed)"),
+                    _param("stream", "One stream", stream),
+                    _param("follow", "Keep streaming until the op ends", BOOL),
                 ],
-                "responses": {
-                    "200": {
-                        "description": "Lines",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    },
-                    **_problems(400, 404),
-                },
+                "responses": {"200": _text("Lines"), **_problems(400, 404)},
             },
         },
         "/v1/jobs/{id}/stop": {
-            "parameters": [_path_id("Job id")],
+            "parameters": [_param("id", "Job id", path=True)],
             "post": {
                 "summary": "Stop a job's containers",
                 "responses": {"200": _json(_ref("Job"), "Stopped"), **_problems(404, 409)},
             },
         },
-        "/v1/market": {
-            "get": {
-                "summary": "The market's required list and each item's state",
-                "responses": {"200": _json(_ref("Market"), "Market")},
-            }
-        },
     }
+
+
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -456,9 +351,9 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Node-side cache of Docker images and models for Nosana GPU hosts.",
         },
-        "paths": paths,
+        "paths": _service_paths() | _resource_paths() | _job_paths(),
         "components": {
-            "schemas": SCHEMAS | _model_schemas(),
+            "schemas": JOB_SCHEMAS | model_schemas(REQUESTS, RESPONSES),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -471,6 +366,12 @@ def document() -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _served() -> str:
+    """The document as JSON text: the same for the process's whole life, so built once."""
+    return json.dumps(document())
+
+
 @routes.get("/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.Response(text=_served(), content_type="application/json")
