@@ -343,6 +343,16 @@ def _job_paths() -> dict[str, Any]:
     }
 
 
+def _guarded(paths: dict[str, Any]) -> dict[str, Any]:
+    """With `api.token` set, every operation but the open ones (`security: []`) answers 401
+    to a request without it."""
+    for item in paths.values():
+        for key, operation in item.items():
+            if key != "parameters" and operation.get("security") != []:
+                operation["responses"].update(_problems(401))
+    return paths
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -351,7 +361,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Node-side cache of Docker images and models for Nosana GPU hosts.",
         },
-        "paths": _service_paths() | _resource_paths() | _job_paths(),
+        "paths": _guarded(_service_paths() | _resource_paths() | _job_paths()),
         "components": {
             "schemas": JOB_SCHEMAS | model_schemas(REQUESTS, RESPONSES),
             "securitySchemes": {
