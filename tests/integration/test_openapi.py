@@ -1,14 +1,25 @@
-"""The OpenAPI document is true: schemathesis against the live daemon finds no disagreement."""
+"""The OpenAPI document is true: schemathesis against the live daemon finds no disagreement,
+and every answer the response models cover, provoked on purpose, fits its documented schema."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from daemon.api.openapi import RESPONSES
 from tests.daemon_process import DaemonProcess
+from tests.documented import Document, ask
+from tests.fakes.hf_hub import FakeHub
+from tests.fakes.market import FakeMarket
+from tests.fakes.server import ThreadedServers
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: every upstream fails at once, and clearly
+MARKET = "97G9NnvBDQ2WpKu6fasoMsAKmfj63C9rhysJnkeWodAf"
+TOKEN = "documented-token"
 
 
 def test_schemathesis_finds_every_answer_documented_and_no_unexpected_error(tmp_path: Path) -> None:
@@ -54,3 +65,98 @@ def test_schemathesis_finds_every_answer_documented_and_no_unexpected_error(tmp_
     finally:
         daemon.stop()
     assert "http.unexpected_error" not in daemon.log()
+
+
+def test_every_answer_a_client_can_get_is_the_schema_the_document_gives(
+    tmp_path: Path, hub: FakeHub, servers: ThreadedServers
+) -> None:
+    """Beyond schemathesis' samples: every route the response models cover, in the states
+    that change a body's shape (an entry with and without files, pinned or not; market items
+    with and without an entry; readiness both ways; problems with and without field errors,
+    with and without a kind)."""
+    hub.commit("org/documented", {"config.json": b"{}", "weights.bin": b"w" * 300_000})
+    market = FakeMarket(servers)
+    market.serve(
+        {
+            "required_images": ["docker.io/library/busybox:latest"],  # no Docker: fails
+            "required_remote_resources": [
+                {"type": "HF", "repo": "org/documented"},
+                {"type": "HF", "repo": "org/absent"},
+            ],
+        }
+    )
+    config: dict[str, dict[str, object]] = {
+        "api": {"token": TOKEN},
+        "docker": {"host": f"unix://{tmp_path}/no-docker.sock"},
+        "huggingface": {"endpoint": hub.url},
+        "market": {
+            "address": MARKET,
+            "required_resources_url": market.template,
+            "refresh_interval": "2s",
+        },
+        "download": {"max_retries": 0},
+    }
+    daemon = DaemonProcess(tmp_path, config).start()
+    try:
+        document = Document(daemon.client(TOKEN).get("/v1/openapi.json"))
+        answers = _exercise(daemon.url, document, market)
+    finally:
+        daemon.stop()
+    assert "http.unexpected_error" not in daemon.log()
+    assert {model.__name__ for model in RESPONSES} <= document.schemas_checked
+    assert answers <= document.answers_checked
+
+
+def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str, str, int]]:
+    """Ask every route in the states worth checking; return the answers that must have come."""
+
+    def check(method: str, path: str, body: object = None, token: str | None = TOKEN) -> Any:
+        return document.check(ask(url, method, path, body, token))
+
+    def settled() -> bool:
+        items = check("GET", "/v1/market")["items"]
+        return len(items) == 3 and all(i["state"] in ("ready", "failed") for i in items)
+
+    _until(settled)
+    check("GET", "/healthz", token=None)
+    check("GET", "/v1/status", token=None)  # 401
+    assert check("GET", "/readyz")["status"] == "not ready"
+    check("GET", "/v1/status")
+    [pinned] = check("GET", "/v1/resources?state=ready")["resources"]
+    check("GET", f"/v1/resources/{pinned['id']}")
+    assert check("GET", f"/v1/resources/{pinned['id']}?files=true")["files"]
+    check("DELETE", f"/v1/resources/{pinned['id']}")  # 409: pinned
+    one_file = {"type": "HF", "repo": "org/documented", "files": ["config.json"]}
+    check("POST", "/v1/resources", one_file)  # 202, or 200 if it was that quick
+    entry = check("POST", "/v1/resources?wait=true", one_file)
+    check("GET", "/v1/resources?state=ready,failed")
+    check("POST", "/v1/resources?wait=true", {"type": "HF", "repo": "org/absent"})  # 404
+    check("POST", "/v1/resources", {"type": "HF", "repo": 3, "bogus": 1})  # 400, with errors
+    check("GET", "/v1/resources?state=cooking")  # 400, without
+    check("GET", "/v1/resources/nope")
+    check("DELETE", f"/v1/resources/{entry['id']}")
+    check("POST", "/v1/gc")
+    check("POST", "/v1/verify")
+    market.serve({"required_remote_resources": [{"type": "HF", "repo": "org/documented"}]})
+    _until(lambda: ask(url, "GET", "/readyz", token=TOKEN).status == 200)
+    check("GET", "/readyz")
+    check("GET", "/v1/market")
+    return {
+        ("GET", "/readyz", 200),
+        ("GET", "/readyz", 503),
+        ("GET", "/v1/status", 401),
+        ("DELETE", "/v1/resources/{id}", 409),
+        ("DELETE", "/v1/resources/{id}", 204),
+        ("POST", "/v1/resources", 200),
+        ("POST", "/v1/resources", 400),
+        ("POST", "/v1/resources", 404),
+        ("GET", "/v1/resources", 400),
+        ("GET", "/v1/resources/{id}", 404),
+    }
+
+
+def _until(check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
