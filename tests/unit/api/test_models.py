@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from pydantic import TypeAdapter
 
 from daemon.api.models import (
+    DockerStatus,
     FieldProblem,
     Instant,
     Omitted,
@@ -18,6 +20,7 @@ from daemon.api.models import (
     timestamp,
     to_json,
 )
+from daemon.engine.client import EngineStatus
 
 
 def test_an_omitted_field_is_absent_while_none_and_never_documented_as_null() -> None:
@@ -80,3 +83,19 @@ def test_respond_serves_the_body_as_json_with_the_given_status_and_type() -> Non
     assert response.content_type == "application/problem+json"
     assert response.text is not None
     assert json.loads(response.text) == to_json(problem)
+
+
+def test_the_docker_section_serves_everything_the_engine_reports() -> None:
+    """It was `asdict(status)` plus `has_gpu`: a field added to `EngineStatus` must not be
+    left out of /v1/status silently."""
+    reported = EngineStatus(
+        host="unix:///run/docker.sock",
+        reachable=True,
+        version="20.10.24",
+        api_version="1.41",
+        runtimes=["runc", "nvidia"],
+        gpu_devices=[],
+        error=None,
+    )
+    served = to_json(DockerStatus.of(reported))
+    assert served == dataclasses.asdict(reported) | {"has_gpu": True}
