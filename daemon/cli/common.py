@@ -1,4 +1,4 @@
-"""What every command shares: the options of the group, the client, `--json` output."""
+"""What every command shares: the global options, the client, `--json` output."""
 
 from __future__ import annotations
 
@@ -8,24 +8,32 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ..client import Client
 from ..settings import Settings, settings_from_environment
 
+CommandT = TypeVar("CommandT", bound=click.Command)
+
 
 @dataclass
 class Options:
-    config_path: Path | None
-    api_url: str | None
+    """The global options of one invocation, wherever on the command line they were given."""
+
+    config_path: Path | None = None
+    api_url: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = settings_from_environment(self.config_path)
         return self._settings
+
+    def use_config(self, path: Path) -> None:
+        self.config_path = path
+        self._settings = None  # read again from the file given last
 
     def client(self) -> Client:
         """A client of the daemon at `--api`, else at the config's first unix or TCP listener."""
@@ -37,7 +45,46 @@ class Options:
         return Client(listeners[0].url(), token=token)
 
 
-pass_options = click.make_pass_decorator(Options)
+pass_options = click.make_pass_decorator(Options, ensure=True)
+
+
+def _take_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Options).use_config(value)
+
+
+def _take_api(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Options).api_url = value
+
+
+def global_options(command: CommandT) -> CommandT:
+    """Give a command (or group) `--config` and `--api`, listed after its own options.
+
+    Click binds an option to the command whose name it follows, so the same two options on
+    every level are what let `nosana-cache serve --config X` and `nosana-cache --config X
+    serve` mean the same. Every level writes into the invocation's one `Options`, in the
+    order click parses them (a group before its subcommand, left to right within one), so
+    the one given last wins, as a repeated option does: a wrapper or alias that passes
+    `--api` can still be overridden by typing another one after the command.
+    """
+    command.params += [
+        click.Option(
+            ["--config", "config_path"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            expose_value=False,
+            callback=_take_config,
+            help="TOML config file (default: $NOSANA_CACHE_CONFIG, else embedded defaults).",
+        ),
+        click.Option(
+            ["--api", "api_url"],
+            metavar="URL",
+            expose_value=False,
+            callback=_take_api,
+            help="Daemon to talk to: http://HOST:PORT or unix:/path (default: from api.listen).",
+        ),
+    ]
+    return command
 
 
 def client_command(
@@ -63,7 +110,7 @@ def client_command(
         wrapper = click.option(
             "--json", "as_json", is_flag=True, help="Print the daemon's JSON answer."
         )(wrapper)
-        return group.command(name)(pass_options(wrapper))
+        return global_options(group.command(name)(pass_options(wrapper)))
 
     return decorate
 

@@ -11,11 +11,12 @@ import click
 
 from ..client import Client
 from . import render
-from .common import Options, client_command, is_terminal
+from .common import Options, client_command, global_options, is_terminal
 
 FINAL = ("completed", "failed", "stopped")
 
 
+@global_options
 @click.group()
 def jobs() -> None:
     """Run Nosana job definitions with cached images and resources.

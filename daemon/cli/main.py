@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +13,7 @@ from ..errors import ConfigError, NosanaCacheError
 from ..settings import render_toml
 from ..units import human_size
 from . import render
-from .common import Options, client_command, pass_options
+from .common import Options, client_command, global_options, pass_options
 from .jobs import jobs
 from .resources import resources
 
@@ -42,33 +41,25 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+@global_options
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nosana-cache")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML config file (default: $NOSANA_CACHE_CONFIG, else embedded defaults).",
-)
-@click.option(
-    "--api",
-    "api_url",
-    metavar="URL",
-    help="Daemon to talk to: http://HOST:PORT or unix:/path (default: from api.listen).",
-)
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, api_url: str | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Node-side cache of Docker images and models for Nosana GPU hosts.
+
+    --config and --api work before or after any command; given twice, the later one wins.
 
     \b
     Examples:
       nosana-cache serve                      run the daemon on embedded defaults
       nosana-cache status                     what the running daemon is doing
-      nosana-cache --config /etc/nosana-cache.toml config show
+      nosana-cache config show --config /etc/nosana-cache.toml
     """
-    ctx.obj = Options(config_path=config_path, api_url=api_url)
+    ctx.ensure_object(Options)
 
 
+@global_options
 @cli.command()
 @click.option(
     "--log-level",
@@ -87,11 +78,13 @@ def serve(options: Options, log_level: str) -> None:
     run_until_signalled(settings)
 
 
+@global_options
 @cli.group()
 def config() -> None:
     """Inspect the configuration."""
 
 
+@global_options
 @config.command("show")
 @click.option("--show-secrets", is_flag=True, help="Print secrets instead of ***.")
 @pass_options
@@ -131,6 +124,7 @@ def verify(options: Options) -> Any:
     return body, text, EXIT_FAILED
 
 
+@global_options
 @cli.command()
 @pass_options
 def health(options: Options) -> None:
@@ -138,6 +132,7 @@ def health(options: Options) -> None:
     options.client().get("/healthz")
 
 
+@global_options
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from . import render
-from .common import Options, client_command, is_terminal
+from .common import Options, client_command, global_options, is_terminal
 
 
+@global_options
 @click.group()
 def resources() -> None:
     """Cached resources and images (entries of the store).
