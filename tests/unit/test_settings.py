@@ -227,3 +227,79 @@ def test_config_show_masks_secrets_and_round_trips(tmp_path: Path) -> None:
     again = load_settings(full, ENV)
     assert again == settings
     assert isinstance(again, Settings)
+
+
+def test_tables_and_lists_from_the_environment_are_toml_inline_values() -> None:
+    env = ENV | {
+        "NOSANA_CACHE_API__LISTEN": '["127.0.0.1:7002", "unix:/tmp/b.sock"]',
+        "NOSANA_CACHE_S3__HOSTS": '{ "a.io" = { endpoint_url = "http://127.0.0.1:9000", '
+        'bucket = "b" } }',
+    }
+    settings = load_settings(None, env)
+    assert [str(lst) for lst in settings.api.listen] == ["127.0.0.1:7002", "unix:/tmp/b.sock"]
+    assert settings.s3.hosts["a.io"].bucket == "b"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("NOSANA_CACHE_STOR__TTL", "1h", "NOSANA_CACHE_STOR__TTL: unknown setting"),
+        ("NOSANA_CACHE_STORE", "x", "NOSANA_CACHE_STORE: unknown setting"),
+        (
+            "NOSANA_CACHE_DOCKER__REGISTRY_MIRRORS",
+            "{ ghcr.io = ",
+            "NOSANA_CACHE_DOCKER__REGISTRY_MIRRORS: not a TOML inline value",
+        ),
+        (
+            "NOSANA_CACHE_S3__HOSTS",
+            '{ "a.io" = { bucket = "b" } }',
+            "s3.hosts.a.io.endpoint_url (from NOSANA_CACHE_S3__HOSTS)",
+        ),
+        (
+            "NOSANA_CACHE_DOWNLOAD__CONCURRENCY",
+            "0",
+            "download.concurrency (from NOSANA_CACHE_DOWNLOAD__CONCURRENCY)",
+        ),
+    ],
+)
+def test_every_bad_variable_is_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, ENV | {variable: value})
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_only_upper_case_variables_are_settings() -> None:
+    """Variables are matched as the shell spells them; a lower-case one is someone else's."""
+    settings = load_settings(None, ENV | {"nosana_cache_store__ttl": "soon"})
+    assert settings.store.ttl == 86400
+
+
+def test_every_problem_is_named_on_one_line(tmp_path: Path) -> None:
+    text = '[store]\nttl = "3x"\ncolour = "blue"\n[docker]\ngpu = "maybe"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), ENV | {"NOSANA_CACHE_STORE__MAX_SIZE": "lots"})
+    message = str(caught.value)
+    assert "\n" not in message
+    for named in ("store.ttl", "store.colour: unknown key", "docker.gpu"):
+        assert named in message
+    assert "store.max_size (from NOSANA_CACHE_STORE__MAX_SIZE)" in message
+
+
+def test_the_command_line_file_wins_over_the_variable_and_a_folder_is_no_file(
+    tmp_path: Path,
+) -> None:
+    named = write(tmp_path, '[store]\nttl = "3h"\n')
+    other = tmp_path / "other.toml"
+    other.write_text('[store]\nttl = "5h"\n')
+    settings = load_settings(other, ENV | {"NOSANA_CACHE_CONFIG": str(named)})
+    assert settings.store.ttl == 5 * 3600
+    with pytest.raises(ConfigError, match="config: cannot read"):
+        load_settings(tmp_path, ENV)
+
+
+def test_the_environment_replaces_a_value_of_the_file_key_by_key(tmp_path: Path) -> None:
+    config = write(tmp_path, '[store]\nttl = "never"\nsweep_interval = "2m"\n')
+    settings = load_settings(config, ENV | {"NOSANA_CACHE_STORE__TTL": "1h"})
+    assert settings.store.ttl == 3600
+    assert settings.store.sweep_interval == 120
