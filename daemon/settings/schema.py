@@ -1,0 +1,254 @@
+"""The keys of the configuration: each section's fields, types, defaults, docs and checks.
+
+One frozen model per `[section]` of the TOML file, each field with its default and a one-line
+description; every section forbids unknown keys, so a typo is an error that names it.
+Durations (`90s`, `24h`) and sizes (`512MiB`) are parsed here; where values come from is
+`loading`'s business, how they are shown `rendering`'s.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+from ..errors import ConfigError
+from ..units import parse_duration, parse_size
+
+DEFAULT_PORT = 9810
+DEFAULT_REQUIRED_RESOURCES_URL = (
+    "https://host-manager.k8s.prd.nos.ci/markets/{market}/required-resources"
+)
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _http_url(value: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+class Section(BaseModel):
+    """A `[section]` of the file: frozen, and an unknown key in it is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class Listener(BaseModel):
+    """One place the API listens: a TCP `HOST:PORT` or a `unix:/path` socket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str | None = None
+    port: int | None = None
+    unix_path: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Listener:
+        if text.startswith("unix:"):
+            path = text.removeprefix("unix:")
+            if not path.startswith("/"):
+                raise ValueError(f"{text!r}: a unix socket needs an absolute path")
+            return cls(unix_path=path)
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{text!r} is not HOST:PORT or unix:/path")
+        return cls(host=host.strip("[]"), port=int(port))
+
+    @property
+    def is_local(self) -> bool:
+        """Unix sockets and loopback addresses need no token."""
+        if self.unix_path is not None:
+            return True
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host or "").is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def url(self) -> str:
+        """Base URL a client uses to reach this listener."""
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        host = f"[{host}]" if host and ":" in host else host
+        return f"http://{host}:{self.port}"
+
+
+def _listeners(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [Listener.parse(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+class StoreSettings(Section):
+    path: Path = Field(description="where blobs, views and the index live")
+    host_path: Path | None = Field(
+        None, description="the store as the Docker engine sees it (sidecar); default: path"
+    )
+    ttl: Duration = Field(86400.0, description="lifetime of an entry from the end of its download")
+    ttl_from: Literal["download", "last_use"] = Field(
+        "download", description="`download` (Nosana's documented rule) or `last_use`"
+    )
+    sweep_interval: Duration = Field(60.0, description="how often expired entries are swept")
+    max_size: ByteSize | None = Field(None, description="cap on the store's bytes; none: no cap")
+    min_free: ByteSize = Field(
+        1024**3, description="free space always left on the store's filesystem"
+    )
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @property
+    def engine_path(self) -> Path:
+        """The store's folder as bind-mount sources must name it on the engine's host."""
+        return self.host_path or self.path
+
+
+class ApiSettings(Section):
+    listen: Annotated[list[Listener], BeforeValidator(_listeners)] = Field(
+        default_factory=lambda: [Listener(host="127.0.0.1", port=DEFAULT_PORT)],
+        description="list of HOST:PORT or unix:/path",
+    )
+    token: SecretStr | None = Field(
+        None, description="bearer token; required when a listener is not loopback or unix"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _some_listener(cls, value: list[Listener]) -> list[Listener]:
+        if not value:
+            raise ValueError("needs at least one listener")
+        return value
+
+    def check_exposure(self) -> None:
+        """A listener beyond loopback without a token would hand the host to the network."""
+        exposed = [str(lst) for lst in self.listen if not lst.is_local]
+        if exposed and not (self.token and self.token.get_secret_value()):
+            raise ConfigError(
+                "api.token",
+                f"required because {', '.join(exposed)} is not loopback or a unix socket",
+            )
+
+
+class MarketSettings(Section):
+    address: str | None = Field(None, description="the market to serve; none: no market")
+    required_resources_url: str = Field(
+        DEFAULT_REQUIRED_RESOURCES_URL, description="URL template with {market}"
+    )
+    refresh_interval: Duration = Field(600.0, description="how often the list is fetched again")
+
+    @field_validator("required_resources_url")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        _http_url(value)
+        if "{market}" not in value:
+            raise ValueError("must contain {market}")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isalnum() or not 32 <= len(value) <= 44):
+            raise ValueError(f"{value!r} is not a market address (base58, 32 to 44 characters)")
+        return value
+
+
+class DockerSettings(Section):
+    host: str = Field(description="Docker engine address; default DOCKER_HOST or the socket")
+    registry_mirrors: dict[str, str] = Field(
+        default_factory=dict, description="registry host → mirror host to pull through"
+    )
+    gpu: Literal["auto", "all", "none"] = Field(
+        "auto", description="auto: request GPUs when the engine has them; all; none"
+    )
+
+
+class HuggingFaceSettings(Section):
+    endpoint: HttpUrl = Field(description="default HF_ENDPOINT or https://huggingface.co")
+    token: SecretStr | None = Field(None, description="default HF_TOKEN")
+
+
+class S3Host(Section):
+    endpoint_url: HttpUrl
+    bucket: str
+
+
+class S3Settings(Section):
+    endpoint_url: HttpUrl | None = Field(None, description="for s3:// URLs; default AWS")
+    region: str | None = Field(None, description="default the standard AWS chain")
+    access_key_id: str | None = Field(None, description="default the standard AWS chain")
+    secret_access_key: SecretStr | None = Field(None, description="default the AWS chain")
+    hosts: dict[str, S3Host] = Field(
+        default_factory=dict,
+        description="public host → {endpoint_url, bucket} for buckets under their own domain",
+    )
+
+
+class OllamaSettings(Section):
+    registry: HttpUrl = Field("https://registry.ollama.ai", description="the Ollama registry")
+
+
+class DownloadSettings(Section):
+    concurrency: int = Field(16, ge=1, le=512, description="parallel transfers in total")
+    max_retries: int = Field(5, ge=0, le=100, description="per transfer, backoff and resume")
+    part_size: ByteSize = Field(
+        32 * 1024**2, description="large files are fetched in ranged parts of this size"
+    )
+    connect_timeout: Duration = Field(10.0, description="to open a connection upstream")
+    stall_timeout: Duration = Field(30.0, description="a transfer with no bytes this long retries")
+    min_speed: ByteSize = Field(
+        16 * 1024,
+        description="bytes per second a transfer must average over each stall_timeout window",
+    )
+
+    @field_validator("part_size")
+    @classmethod
+    def _part_size(cls, value: int) -> int:
+        if value < 1024**2:
+            raise ValueError("must be at least 1MiB")
+        return value
+
+
+class SecuritySettings(Section):
+    allow_private_urls: bool = Field(
+        False, description="let job URLs reach private, loopback or link-local addresses"
+    )
+
+
+class Settings(Section):
+    store: StoreSettings
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
+    docker: DockerSettings
+    huggingface: HuggingFaceSettings
+    s3: S3Settings = Field(default_factory=S3Settings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    download: DownloadSettings = Field(default_factory=DownloadSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Settings.model_fields.items()
+}
