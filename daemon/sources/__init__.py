@@ -34,6 +34,7 @@ class Sources:
         await self.transfer.start()
 
     async def close(self) -> None:
+        await self.s3.close()
         await self.transfer.close()
 
     def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:

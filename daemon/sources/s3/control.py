@@ -1,0 +1,173 @@
+"""S3's control plane through aiobotocore: listing, HEADs, and what their failures mean.
+
+botocore speaks S3 as S3 does (XML under whichever namespace a server writes, keys URL-encoded
+in listings, region redirects on AWS, checksum mode, part numbers); this module turns its
+answers into what the resolver needs and its exceptions into the project's errors, which name
+the bucket or key and the credentials used:
+
+    ClientError 404, NoSuchBucket, NoSuchKey      → UpstreamNotFound
+    ClientError 401/403 (AccessDenied, bad keys)  → UpstreamAuthError (never retried)
+    ClientError 408/429/5xx, SlowDown             → UpstreamUnavailable, retried
+    no connection, timeouts, dropped answers      → UpstreamUnavailable, retried
+    a private address refused by the SSRF guard   → UnsafeUpstream
+    a bucket name S3 cannot have                  → InvalidInput
+
+Retries are this module's, not botocore's, so that they follow the rest of the daemon:
+`download.max_retries`, the same backoff, and a Retry-After header honoured up to a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    ParamValidationError,
+)
+
+from ...errors import (
+    InvalidInput,
+    NosanaCacheError,
+    UnsafeUpstream,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
+from ..transfer import parse_retry_after, retry_delay
+from .clients import S3Clients
+from .places import Credentials, Place
+
+PAGE_SIZE = 1000
+_TEMPORARY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_TEMPORARY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """One object as a listing describes it."""
+
+    key: str
+    size: int
+    etag: str
+    checksums: frozenset[str] = frozenset()  # the algorithms the listing says S3 keeps
+
+
+class ControlPlane:
+    def __init__(self, clients: S3Clients, *, max_retries: int) -> None:
+        self.clients = clients
+        self.max_retries = max_retries
+        self.page_size = PAGE_SIZE
+        """Keys asked for per ListObjectsV2 page (tests lower it to see many pages)."""
+
+    async def list(self, place: Place, credentials: Credentials) -> list[S3Object]:
+        """Every object whose key starts with the place's prefix, page after page."""
+        objects: list[S3Object] = []
+        params: dict[str, Any] = {
+            "Bucket": place.bucket,
+            "Prefix": place.prefix.rstrip("/"),
+            "MaxKeys": self.page_size,
+        }
+        while True:
+            page = await self._call(place, credentials, "list_objects_v2", params, "listing")
+            objects.extend(
+                S3Object(
+                    item["Key"],
+                    int(item.get("Size", 0)),
+                    item.get("ETag", ""),
+                    frozenset(item.get("ChecksumAlgorithm", ())),
+                )
+                for item in page.get("Contents", ())
+            )
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                return objects
+            params["ContinuationToken"] = token
+
+    async def head(
+        self, place: Place, credentials: Credentials, key: str, **params: Any
+    ) -> dict[str, Any]:
+        """HeadObject's answer (e.g. `ChecksumMode="ENABLED"` or `PartNumber=1`), with its
+        HTTP status as `Status`."""
+        answer = await self._call(
+            place,
+            credentials,
+            "head_object",
+            {"Bucket": place.bucket, "Key": key, **params},
+            f"HEAD of {key}",
+        )
+        answer["Status"] = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return answer
+
+    async def _call(
+        self,
+        place: Place,
+        credentials: Credentials,
+        operation: str,
+        params: dict[str, Any],
+        what: str,
+    ) -> dict[str, Any]:
+        where = f"{place.describe()}: {what} failed with {credentials.describe()}"
+        attempt = 0
+        while True:
+            try:
+                async with self.clients.use(place, credentials) as client:
+                    answer: dict[str, Any] = await getattr(client, operation)(**params)
+                    return answer
+            except (ClientError, BotoCoreError) as exc:
+                error = convert(exc, where)
+                attempt += 1
+                if not isinstance(error, UpstreamUnavailable):
+                    raise error from exc
+                if attempt > self.max_retries:
+                    raise UpstreamUnavailable(
+                        f"{error.message} (gave up after {attempt} attempts)"
+                    ) from exc
+            await asyncio.sleep(retry_delay(error, attempt))
+
+
+def convert(exc: ClientError | BotoCoreError, where: str) -> NosanaCacheError:
+    """The project's error for a botocore exception; `where` says what failed, with whom."""
+    if isinstance(exc, ClientError):
+        return _answered(exc, where)
+    cause = exc.kwargs.get("error")
+    if isinstance(cause, UnsafeUpstream):  # raised by the guard inside aiohttp
+        return UnsafeUpstream(f"{where}: {cause.message}")
+    if isinstance(exc, ParamValidationError):
+        return InvalidInput(f"{where}: {_one_line(str(exc))}")
+    if isinstance(exc, NoCredentialsError):
+        return UpstreamAuthError(f"{where}: {exc}")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        reason = f"{exc} ({cause})" if cause is not None else str(exc)
+        return UpstreamUnavailable(f"{where}: {_one_line(reason)}")
+    return UpstreamError(f"{where}: {_one_line(str(exc))}")
+
+
+def _answered(exc: ClientError, where: str) -> NosanaCacheError:
+    error = exc.response.get("Error", {})
+    meta = exc.response.get("ResponseMetadata", {})
+    status = int(meta.get("HTTPStatusCode") or 0)
+    code = str(error.get("Code") or status)
+    message = str(error.get("Message") or "")
+    # A HEAD has no body: botocore gives the status as the code and its phrase as message.
+    named = code != str(status) and message
+    reason = f"{code}: {message}" if named else (message or code)
+    text = f"{where}: answered {status} ({_one_line(reason)})"
+    if status in _TEMPORARY_STATUSES or code in _TEMPORARY_CODES:
+        headers = meta.get("HTTPHeaders", {})
+        return UpstreamUnavailable(text, delay=parse_retry_after(headers.get("retry-after")) or 0)
+    if status == 404 or code in ("NoSuchBucket", "NoSuchKey"):
+        return UpstreamNotFound(text)
+    if status in (401, 403):
+        return UpstreamAuthError(text)
+    return UpstreamError(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]

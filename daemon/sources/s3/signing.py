@@ -1,0 +1,36 @@
+"""SigV4 for the data plane: object bytes come through transfer.py's ranged parallel GETs, and
+each of those requests is signed with the same credentials the control plane used.
+
+S3 accepts a signature for 15 minutes, so every request, retries and resumed parts included,
+is signed when it is sent; botocore computes the signature, it never moves these bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+from yarl import URL
+
+from ..transfer import Signer
+from .places import Credentials
+
+
+def signer(credentials: Credentials) -> Signer | None:
+    """Headers that sign one request with `credentials`; None for anonymous reads."""
+    if not credentials.signs:
+        return None
+    frozen = BotoCredentials(
+        credentials.access_key_id, credentials.secret_access_key, credentials.token
+    )
+    region = credentials.region
+
+    def sign(method: str, url: URL, headers: Mapping[str, str]) -> dict[str, str]:
+        amz = {k: v for k, v in headers.items() if k.lower().startswith("x-amz-")}
+        request = AWSRequest(method=method, url=str(url), headers=amz)
+        S3SigV4Auth(frozen, "s3", region).add_auth(request)
+        return dict(request.headers.items())
+
+    return sign
