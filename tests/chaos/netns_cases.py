@@ -44,11 +44,14 @@ class Servers:
     def __init__(self) -> None:
         self.private_hits = 0
         self.redirect_to = ""
+        self.redirect_listing = False
         self.public_port = 0
         self.private_port = 0
 
     async def _public(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("list-type"):
+            if self.redirect_listing:
+                raise web.HTTPTemporaryRedirect(self.redirect_to)
             return web.Response(status=403, text="<Error><Code>AccessDenied</Code></Error>")
         if request.path.endswith("/plain.bin"):
             return web.Response(body=b"public bytes")
@@ -98,7 +101,9 @@ async def guarded_cache(root: Path) -> AsyncIterator[Cache]:
 
 
 def s3(url: str, *files: str) -> S3Resource:
-    resource = parse_resource({"type": "S3", "url": url, "files": list(files)})
+    resource = parse_resource(
+        {"type": "S3", "url": url, **({"files": list(files)} if files else {})}
+    )
     assert isinstance(resource, S3Resource)
     return resource
 
@@ -125,6 +130,24 @@ async def test_a_redirect_from_public_to_private_is_refused(tmp_path: Path, by_n
         assert await cache.store.entries() == []  # a failed first fetch leaves no entry
         stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
         assert not any(SECRET in p.read_bytes() for p in stored)
+
+
+@pytest.mark.parametrize("by_name", [False, True])
+async def test_a_listing_redirected_from_public_to_private_is_refused(
+    tmp_path: Path, by_name: bool
+) -> None:
+    """The listing goes through aiobotocore, whose aiohttp session follows redirects by itself:
+    the guard sits under it, in the resolver and in the socket it would open."""
+    async with Servers().running() as servers, guarded_cache(tmp_path) as cache:
+        host = "sneaky.example" if by_name else "127.0.0.1"
+        servers.redirect_to = f"http://{host}:{servers.private_port}/bucket?list-type=2"
+        servers.redirect_listing = True
+        url = f"http://{PUBLIC}:{servers.public_port}/bucket/m"
+        with pytest.raises(UnsafeUpstream) as refused:
+            await cache.acquire(s3(url), holder="t")
+        assert host in str(refused.value)
+        assert servers.private_hits == 0
+        assert await cache.store.entries() == []
 
 
 @pytest.mark.parametrize(
