@@ -1,8 +1,9 @@
 """Session-wide peers: the real servers every later test talks to, each started on first use.
 
 A private dockerd, a docker-registry holding busybox images (the seed job's `ubuntu` among
-them), moto's S3 server and a faithful HF hub. They run on loopback only and stop at the end
-of the session. A peer that cannot start fails the tests that need it; nothing is skipped.
+them), two S3 implementations (moto's server and s3rver) and a faithful HF hub. They run on
+loopback only and stop at the end of the session. A peer that cannot start fails the tests
+that need it; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.peers.images import publish
 from tests.peers.procs import PEER_PIDS
 from tests.peers.registry import RegistryPeer
 from tests.peers.s3 import S3Peer
+from tests.peers.s3rver import S3rverPeer
 
 # huggingface_hub must never try Xet against the fake hub, nor reach the internet.
 os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -66,6 +68,22 @@ def s3() -> Iterator[S3Peer]:
     peer = S3Peer().start()
     yield peer
     peer.stop()
+
+
+@pytest.fixture(scope="session")
+def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rverPeer]:
+    peer = S3rverPeer(tmp_path_factory.mktemp("s3rver")).start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(params=["moto", "s3rver"])
+def any_s3(request: pytest.FixtureRequest) -> S3Peer | S3rverPeer:
+    """Each S3 implementation of the test bed in turn, for what both of them do."""
+    peer: S3Peer | S3rverPeer = request.getfixturevalue(
+        "s3" if request.param == "moto" else "s3rver"
+    )
+    return peer
 
 
 def _children() -> set[int]:

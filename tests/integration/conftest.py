@@ -17,11 +17,14 @@ from daemon.store import Store
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.s3 import S3Peer
+from tests.peers.s3rver import S3rverPeer
 
 CacheFactory = Callable[..., Any]
 
 
-def peer_settings(root: Path, hub: FakeHub | None, s3: S3Peer | None, **env: str) -> Settings:
+def peer_settings(
+    root: Path, hub: FakeHub | None, s3: S3Peer | S3rverPeer | None, **env: str
+) -> Settings:
     values = {
         "HOME": str(root),
         "NOSANA_CACHE_STORE__PATH": str(root / "store"),
@@ -58,7 +61,7 @@ def make_cache(tmp_path: Path) -> CacheFactory:
 
     @asynccontextmanager
     async def make(
-        hub: FakeHub | None = None, s3: S3Peer | None = None, **env: str
+        hub: FakeHub | None = None, s3: S3Peer | S3rverPeer | None = None, **env: str
     ) -> AsyncIterator[Cache]:
         async with open_cache(peer_settings(tmp_path, hub, s3, **env)) as cache:
             yield cache

@@ -15,6 +15,7 @@ from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
 from tests.peers.registry import RegistryPeer
 from tests.peers.s3 import S3Peer
+from tests.peers.s3rver import S3rverPeer
 
 
 def test_registry_holds_the_standard_images(
@@ -42,6 +43,23 @@ def test_s3_lists_with_pagination_and_serves_ranges(s3: S3Peer) -> None:
     assert len(pages) == 2
     assert sum(len(p["Contents"]) for p in pages) == 1005
     part = client.get_object(Bucket="peer-smoke", Key="k/0100", Range="bytes=10-19")
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert part["Body"].read() == b"x" * 10
+
+
+def test_s3rver_pages_with_max_keys_under_its_own_namespace_and_serves_ranges(
+    s3rver: S3rverPeer,
+) -> None:
+    s3rver.bucket("peer-smoke", {f"k/{i:02}": b"x" * i for i in range(33)})
+    client = s3rver.client()
+    paginator = client.get_paginator("list_objects_v2")
+    pages = list(
+        paginator.paginate(Bucket="peer-smoke", Prefix="k/", PaginationConfig={"PageSize": 10})
+    )
+    assert [len(p["Contents"]) for p in pages] == [10, 10, 10, 3]
+    with urllib.request.urlopen(f"{s3rver.url}/peer-smoke?list-type=2&prefix=k/") as response:
+        assert b'xmlns="http://doc.s3.amazonaws.com/2006-03-01/"' in response.read()  # not AWS's
+    part = client.get_object(Bucket="peer-smoke", Key="k/20", Range="bytes=5-14")
     assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
     assert part["Body"].read() == b"x" * 10
 

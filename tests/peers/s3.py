@@ -27,6 +27,8 @@ _ALLOW_ALL = {
 
 
 class S3Peer:
+    name = "moto"
+
     def __init__(self) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
