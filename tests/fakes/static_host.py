@@ -5,7 +5,8 @@ objects readable by URL, listing denied. With `listing=True` it also answers pat
 ListObjectsV2 (`/bucket?list-type=2&prefix=`), enough for boto3 and the daemon to treat it as
 an S3 endpoint. It streams bodies (Range, ETag = MD5) through `send_content`, so it serves
 throughput benchmarks without moto's copy of the whole object per ranged GET. A file can carry
-a full-object CRC as S3 keeps one (every object written since late 2024 has a CRC64NVME).
+a full-object CRC as S3 keeps one (every object written since late 2024 has a CRC64NVME), and
+listings can be made to fail as a busy S3 fails them (`listing_faults`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StaticHost:
         self.checksums: dict[str, str] = {}  # path: the algorithm of the CRC S3 would keep
         self.etags: dict[str, str] = {}  # path: an ETag that is not the MD5 (SSE-KMS, say)
         self.faults: dict[str, Faults] = {}
+        self.listing_faults = Faults()  # only fail_times, fail_status and retry_after apply
         self.traffic = Traffic()
         self.listing = listing
         app = web.Application()
@@ -94,6 +96,17 @@ class StaticHost:
         )
         return web.Response(text=body, content_type="application/xml")
 
+    def _failed_listing(self) -> web.Response:
+        """A listing answered as S3 answers when it is too busy (503 SlowDown)."""
+        faults = self.listing_faults
+        faults.fail_times -= 1
+        headers = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
+        code = "SlowDown" if faults.fail_status == 503 else "InternalError"
+        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code></Error>'
+        return web.Response(
+            status=faults.fail_status, text=body, content_type="application/xml", headers=headers
+        )
+
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.traffic.requests[f"{request.method} {request.path}"] += 1
         if request.method not in ("GET", "HEAD"):
@@ -101,6 +114,8 @@ class StaticHost:
         if "list-type" in request.query:
             if not self.listing:
                 return web.Response(status=403, text=_DENIED, content_type="application/xml")
+            if self.listing_faults.fail_times > 0:
+                return self._failed_listing()
             return self._list(request.match_info["path"], request.query.get("prefix", ""))
         path = request.match_info["path"]
         content = self.files.get(path)
