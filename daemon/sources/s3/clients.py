@@ -47,17 +47,17 @@ class ClientKey:
     endpoint: str | None  # None: AWS's own, chosen (and redirected) by botocore
     region: str
     access_key_id: str | None
-    secret: str | None = field(repr=False)  # a digest: the key never holds the secret itself
+    secret_digest: str | None = field(repr=False)  # the key never holds the secret itself
     guarded: bool
 
     @classmethod
     def of(cls, place: Place, credentials: Credentials, *, guarded: bool) -> ClientKey:
-        secret = None
+        digest = None
         if credentials.signs:
             material = f"{credentials.secret_access_key}\0{credentials.token or ''}"
-            secret = hashlib.sha256(material.encode()).hexdigest()
+            digest = hashlib.sha256(material.encode()).hexdigest()
         endpoint = None if place.aws else place.endpoint
-        return cls(endpoint, credentials.region, credentials.access_key_id, secret, guarded)
+        return cls(endpoint, credentials.region, credentials.access_key_id, digest, guarded)
 
 
 @dataclass
@@ -124,8 +124,9 @@ class S3Clients:
             max_pool_connections=self.download.concurrency,
             user_agent_extra=f"nosana-cache/{__version__}",
             ignore_configured_endpoint_urls=True,  # the endpoint is the one the place names
+            proxies={},  # direct, as transfer.py's sessions: no HTTP(S)_PROXY from the env
             connector_args=_guarded_connector() if key.guarded else {},
-            warm_up_loader_caches=True,  # S3's service model is read in a thread, once
+            warm_up_loader_caches=True,  # S3's service model is read in a thread, not the loop
         )
         context = self._session.create_client(
             "s3",
