@@ -1,6 +1,10 @@
 """SigV4 for the data plane: object bytes come through transfer.py's ranged parallel GETs, and
 each of those requests is signed with the same credentials the control plane used.
 
+transfer.py rather than aiobotocore's get_object: it resumes a dropped part where it stopped,
+and it is faster (bench/s3_dataplane.py, 1.5 GB cold, 9 alternating runs on 2 CPUs: 330 MiB/s
+against 287, the same parts and concurrency streamed through get_object).
+
 S3 accepts a signature for 15 minutes, so every request, retries and resumed parts included,
 is signed when it is sent; botocore computes the signature, it never moves these bytes.
 """
