@@ -6,12 +6,14 @@ ListObjectsV2 (`/bucket?list-type=2&prefix=`), enough for boto3 and the daemon t
 an S3 endpoint. It streams bodies (Range, ETag = MD5) through `send_content`, so it serves
 throughput benchmarks without moto's copy of the whole object per ranged GET. A file can carry
 a full-object CRC as S3 keeps one (every object written since late 2024 has a CRC64NVME), and
-listings can be made to fail as a busy S3 fails them (`listing_faults`).
+listings can be made to fail as a busy S3 fails them (`listing_faults`). With a `region`, a
+request signed for another region is refused as S3 refuses it, naming the bucket's region.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -27,7 +29,10 @@ _DENIED = (
 
 
 class StaticHost:
-    def __init__(self, servers: ThreadedServers, *, listing: bool = False) -> None:
+    def __init__(
+        self, servers: ThreadedServers, *, listing: bool = False, region: str | None = None
+    ) -> None:
+        self.region = region  # signed requests must be signed for it, as S3 asks
         self.files: dict[str, Content] = {}
         self.checksums: dict[str, str] = {}  # path: the algorithm of the CRC S3 would keep
         self.etags: dict[str, str] = {}  # path: an ETag that is not the MD5 (SSE-KMS, say)
@@ -107,10 +112,29 @@ class StaticHost:
             status=faults.fail_status, text=body, content_type="application/xml", headers=headers
         )
 
+    def _wrong_region(self, request: web.Request) -> web.Response | None:
+        """S3's answer to a request signed for another region than the bucket's: an error
+        naming the right one (in the body, and in a header for a HEAD, which has none)."""
+        signed = re.search(
+            r"Credential=[^/]+/\d+/([^/]+)/", request.headers.get("Authorization", "")
+        )
+        if self.region is None or signed is None or signed.group(1) == self.region:
+            return None
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+            f"</Code><Message>the region '{signed.group(1)}' is wrong; expecting "
+            f"'{self.region}'</Message><Region>{self.region}</Region></Error>"
+        )
+        headers = {"x-amz-bucket-region": self.region}
+        return web.Response(status=400, text=body, content_type="application/xml", headers=headers)
+
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.traffic.requests[f"{request.method} {request.path}"] += 1
         if request.method not in ("GET", "HEAD"):
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
+        refused = self._wrong_region(request)
+        if refused is not None:
+            return refused
         if "list-type" in request.query:
             if not self.listing:
                 return web.Response(status=403, text=_DENIED, content_type="application/xml")

@@ -6,6 +6,7 @@ Retry-After honoured; refusals never retried). The S3 implementations are in tes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 
@@ -165,3 +166,29 @@ async def test_a_refused_listing_is_asked_once(
         with pytest.raises(UpstreamAuthError, match=r"answered 403 \(AccessDenied"):
             await cache.acquire(s3res(url="s3://bkt/closed"), holder="t")
     assert host.traffic.count("GET /bkt") == 1
+
+
+async def test_a_bucket_in_another_region_is_listed_headed_and_fetched_signed_for_it(
+    servers: ThreadedServers, make_cache: CacheFactory
+) -> None:
+    """The operator's region is us-east-1, the bucket's eu-west-1: botocore follows S3's
+    region redirect for the listing and the HEADs, and the data plane signs its GETs for the
+    region the control plane ended up with."""
+    host = StaticHost(servers, listing=True, region="eu-west-1")
+    big = os.urandom(9 * MB)
+    host.put("bkt/far/big.bin", big, checksum="CRC64NVME")  # large: takes a HEAD
+    host.put("bkt/far/small.txt", b"small")
+    async with make_cache(
+        NOSANA_CACHE_S3__ENDPOINT_URL=host.url,
+        NOSANA_CACHE_S3__REGION="us-east-1",
+        NOSANA_CACHE_S3__ACCESS_KEY_ID="AKIAOPERATOR",
+        NOSANA_CACHE_S3__SECRET_ACCESS_KEY="operator-secret",
+    ) as cache:
+        lease = await cache.acquire(s3res(url="s3://bkt/far"), holder="t")
+        assert lease.view is not None
+        assert (lease.view / "big.bin").read_bytes() == big
+        assert (lease.view / "small.txt").read_bytes() == b"small"
+        rows = {row["path"]: row for row in await cache.store.files(lease.entry.id)}
+        assert rows["big.bin"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert host.traffic.count("GET /bkt") == 2  # the listing: refused once, then answered
+    assert host.traffic.count("HEAD /bkt/far/big.bin") == 1  # botocore kept the bucket's region

@@ -137,7 +137,9 @@ class S3Clients:
             aws_session_token=credentials.token if credentials.signs else None,
             config=config,
         )
-        return await context.__aenter__()
+        client = await context.__aenter__()
+        client.meta.events.register("after-call.s3", _note_signing_region)
+        return client
 
     async def _close_idle_beyond_keep(self) -> None:
         idle = [key for key, held in self._clients.items() if held.users == 0]
@@ -150,6 +152,14 @@ class S3Clients:
         clients, self._clients = list(self._clients.values()), OrderedDict()
         for held in clients:
             await held.client.close()
+
+
+def _note_signing_region(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """Keep, in an answer's metadata, the region its request was finally signed for: botocore
+    follows S3's region redirects, and the data plane must then sign for that region too."""
+    region = context.get("signing", {}).get("region")
+    if region:
+        parsed.setdefault("ResponseMetadata", {})["SigningRegion"] = region
 
 
 def _guarded_connector() -> dict[str, Any]:

@@ -59,6 +59,14 @@ class S3Object:
     checksums: frozenset[str] = frozenset()  # the algorithms the listing says S3 keeps
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What a prefix holds, and the region S3 answered for (after any region redirect)."""
+
+    objects: list[S3Object]
+    region: str | None
+
+
 class ControlPlane:
     def __init__(self, clients: S3Clients, *, max_retries: int) -> None:
         self.clients = clients
@@ -66,7 +74,7 @@ class ControlPlane:
         self.page_size = PAGE_SIZE
         """Keys asked for per ListObjectsV2 page (tests lower it to see many pages)."""
 
-    async def list(self, place: Place, credentials: Credentials) -> list[S3Object]:
+    async def list(self, place: Place, credentials: Credentials) -> Listing:
         """Every object whose key starts with the place's prefix, page after page."""
         objects: list[S3Object] = []
         params: dict[str, Any] = {
@@ -87,7 +95,7 @@ class ControlPlane:
             )
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             if not token:
-                return objects
+                return Listing(objects, page.get("ResponseMetadata", {}).get("SigningRegion"))
             params["ContinuationToken"] = token
 
     async def head(

@@ -4,11 +4,16 @@ A prefix means every object under `prefix/` (keys relative to it in the view); a
 one object gives a view of that one file. When listing is refused and `files` are given, each
 file is fetched by GET of `<url>/<file>` after a HEAD for its size: plain HTTP(S) through
 transfer.py, since such a host (a CDN in front of a bucket) need not speak S3 at all.
+
+A bucket in another region than the credentials': botocore follows S3's region redirect for
+the listing (and remembers it for the HEADs); the bytes are then signed for that region too,
+and on AWS fetched from that region's endpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from urllib.parse import quote
 
 from yarl import URL
@@ -39,6 +44,7 @@ class S3Resolver:
         self.credentials = credentials
         self._resolved = False
         self._signer: Signer | None = None
+        self._regions: dict[Place, str] = {}  # where S3 redirected a place's bucket
 
     async def close(self) -> None:
         return None  # the clients are the source's, shared with other resolvers
@@ -77,7 +83,7 @@ class S3Resolver:
     async def _place_files(self, place: Place) -> list[FileSpec]:
         credentials = await self._who()
         try:
-            objects = await self.control.list(place, credentials)
+            listing = await self.control.list(place, credentials)
         except (UpstreamAuthError, UpstreamNotFound) as exc:
             if not place.files:
                 if isinstance(exc, UpstreamAuthError):
@@ -86,7 +92,9 @@ class S3Resolver:
                     ) from exc
                 raise
             return [await self._head_file(place, f) for f in place.files]
-        return await self._select(place, objects)
+        if listing.region and listing.region != credentials.region:
+            self._regions[place] = listing.region
+        return await self._select(place, listing.objects)
 
     async def _select(self, place: Place, objects: list[S3Object]) -> list[FileSpec]:
         """Objects under the prefix (as a folder), or the one object the URL names."""
@@ -172,11 +180,16 @@ class S3Resolver:
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
         place, (kind, what) = file.locator
-        url = what if kind == "url" else _object_url(place, what)
         await self._who()
+        url, sign = what, self._signer
+        if kind == "object":
+            region = self._regions.get(place)
+            url = _object_url(place, what, region)
+            if region is not None:  # signed for the bucket's region, as the listing was
+                sign = signer(replace(self.credentials, region=region))
         try:
             await self.transfer.download(
-                url, sink, name=file.path, trusted=place.trusted, sign=self._signer
+                url, sink, name=file.path, trusted=place.trusted, sign=sign
             )
         except UpstreamAuthError as exc:
             raise UpstreamAuthError(
@@ -185,5 +198,7 @@ class S3Resolver:
             ) from exc
 
 
-def _object_url(place: Place, key: str) -> URL:
-    return URL(f"{place.endpoint}/{place.bucket}/{quote(key, safe='/~')}", encoded=True)
+def _object_url(place: Place, key: str, region: str | None) -> URL:
+    """An object's path-style URL; on AWS, at the endpoint of the region S3 sent us to."""
+    endpoint = f"https://s3.{region}.amazonaws.com" if place.aws and region else place.endpoint
+    return URL(f"{endpoint}/{place.bucket}/{quote(key, safe='/~')}", encoded=True)
