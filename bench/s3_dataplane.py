@@ -127,8 +127,9 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
 async def _interleaved(
     settings: Settings, resource: S3Resource, runs: int
 ) -> dict[str, list[float]]:
-    async with Store.open(settings.store, clock=SystemClock()) as store:
-        sources = Sources(settings)
+    clock = SystemClock()
+    async with Store.open(settings.store, clock=clock) as store:
+        sources = Sources(settings, clock=clock)
         await sources.start()
         cache = Cache(store, sources)
         samples: dict[str, list[float]] = {"transfer.py": [], "get_object": []}

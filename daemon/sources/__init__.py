@@ -27,7 +27,7 @@ class Sources:
         self.huggingface = HuggingFace(
             settings.huggingface, settings.download, self.transfer, clock
         )
-        self.s3 = S3(settings.s3, self.transfer)
+        self.s3 = S3(settings.s3, self.transfer, clock)
         self.ollama = Ollama(settings.ollama, self.transfer)
 
     async def start(self) -> None:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from daemon.clock import SystemClock
 from daemon.errors import UpstreamAuthError, UpstreamIntegrityError, UpstreamUnavailable
 from daemon.resources import S3Resource, parse_resource
 from tests.fakes.faults import Faults
@@ -63,7 +64,8 @@ def test_nosana_bucket_urls_are_rewritten_and_s3_hosts_map_domains() -> None:
             ),
         },
     )
-    s3 = S3(settings.s3, Transfer(settings.download, allow_private=False))
+    clock = SystemClock()
+    s3 = S3(settings.s3, Transfer(settings.download, allow_private=False, clock=clock), clock)
     request, resolver = s3.request(s3res(url="s3://nos-ai-models-qllsn32u/stable-diffusion/x"))
     [place] = resolver.places
     assert (place.endpoint, place.bucket, place.prefix) == (

@@ -12,13 +12,13 @@ the bucket or key and the credentials used:
     a private address refused by the SSRF guard   → UnsafeUpstream
     a bucket name S3 cannot have                  → InvalidInput
 
-Retries are this module's, not botocore's, so that they follow the rest of the daemon:
-`download.max_retries`, the same backoff, and a Retry-After header honoured up to a minute.
+Retries are this module's, not botocore's, so that they follow the daemon's one policy
+(daemon/retry.py): `download.max_retries`, the same pauses, a Retry-After honoured up to a
+minute.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
+from ...clock import Clock
 from ...errors import (
     InvalidInput,
     NosanaCacheError,
@@ -40,12 +41,12 @@ from ...errors import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
-from ..transfer import parse_retry_after, retry_delay
+from ...retry import RetryPolicy, retrying
+from ..http_errors import RETRY_STATUSES, parse_retry_after
 from .clients import S3Clients
 from .places import Credentials, Place
 
 PAGE_SIZE = 1000
-_TEMPORARY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _TEMPORARY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}
 
 
@@ -68,9 +69,10 @@ class Listing:
 
 
 class ControlPlane:
-    def __init__(self, clients: S3Clients, *, max_retries: int) -> None:
+    def __init__(self, clients: S3Clients, policy: RetryPolicy, clock: Clock) -> None:
         self.clients = clients
-        self.max_retries = max_retries
+        self.policy = policy
+        self.clock = clock
         self.page_size = PAGE_SIZE
         """Keys asked for per ListObjectsV2 page (tests lower it to see many pages)."""
 
@@ -122,22 +124,26 @@ class ControlPlane:
         what: str,
     ) -> dict[str, Any]:
         where = f"{place.describe()}: {what} failed with {credentials.describe()}"
-        attempt = 0
-        while True:
+
+        async def once() -> dict[str, Any]:
             try:
                 async with self.clients.use(place, credentials) as client:
                     answer: dict[str, Any] = await getattr(client, operation)(**params)
                     return answer
             except (ClientError, BotoCoreError) as exc:
-                error = convert(exc, where)
-                attempt += 1
-                if not isinstance(error, UpstreamUnavailable):
-                    raise error from exc
-                if attempt > self.max_retries:
-                    raise UpstreamUnavailable(
-                        f"{error.message} (gave up after {attempt} attempts)"
-                    ) from exc
-            await asyncio.sleep(retry_delay(error, attempt))
+                raise convert(exc, where) from exc
+
+        def gave_up(exc: BaseException, attempts: int) -> UpstreamUnavailable:
+            message = exc.message if isinstance(exc, NosanaCacheError) else str(exc)
+            return UpstreamUnavailable(f"{message} (gave up after {attempts} attempts)")
+
+        return await retrying(
+            once,
+            self.policy,
+            self.clock,
+            retry_if=lambda exc: isinstance(exc, UpstreamUnavailable),
+            give_up=gave_up,
+        )
 
 
 def convert(exc: ClientError | BotoCoreError, where: str) -> NosanaCacheError:
@@ -167,7 +173,7 @@ def _answered(exc: ClientError, where: str) -> NosanaCacheError:
     named = code != str(status) and message
     reason = f"{code}: {message}" if named else (message or code)
     text = f"{where}: answered {status} ({_one_line(reason)})"
-    if status in _TEMPORARY_STATUSES or code in _TEMPORARY_CODES:
+    if status in RETRY_STATUSES or code in _TEMPORARY_CODES:
         headers = meta.get("HTTPHeaders", {})
         return UpstreamUnavailable(text, delay=parse_retry_after(headers.get("retry-after")) or 0)
     if status == 404 or code in ("NoSuchBucket", "NoSuchKey"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ...clock import Clock
 from ...resources import S3Resource
+from ...retry import RetryPolicy
 from ...settings import S3Settings
 from ...store import EntryRequest
 from ..identity import canonical
@@ -14,11 +16,12 @@ from .resolver import S3Resolver
 
 
 class S3:
-    def __init__(self, settings: S3Settings, transfer: Transfer) -> None:
+    def __init__(self, settings: S3Settings, transfer: Transfer, clock: Clock) -> None:
         self.settings = settings
         self.transfer = transfer
         self.clients = S3Clients(transfer.settings, allow_private=transfer.allow_private)
-        self.control = ControlPlane(self.clients, max_retries=transfer.settings.max_retries)
+        policy = RetryPolicy(transfer.settings.max_retries)
+        self.control = ControlPlane(self.clients, policy, clock)
 
     async def close(self) -> None:
         await self.clients.close()
