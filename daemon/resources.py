@@ -3,6 +3,10 @@
 These are the shapes a job's `resources` entries, the market's required list and
 `POST /v1/resources` share (shared/NOSANA.md). Unknown properties are errors, as on Nosana's
 own node. `target` is where a job mounts the resource; it is not part of what is cached.
+
+In a job definition (validated with the `literals.JOB` context) a field may hold a literal
+filled when the op starts (`%%ops.<id>.results.<name>%%`): the check of its form waits until
+then. There, as on Nosana's node, a property is left out or has a value: never `null`.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
+    Tag,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from .errors import FieldError, InvalidInput
+from .literals import deferred
 from .store.views import validate_relative_path
+from .strict import Strict, by_type
 
 OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
 
@@ -34,14 +41,18 @@ _OLLAMA_MODEL = re.compile(
 )
 
 
-def _relative_file(value: str) -> str:
+def _relative_file(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
     try:
         return validate_relative_path(value.strip("/") if value != "/" else value)
     except Exception as exc:
         raise ValueError(f"{value!r} is not a file path inside the resource") from exc
 
 
-def _absolute_target(value: str) -> str:
+def _absolute_target(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
     if not value.startswith("/"):
         raise ValueError(f"{value!r} must be an absolute path in the container")
     if any(part == ".." for part in value.split("/")):
@@ -49,15 +60,27 @@ def _absolute_target(value: str) -> str:
     return value
 
 
-def _repo_id(value: str) -> str:
+def _repo_id(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
     if not _REPO_ID.match(value) or ".." in value or value.endswith((".git", ".")):
         raise ValueError(f"{value!r} is not a Hugging Face repo id (org/name)")
     return value
 
 
-def _revision(value: str) -> str:
+def _revision(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
     if not value or len(value) > 255 or any(c.isspace() for c in value) or ".." in value:
         raise ValueError(f"{value!r} is not a revision (a branch, tag or commit)")
+    return value
+
+
+def _model_name(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
+    if not _OLLAMA_MODEL.match(value):
+        raise ValueError(f"{value!r} is not an Ollama model (name, name:tag, ns/name:tag)")
     return value
 
 
@@ -72,22 +95,18 @@ FileList = Annotated[list[RelativeFile], AfterValidator(_unique_files)]
 Target = Annotated[str, AfterValidator(_absolute_target)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class S3Auth(_Strict):
+class S3Auth(Strict):
     REGION: str = Field(min_length=1)
     ACCESS_KEY_ID: str = Field(min_length=1)
     SECRET_ACCESS_KEY: SecretStr
 
 
-class S3Location(_Strict):
+class S3Location(Strict):
     url: str = Field(min_length=1)
     files: FileList | None = None
 
 
-class HFResource(_Strict):
+class HFResource(Strict):
     type: Literal["HF"]
     repo: Annotated[str, AfterValidator(_repo_id)]
     revision: Annotated[str, AfterValidator(_revision)] | None = None
@@ -96,7 +115,7 @@ class HFResource(_Strict):
     target: Target | None = None
 
 
-class S3Resource(_Strict):
+class S3Resource(Strict):
     type: Literal["S3"]
     url: str | None = Field(None, min_length=1)
     bucket: str | None = Field(None, min_length=1)
@@ -105,6 +124,13 @@ class S3Resource(_Strict):
     allowWrite: bool = False
     IAM: S3Auth | None = None
     target: Target | None = None
+
+    @field_validator("files")
+    @classmethod
+    def _not_with_bucket(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is not None and info.data.get("bucket") is not None:
+            raise ValueError("not with `bucket`: Nosana's S3 resource with a bucket has no `files`")
+        return value
 
     @model_validator(mode="after")
     def _one_location(self) -> S3Resource:
@@ -121,16 +147,10 @@ class S3Resource(_Strict):
         return [S3Location(url=self.url, files=self.files)]
 
 
-class OllamaResource(_Strict):
+class OllamaResource(Strict):
     type: Literal["Ollama"]
-    model: str = Field(min_length=1)
+    model: Annotated[str, AfterValidator(_model_name)]
     target: Target | None = None
-
-    @model_validator(mode="after")
-    def _model_name(self) -> OllamaResource:
-        if not _OLLAMA_MODEL.match(self.model):
-            raise ValueError(f"{self.model!r} is not an Ollama model (name, name:tag, ns/name:tag)")
-        return self
 
     def parts(self) -> tuple[str | None, str, str, str]:
         """(registry host or None, namespace, name, tag) with Ollama's defaults."""
@@ -143,7 +163,12 @@ class OllamaResource(_Strict):
         return host, namespace or "library", match["name"], match["tag"] or "latest"
 
 
-Resource = Annotated[HFResource | S3Resource | OllamaResource, Field(discriminator="type")]
+Resource = Annotated[
+    Annotated[HFResource, Tag("HF")]
+    | Annotated[S3Resource, Tag("S3")]
+    | Annotated[OllamaResource, Tag("Ollama")],
+    by_type,
+]
 _RESOURCE = TypeAdapter(Resource)
 
 
@@ -171,7 +196,7 @@ def error_location(
             node = node[part]
         elif not (keep_last and position == len(loc) - 1):
             continue  # not in the document: pydantic's marker
-        out = _join(out, part)
+        out = join_location(out, part)
     return out
 
 
@@ -181,7 +206,8 @@ def _has(node: Any, part: int | str) -> bool:
     return isinstance(node, dict) and part in node
 
 
-def _join(out: str, part: int | str) -> str:
+def join_location(out: str, part: int | str) -> str:
+    """`out` and one more part of a location, a key that is empty or has dots quoted."""
     if isinstance(part, int):
         return f"{out}[{part}]"
     if not _PLAIN_KEY.match(part):
