@@ -74,9 +74,12 @@ def test_the_seed_example_is_valid_unchanged() -> None:
         ),
         (lambda d: d["ops"][0].update(type="container/exec"), "ops[0].type", "container/run"),
         (lambda d: d.update(type="vm"), "type", "'container'"),
-        (lambda d: d["ops"][0]["args"].update(cmd=5), "ops[0].args.cmd", "Input should be"),
+        (lambda d: d["ops"][0]["args"].update(cmd=5), "ops[0].args.cmd", "a string or a list"),
         (lambda d: d["ops"][0]["args"].update(env={"A": 1}), "ops[0].args.env.A", "string"),
-        (lambda d: d["ops"][0]["args"].update(expose="80-70"), "ops[0].args.expose", "range"),
+        (lambda d: d["ops"][0]["args"].update(expose="80-90"), "ops[0].args.expose", "not a port"),
+        (lambda d: d["ops"][0]["args"].update(expose=[80, 80]), "ops[0].args.expose[1]", "twice"),
+        (lambda d: d.update(version="0.2"), "version", "'0.1'"),
+        (lambda d: d["ops"][0]["args"].update(gpu=None), "ops[0].args.gpu", "not null"),
     ],
 )
 def test_each_mistake_is_named_by_its_location(mutate: Any, where: str, message: str) -> None:
@@ -105,7 +108,11 @@ def test_op_ids_unique_and_dependencies_named_and_acyclic() -> None:
     assert found["ops[1].execution.depends_on[0]"] == "no op 'nope' in this job"
     cyclic = job({**run("a"), "execution": {"depends_on": ["b"]}}, run("b"))
     assert "cycle" in locations(cyclic)["ops"]
-    assert locations(job(run("bad id!")))["ops[0].id"].startswith("'bad id!' is not an op id")
+    assert locations(job(run("bad id")))["ops[0].id"].startswith("'bad id' is not an op id")
+    assert [op.id for op in parse_job(job(run("gpt-oss:120b"), run("模型"))).ops] == [
+        "gpt-oss:120b",
+        "模型",
+    ]
 
 
 def test_variables_fill_placeholders_and_a_missing_one_is_an_error() -> None:
@@ -122,7 +129,7 @@ def test_variables_fill_placeholders_and_a_missing_one_is_an_error() -> None:
 
 def test_global_gives_defaults_and_env_is_merged() -> None:
     data = job(
-        {"type": "container/run", "id": "a", "args": {"env": {"B": "op", "C": "op"}}},
+        run("a", env={"B": "op", "C": "op"}),
         run("b", image="alpine", gpu=False),
         **{
             "global": {
@@ -136,9 +143,19 @@ def test_global_gives_defaults_and_env_is_merged() -> None:
     a, b = parse_job(data).ops
     assert isinstance(a, RunOp)
     assert isinstance(b, RunOp)
-    assert (a.args.image, a.args.gpu, a.args.work_dir) == ("busybox", True, "/w")
+    assert (a.args.image, a.args.gpu, a.args.work_dir) == ("ubuntu", True, "/w")
     assert a.args.env == {"A": "g", "B": "op", "C": "op"}
     assert (b.args.image, b.args.gpu) == ("alpine", False)
+
+
+def test_every_run_op_names_its_image_even_with_a_global_one() -> None:
+    """Nosana's validator tells a run op's args by their `image`: `global.image` does not
+    stand in for it (its node would fall back to it, but never gets that far)."""
+    data = job(
+        {"type": "container/run", "id": "a", "args": {"cmd": "ls"}},
+        **{"global": {"image": "busybox"}},
+    )
+    assert locations(data)["ops[0].args.image"] == "Field required"
 
 
 def test_groups_run_one_after_another_and_depends_on_adds_edges() -> None:
