@@ -8,13 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidInput, NotFound
-from ..jobs.ops import FINAL
+from ..jobs.states import FINAL, JobState
 from .context import context_of
 from .shapes import job_json, read_json, truthy
 
 routes = web.RouteTableDef()
 
-_STATES = {"queued", "preparing", "running", "completed", "failed", "stopped"}
+_STATES = {s.value for s in JobState}
 _FOLLOW_POLL = 0.2
 
 

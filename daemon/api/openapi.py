@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 
 from .. import __version__
 from ..jobs.spec import JobDefinition
+from ..jobs.states import JobState, OpState
 from ..resources import Resource
 from .models import (
     Entry,
@@ -92,10 +93,7 @@ JOB_SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "type": {"type": "string", "enum": ["container/run", "container/create-volume"]},
             "group": NULLABLE_STRING,
-            "state": {
-                "type": "string",
-                "enum": ["queued", "preparing", "running", "completed", "failed", "stopped"],
-            },
+            "state": {"type": "string", "enum": [s.value for s in OpState]},
             "exit_code": {"type": ["integer", "null"]},
             "error": NULLABLE_STRING,
             "container_id": NULLABLE_STRING,
@@ -134,10 +132,7 @@ JOB_SCHEMAS: dict[str, Any] = {
         "required": ["id", "state", "created_at", "started_at", "ended_at", "error", "ops"],
         "properties": {
             "id": {"type": "string"},
-            "state": {
-                "type": "string",
-                "enum": ["queued", "preparing", "running", "completed", "failed", "stopped"],
-            },
+            "state": {"type": "string", "enum": [s.value for s in JobState]},
             "created_at": TIME,
             "started_at": TIME,
             "ended_at": TIME,

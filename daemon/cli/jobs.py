@@ -10,10 +10,9 @@ from typing import Any
 import click
 
 from ..client import Client
+from ..jobs.states import FINAL, JobState, OpState
 from . import render
 from .common import Options, client_command, global_options, is_terminal
-
-FINAL = ("completed", "failed", "stopped")
 
 
 @global_options
@@ -53,7 +52,7 @@ def jobs_submit(
     # The last op's output can end a moment before the job is recorded as ended: wait for
     # the outcome itself, not for the output.
     record = _wait(client, record["id"])
-    code = 0 if record["state"] == "completed" else 1
+    code = 0 if record["state"] == JobState.COMPLETED else 1
     return record, render.job_summary(record), code
 
 
@@ -72,7 +71,7 @@ def _follow(client: Client, record: dict[str, Any]) -> None:
         while True:
             current = client.get(f"/v1/jobs/{job_id}")
             state = next(o for o in current["ops"] if o["id"] == op["id"])["state"]
-            if state in ("running", *FINAL):
+            if state == OpState.RUNNING or state in FINAL:
                 break
             if is_terminal():
                 click.echo(f"\r{op['id']}: {state}…", nl=False, err=True)
@@ -88,7 +87,7 @@ def _follow(client: Client, record: dict[str, Any]) -> None:
 @click.option(
     "--state",
     multiple=True,
-    type=click.Choice(["queued", "preparing", "running", "completed", "failed", "stopped"]),
+    type=click.Choice([s.value for s in JobState]),
 )
 def jobs_ls(options: Options, state: tuple[str, ...]) -> Any:
     """List jobs, newest first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..jobs.states import OpState
 from ..units import human_duration, human_size
 
 
@@ -135,7 +136,7 @@ def jobs(body: dict[str, Any], now: float) -> str:
     rows = []
     for j in records:
         ops = j["ops"]
-        done = sum(1 for o in ops if o["state"] == "completed")
+        done = sum(1 for o in ops if o["state"] == OpState.COMPLETED)
         rows.append(
             [
                 j["id"],

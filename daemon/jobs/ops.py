@@ -31,6 +31,7 @@ from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
 from .spec import ResultPattern, RunOp, VolumeOp, mount_target
+from .states import FINAL, OpState
 
 _SIGNALS = {int(s): s.name for s in signal.Signals}
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-FINAL = ("completed", "failed", "stopped")
 _PLACEHOLDER = re.compile(r"%%ops\.([A-Za-z0-9_.-]+)\.results\.([A-Za-z0-9_.-]+)%%")
 
 
@@ -108,7 +108,7 @@ class OpRun:
                 await asyncio.shield(self._stopped())
             raise
         except NosanaCacheError as exc:
-            await self.set(state="failed", error=exc.message, ended=time.time())
+            await self.set(state=OpState.FAILED, error=exc.message, ended=time.time())
             raise OpFailed(exc.message) from exc
         finally:
             if not self.job.detached:
@@ -117,7 +117,7 @@ class OpRun:
     # -- preparing ----------------------------------------------------------------------------
 
     async def _prepare(self, op: RunOp) -> None:
-        await self.set(state="preparing", prepare_started=time.time())
+        await self.set(state=OpState.PREPARING, prepare_started=time.time())
         auth = op.args.authentication.docker if op.args.authentication else None
         credentials = Credentials(auth.username, auth.password, auth.server) if auth else None
         self.private_image = credentials is not None
@@ -162,7 +162,7 @@ class OpRun:
 
     async def _run(self, op: RunOp) -> None:
         spec = await self._container_spec(op)
-        await self.set(state="running", run_started=time.time(), container_name=spec.name)
+        await self.set(state=OpState.RUNNING, run_started=time.time(), container_name=spec.name)
         created = await self.job.containers.create(spec)
         await self.set(container_id=created.container_id, device_requests=created.device_requests)
         ports = await self.job.containers.start(created.container_id, gpu=spec.gpu)
@@ -175,11 +175,15 @@ class OpRun:
         self._observe_durations()
         results = self._results(op)
         if exit_code == 0:
-            await self.set(state="completed", exit_code=0, results=results, ended=time.time())
+            await self.set(state=OpState.COMPLETED, exit_code=0, results=results, ended=time.time())
             return
         reason = self._exit_reason(exit_code)
         await self.set(
-            state="failed", exit_code=exit_code, results=results, error=reason, ended=time.time()
+            state=OpState.FAILED,
+            exit_code=exit_code,
+            results=results,
+            error=reason,
+            ended=time.time(),
         )
         raise OpFailed(f"op {op.id} {reason}")
 
@@ -270,15 +274,15 @@ class OpRun:
         return name
 
     async def _create_volume(self, op: VolumeOp) -> None:
-        await self.set(state="running", run_started=time.time())
+        await self.set(state=OpState.RUNNING, run_started=time.time())
         try:
             await self.job.containers.create_volume(
                 volume_name(self.job.job_id, op.args.name), self.job.job_id
             )
         except NosanaCacheError as exc:
-            await self.set(state="failed", error=exc.message, ended=time.time())
+            await self.set(state=OpState.FAILED, error=exc.message, ended=time.time())
             raise OpFailed(exc.message) from exc
-        await self.set(state="completed", exit_code=0, ended=time.time())
+        await self.set(state=OpState.COMPLETED, exit_code=0, ended=time.time())
 
     # -- logs and results ---------------------------------------------------------------------
 
@@ -343,11 +347,11 @@ class OpRun:
     async def _stopped(self) -> None:
         log.info("op.stopping", job_id=self.job.job_id, op=self.op.id, detached=self.job.detached)
         container_id = self.record.get("container_id")
-        if container_id and self.record.get("state") == "running":
+        if container_id and self.record.get("state") == OpState.RUNNING:
             await self.job.containers.stop(container_id)
             await asyncio.to_thread(self._join_logs)
         if self.record.get("state") not in FINAL:
-            await self.set(state="stopped", ended=time.time(), error=self.job.stop_reason)
+            await self.set(state=OpState.STOPPED, ended=time.time(), error=self.job.stop_reason)
 
     async def _clean_up(self) -> None:
         container_id = self.record.get("container_id")

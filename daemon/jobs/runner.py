@@ -27,9 +27,10 @@ from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
-from .ops import FINAL, OpFailed, OpRun, volume_name
+from .ops import OpFailed, OpRun, volume_name
 from .records import JobRecords
 from .spec import JobDefinition, RunOp, parse_job, predecessors
+from .states import FINAL, JobState, OpState
 
 log = get_logger(__name__)
 
@@ -106,18 +107,18 @@ class Runner:
         dropped before anything starts again (an op that was preparing prepares anew).
         """
         pending = []
-        for record in await self.records.all(states=["queued", "preparing", "running"]):
+        for record in await self.records.all(states=[s for s in JobState if s not in FINAL]):
             try:
                 pending.append((record, parse_job(record["definition"])))
             except InvalidInput as exc:
                 error = f"cannot resume: {exc.message}"
-                record |= {"state": "failed", "error": error, "ended": time.time()}
+                record |= {"state": JobState.FAILED, "error": error, "ended": time.time()}
                 await self.records.save(record)
         keep = {
             f"job:{record['id']}/op:{op['id']}"
             for record, _job in pending
             for op in record["ops"]
-            if op["state"] == "running" and op.get("container_id")
+            if op["state"] == OpState.RUNNING and op.get("container_id")
         }
         await release_leases(lambda holder: holder in keep)
         try:  # before anything starts again: what is not kept now is a leftover
@@ -199,25 +200,31 @@ class JobRun:
         runs: dict[asyncio.Task[None], str] = {}
         for op_id, op in ops.items():
             record = self.op_record(op_id)
-            if not recovering or record["state"] not in ("preparing", "running"):
+            if not recovering or record["state"] not in (OpState.PREPARING, OpState.RUNNING):
                 continue
             if (
                 isinstance(op, RunOp)
-                and record["state"] == "running"
+                and record["state"] == OpState.RUNNING
                 and record.get("container_id")
             ):
                 runs[asyncio.ensure_future(OpRun(self, op, record).reattach())] = op_id
             else:
-                record["state"] = "queued"  # prepare (or create the volume) again
+                record["state"] = OpState.QUEUED  # prepare (or create the volume) again
         failure: str | None = None
         while failure is None and self.stop_reason is None:
             done = {
-                o for o, r in ((o, self.op_record(o)) for o in ops) if r["state"] == "completed"
+                o
+                for o, r in ((o, self.op_record(o)) for o in ops)
+                if r["state"] == OpState.COMPLETED
             }
             active = set(runs.values())
             for op_id, op in ops.items():
                 record = self.op_record(op_id)
-                if record["state"] == "queued" and op_id not in active and waits[op_id] <= done:
+                if (
+                    record["state"] == OpState.QUEUED
+                    and op_id not in active
+                    and waits[op_id] <= done
+                ):
                     runs[asyncio.ensure_future(OpRun(self, op, record).execute())] = op_id
             if not runs:
                 break
@@ -249,7 +256,7 @@ class JobRun:
         for op in self.record["ops"]:
             if op["state"] not in FINAL:
                 reason = f"not started: {failure}" if failure else (self.stop_reason or "stopped")
-                op |= {"state": "stopped", "error": reason}
+                op |= {"state": OpState.STOPPED, "error": reason}
         for op in self.job.ops:
             if op.type == "container/create-volume":
                 await self.containers.remove_volume(volume_name(self.job_id, op.args.name))
@@ -273,28 +280,28 @@ async def _cancel(runs: dict[asyncio.Task[None], str]) -> None:
     await asyncio.wait(list(runs), timeout=30)
 
 
-def _job_state(record: dict[str, Any]) -> str:
+def _job_state(record: dict[str, Any]) -> JobState:
     """A job's state from its ops': the first failure decides; running beats preparing."""
     states = [op["state"] for op in record["ops"]]
     if record.get("ended"):
-        if "failed" in states:
-            return "failed"
-        if all(s == "completed" for s in states):
-            return "completed"
-        return "stopped"
-    if "running" in states:
-        return "running"
-    if "preparing" in states:
-        return "preparing"
+        if OpState.FAILED in states:
+            return JobState.FAILED
+        if all(s == OpState.COMPLETED for s in states):
+            return JobState.COMPLETED
+        return JobState.STOPPED
+    if OpState.RUNNING in states:
+        return JobState.RUNNING
+    if OpState.PREPARING in states:
+        return JobState.PREPARING
     if any(s in FINAL for s in states):
-        return "running"  # between ops
-    return "queued"
+        return JobState.RUNNING  # between ops
+    return JobState.QUEUED
 
 
 def _new_record(job_id: str, definition: Any, job: JobDefinition) -> dict[str, Any]:
     return {
         "id": job_id,
-        "state": "queued",
+        "state": JobState.QUEUED,
         "created": time.time(),
         "started": None,
         "ended": None,
@@ -305,7 +312,7 @@ def _new_record(job_id: str, definition: Any, job: JobDefinition) -> dict[str, A
                 "id": op.id,
                 "type": op.type,
                 "group": op.execution.group if op.execution else None,
-                "state": "queued",
+                "state": OpState.QUEUED,
                 "exit_code": None,
                 "error": None,
             }
