@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import InvalidInput, NotFound
+from ..jobs.records import JobRecords
 from ..jobs.states import FINAL, JobState
+from ..jobs.tail import LogTail
 from .context import context_of
 from .shapes import job_json, read_json, truthy
 
@@ -16,6 +19,7 @@ routes = web.RouteTableDef()
 
 _STATES = {s.value for s in JobState}
 _FOLLOW_POLL = 0.2
+"""How often a followed op's files are checked for new lines (only new bytes are read)."""
 
 
 @routes.post("/v1/jobs")
@@ -64,25 +68,46 @@ async def job_logs(request: web.Request) -> web.StreamResponse:
         raise NotFound(f"job {job_id} has no op {wanted!r}")
     streams = _streams(request.query.get("stream"))
     ops = [wanted] if wanted else op_ids
-    prefix = len(ops) > 1
+    follow = truthy(request.query.get("follow"))
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
-    follow = truthy(request.query.get("follow"))
     for op_id in ops:
-        sent = 0
-        while True:
-            lines = list(records.read_logs(job_id, op_id, streams))
-            for _stamp, _stream, line in lines[sent:]:
-                await response.write(((f"[{op_id}] " if prefix else "") + line + "\n").encode())
-            sent = len(lines)
-            state = _op_state(await records.get(job_id), op_id)
-            if not follow or state in FINAL:
-                if follow and len(list(records.read_logs(job_id, op_id, streams))) > sent:
-                    continue  # the last lines arrived with the end
-                break
-            await asyncio.sleep(_FOLLOW_POLL)
+        await _send_output(
+            response,
+            records.output.tail(job_id, op_id, streams),
+            prefix=f"[{op_id}] " if len(ops) > 1 else "",
+            ended=_op_ended(records, job_id, op_id) if follow else None,
+        )
     await response.write_eof()
     return response
+
+
+async def _send_output(
+    response: web.StreamResponse,
+    tail: LogTail,
+    prefix: str,
+    ended: Callable[[], Awaitable[bool]] | None,
+) -> None:
+    """Send what the op has written; with `ended`, keep sending what it appends until `ended`
+    says it is over, then what it wrote before that."""
+    while True:
+        over = ended is None or await ended()
+        while True:
+            lines = await tail.read(to_end=over)
+            if lines:
+                await response.write("".join(f"{prefix}{line.text}\n" for line in lines).encode())
+            if tail.caught_up:
+                break
+        if over:
+            return
+        await asyncio.sleep(_FOLLOW_POLL)
+
+
+def _op_ended(records: JobRecords, job_id: str, op_id: str) -> Callable[[], Awaitable[bool]]:
+    async def ended() -> bool:
+        return _op_state(await records.get(job_id), op_id) in FINAL
+
+    return ended
 
 
 def _streams(value: str | None) -> tuple[str, ...]:

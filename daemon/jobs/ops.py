@@ -30,6 +30,7 @@ from ..errors import JobError, NosanaCacheError
 from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
+from .output import STREAMS, LogWriter
 from .spec import ResultPattern, RunOp, VolumeOp, mount_target
 from .states import FINAL, OpState
 
@@ -60,7 +61,7 @@ class OpRun:
     """Resource leases by the resource's index in the op (they arrive in any order)."""
     image_lease: Lease | None = None
     private_image: bool = False
-    pumps: list[tuple[threading.Thread, Any]] = field(default_factory=list)
+    pumps: list[tuple[threading.Thread, LogWriter]] = field(default_factory=list)
 
     @property
     def holder(self) -> str:
@@ -91,7 +92,7 @@ class OpRun:
         container_id = self.record["container_id"]
         if await self.job.containers.state(container_id) is None:
             raise JobError("its container disappeared while the daemon was down")
-        last = self.job.records.last_timestamp(self.job.job_id, op.id)
+        last = await self.job.records.output.last_timestamp(self.job.job_id, op.id)
         self._follow_logs(container_id, after=last)
         await self._finish(op, await self.job.containers.wait(container_id))
 
@@ -173,7 +174,7 @@ class OpRun:
     async def _finish(self, op: RunOp, exit_code: int) -> None:
         await asyncio.to_thread(self._join_logs)
         self._observe_durations()
-        results = self._results(op)
+        results = await asyncio.to_thread(self._results, op)
         if exit_code == 0:
             await self.set(state=OpState.COMPLETED, exit_code=0, results=results, ended=time.time())
             return
@@ -289,25 +290,21 @@ class OpRun:
     def _follow_logs(self, container_id: str, after: str | None = None) -> None:
         """Copy stdout and stderr to the op's log files; after a restart, from `after` on
         (lines at or before that timestamp were already written)."""
-        for stream in ("stdout", "stderr"):
-            handle = self.job.records.open_log(self.job.job_id, self.op.id, stream)
-
-            def write(stamp: str, line: bytes, handle: Any = handle) -> None:
-                if after is None or stamp > after:
-                    handle.write(stamp.encode() + b" " + line + b"\n")
-
+        for stream in STREAMS:
+            writer = self.job.records.output.writer(self.job.job_id, self.op.id, stream, after)
             thread = self.job.containers.follow_logs(
-                container_id, stream, write, since=_seconds(after)
+                container_id, stream, writer.write, since=_seconds(after)
             )
-            self.pumps.append((thread, handle))
+            self.pumps.append((thread, writer))
 
     def _join_logs(self) -> None:
-        for thread, handle in self.pumps:
+        for thread, writer in self.pumps:
             thread.join(timeout=10)
-            handle.close()
+            writer.close()
         self.pumps.clear()
 
     def _results(self, op: RunOp) -> dict[str, list[str]]:
+        """Blocking (it reads the op's output): for a worker thread."""
         results: dict[str, list[str]] = {}
         for name, spec in (op.results or {}).items():
             pattern = spec.regex if isinstance(spec, ResultPattern) else spec
@@ -320,7 +317,7 @@ class OpRun:
                 results[name] = [f"invalid regex: {exc}"]
                 continue
             found = []
-            for _stamp, _stream, line in self.job.records.read_logs(
+            for _stamp, _stream, line in self.job.records.output.lines(
                 self.job.job_id, op.id, tuple(s for s in streams if s in ("stdout", "stderr"))
             ):
                 for match in regex.finditer(line):

@@ -1,18 +1,15 @@
-"""Job records and logs on disk, so jobs survive a daemon restart.
+"""Job records on disk, so jobs survive a daemon restart.
 
 A job's record (its definition, states, timings, cache hits, exit codes) is one JSON document
-in `jobs.sqlite` beside the store's index; each op's output is two files under
-`jobs/<job id>/` (`<op>.stdout.log`, `<op>.stderr.log`), one `<timestamp> <line>` per line,
-so stdout and stderr stay apart and can be merged in time order when read.
+in `jobs.sqlite` beside the store's index; each op's output is kept in files under
+`jobs/<job id>/` (`OpOutput`), and goes with the record when it expires.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 from ..db import Database, DatabaseDamaged
 from ..errors import NotFound
 from ..logs import get_logger
+from .output import OpOutput
 
 SCHEMA_V1 = """
 CREATE TABLE jobs (
@@ -33,7 +31,6 @@ CREATE INDEX jobs_by_state ON jobs(state);
 CREATE INDEX jobs_by_created ON jobs(created_at)
 """
 
-STREAMS = ("stdout", "stderr")
 log = get_logger(__name__)
 
 RETENTION = 7 * 86400
@@ -43,14 +40,14 @@ RETENTION = 7 * 86400
 class JobRecords:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.logs_root = root / "jobs"
+        self.output = OpOutput(root / "jobs")
         self.db = Database(root / "jobs.sqlite", [SCHEMA_V1], name="jobs")
 
     async def open(self) -> None:
         """Open the records; a damaged file is set aside and kept, and the daemon starts with
         no job history rather than not at all. Containers of jobs it described keep running
         unattended; they carry the label io.nosana-cache.job for an operator to find."""
-        self.logs_root.mkdir(parents=True, exist_ok=True)
+        self.output.root.mkdir(parents=True, exist_ok=True)
         try:
             await self.db.open()
         except DatabaseDamaged as exc:
@@ -111,56 +108,15 @@ class JobRecords:
         return {r[0]: r[1] for r in rows}
 
     async def expire(self, now: float | None = None) -> int:
-        """Delete ended jobs older than the retention, and their logs."""
+        """Delete ended jobs older than the retention, and their output."""
         cutoff = (now or time.time()) - RETENTION
         rows = await self.db.read(
             lambda c: list(c.execute("SELECT id FROM jobs WHERE ended_at < ?", (cutoff,)))
         )
         for (job_id,) in rows:
             await self.db.run(partial(_delete_job, job_id=job_id))
-            shutil.rmtree(self.logs_root / job_id, ignore_errors=True)
+            await self.output.remove(job_id)
         return len(rows)
-
-    # -- logs -------------------------------------------------------------------------------
-
-    def log_path(self, job_id: str, op_id: str, stream: str) -> Path:
-        return self.logs_root / job_id / f"{op_id}.{stream}.log"
-
-    def open_log(self, job_id: str, op_id: str, stream: str) -> Any:
-        path = self.log_path(job_id, op_id, stream)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "ab", buffering=0)
-
-    def read_logs(
-        self, job_id: str, op_id: str, streams: tuple[str, ...] = STREAMS
-    ) -> Iterator[tuple[str, str, str]]:
-        """(timestamp, stream, line) of an op so far, stdout and stderr merged in time order."""
-        lines = []
-        for stream in streams:
-            path = self.log_path(job_id, op_id, stream)
-            if not path.exists():
-                continue
-            for raw in path.read_bytes().splitlines():
-                stamp, _, text = raw.partition(b" ")
-                lines.append(
-                    (stamp.decode(errors="replace"), stream, text.decode(errors="replace"))
-                )
-        lines.sort(key=lambda item: item[0])
-        return iter(lines)
-
-    def last_timestamp(self, job_id: str, op_id: str) -> str | None:
-        """The newest timestamp in an op's logs (to re-attach after a restart without repeats)."""
-        newest = None
-        for stream in STREAMS:
-            path = self.log_path(job_id, op_id, stream)
-            if path.exists() and path.stat().st_size:
-                with open(path, "rb") as handle:
-                    handle.seek(max(0, path.stat().st_size - 65536))
-                    tail = handle.read().splitlines()
-                if tail:
-                    stamp = tail[-1].partition(b" ")[0].decode(errors="replace")
-                    newest = max(newest or stamp, stamp)
-        return newest
 
 
 def _delete_job(conn: sqlite3.Connection, job_id: str) -> None:

@@ -140,6 +140,21 @@ def test_stdout_and_stderr_stay_apart_and_results_are_extracted(daemon: DaemonPr
     assert record["ops"][0]["results"] == {"scores": ["42", "7"], "errors": ["oops"]}
 
 
+def test_following_a_long_output_gives_every_line_once(daemon: DaemonProcess) -> None:
+    script = "seq 1 20000; sleep 1; seq 20001 40000 >&2; seq 40001 60000"
+    submitted = daemon.client().request("POST", "/v1/jobs", body=job(run("long", script)))
+    followed = daemon.client().stream_lines(
+        f"/v1/jobs/{submitted['id']}/logs", op="long", follow=True
+    )
+    numbers = [int(line) for line in followed]  # from before the op started to its end
+    assert sorted(numbers) == list(range(1, 60001))  # every line, none twice
+    stderr = [n for n in numbers if 20000 < n <= 40000]
+    stdout = [n for n in numbers if not 20000 < n <= 40000]
+    assert stderr == sorted(stderr)
+    assert stdout == sorted(stdout)
+    assert wait_job(daemon, submitted["id"])["state"] == "completed"
+
+
 def test_a_group_runs_concurrently_and_depends_on_orders(daemon: DaemonProcess) -> None:
     record = run_job(
         daemon,
