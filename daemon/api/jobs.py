@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from ..errors import InvalidInput, NotFound
 from ..jobs.records import JobRecords
-from ..jobs.states import FINAL, JobState
+from ..jobs.states import JobState
 from ..jobs.tail import LogTail
 from .context import context_of
 from .shapes import job_json, read_json, truthy
@@ -29,7 +28,7 @@ async def submit(request: web.Request) -> web.Response:
     runner = context_of(request).runner
     record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
     if truthy(request.query.get("wait")):
-        record = await runner.wait(record["id"])
+        record = await runner.wait(record.id)
     return web.json_response(job_json(record), status=201)
 
 
@@ -39,7 +38,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     unknown = set(states) - _STATES
     if unknown:
         raise InvalidInput(f"unknown state {sorted(unknown)[0]!r}; one of {sorted(_STATES)}")
-    records = await context_of(request).runner.records.all(states or None)
+    records = await context_of(request).runner.records.all([JobState(s) for s in states])
     return web.json_response({"jobs": [job_json(r, definition=False) for r in records]})
 
 
@@ -62,7 +61,7 @@ async def job_logs(request: web.Request) -> web.StreamResponse:
     records = context_of(request).runner.records
     job_id = request.match_info["id"]
     record = await records.get(job_id)
-    op_ids = [op["id"] for op in record["ops"]]
+    op_ids = [op.id for op in record.ops]
     wanted = request.query.get("op")
     if wanted is not None and wanted not in op_ids:
         raise NotFound(f"job {job_id} has no op {wanted!r}")
@@ -105,7 +104,7 @@ async def _send_output(
 
 def _op_ended(records: JobRecords, job_id: str, op_id: str) -> Callable[[], Awaitable[bool]]:
     async def ended() -> bool:
-        return _op_state(await records.get(job_id), op_id) in FINAL
+        return (await records.get(job_id)).op(op_id).final
 
     return ended
 
@@ -116,7 +115,3 @@ def _streams(value: str | None) -> tuple[str, ...]:
     if value not in ("stdout", "stderr"):
         raise InvalidInput("stream is stdout, stderr or all")
     return (value,)
-
-
-def _op_state(record: dict[str, Any], op_id: str) -> str:
-    return str(next(op["state"] for op in record["ops"] if op["id"] == op_id))

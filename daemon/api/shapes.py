@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidInput
+from ..jobs.models import JobRecord, OpRecord
 from .models import timestamp
 
 
@@ -26,19 +27,19 @@ def truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def job_json(record: dict[str, Any], *, definition: bool = True) -> dict[str, Any]:
+def job_json(record: JobRecord, *, definition: bool = True) -> dict[str, Any]:
     """A job record for clients: timestamps in ISO 8601, timings in seconds per op."""
     body = {
-        "id": record["id"],
-        "state": record["state"],
-        "created_at": timestamp(record.get("created")),
-        "started_at": timestamp(record.get("started")),
-        "ended_at": timestamp(record.get("ended")),
-        "error": record.get("error"),
-        "ops": [_op_json(op) for op in record["ops"]],
+        "id": record.id,
+        "state": record.state.value,
+        "created_at": timestamp(record.created),
+        "started_at": timestamp(record.started),
+        "ended_at": timestamp(record.ended),
+        "error": record.error,
+        "ops": [_op_json(op) for op in record.ops],
     }
     if definition:
-        body["definition"] = redacted(record.get("definition"))
+        body["definition"] = redacted(record.definition)
     return body
 
 
@@ -59,38 +60,35 @@ def redacted(document: Any) -> Any:
     return document
 
 
-def _op_json(op: dict[str, Any]) -> dict[str, Any]:
-    prepare = _span(op.get("prepare_started"), op.get("prepare_ended"))
-    run = _span(op.get("run_started"), op.get("ended"))
-    resources = op.get("resources") or []
+def _op_json(op: OpRecord) -> dict[str, Any]:
+    image = op.image
     return {
-        "id": op["id"],
-        "type": op["type"],
-        "group": op.get("group"),
-        "state": op["state"],
-        "exit_code": op.get("exit_code"),
-        "error": op.get("error"),
-        "container_id": op.get("container_id"),
-        "image": op.get("image"),
-        "resources": resources,
+        "id": op.id,
+        "type": op.type,
+        "group": op.group,
+        "state": op.state.value,
+        "exit_code": op.exit_code,
+        "error": op.error,
+        "container_id": op.container_id,
+        "image": image.model_dump() if image else None,
+        "resources": [r.model_dump() for r in op.resources],  # the fields given so far
         "cache": {
-            "hits": sum(1 for r in resources if r.get("hit"))
-            + int(bool((op.get("image") or {}).get("hit"))),
-            "misses": sum(1 for r in resources if r.get("hit") is False)
-            + int((op.get("image") or {}).get("hit") is False),
-            "bytes_fetched": sum(r.get("bytes_fetched") or 0 for r in resources),
+            "hits": sum(1 for r in op.resources if r.hit) + int(bool(image and image.hit)),
+            "misses": sum(1 for r in op.resources if r.hit is False)
+            + int(image is not None and image.hit is False),
+            "bytes_fetched": sum(r.bytes_fetched or 0 for r in op.resources),
         },
         "timings": {
-            "prepare_seconds": prepare,
-            "run_seconds": run,
-            "prepare_started_at": timestamp(op.get("prepare_started")),
-            "run_started_at": timestamp(op.get("run_started")),
-            "ended_at": timestamp(op.get("ended")),
+            "prepare_seconds": _span(op.prepare_started, op.prepare_ended),
+            "run_seconds": _span(op.run_started, op.ended),
+            "prepare_started_at": timestamp(op.prepare_started),
+            "run_started_at": timestamp(op.run_started),
+            "ended_at": timestamp(op.ended),
         },
-        "ports": op.get("ports") or {},
-        "results": op.get("results") or {},
-        "device_requests": op.get("device_requests") or [],
-        "warnings": op.get("warnings") or [],
+        "ports": op.ports,
+        "results": op.results,
+        "device_requests": op.device_requests,
+        "warnings": op.warnings,
     }
 
 

@@ -181,7 +181,7 @@ class Containers:
         container_id: str,
         stream: str,
         on_line: Callable[[str, bytes], None],
-        since: int | None = None,
+        since: float | None = None,
     ) -> threading.Thread:
         """Copy one stream (stdout or stderr) line by line to `on_line(timestamp, line)`,
         in a thread of its own, until the container ends."""

@@ -1,23 +1,25 @@
 """Job records on disk, so jobs survive a daemon restart.
 
-A job's record (its definition, states, timings, cache hits, exit codes) is one JSON document
-in `jobs.sqlite` beside the store's index; each op's output is kept in files under
-`jobs/<job id>/` (`OpOutput`), and goes with the record when it expires.
+A job's record (its definition, states, timings, cache hits, exit codes: `JobRecord`) is one
+JSON document in `jobs.sqlite` beside the store's index; each op's output is kept in files
+under `jobs/<job id>/` (`OpOutput`), and goes with the record when it expires.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
+from collections.abc import Collection
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..db import Database, DatabaseDamaged
-from ..errors import NotFound
+from ..errors import NotFound, StoreError
 from ..logs import get_logger
+from .models import JobRecord
 from .output import OpOutput
+from .states import JobState
 
 SCHEMA_V1 = """
 CREATE TABLE jobs (
@@ -58,27 +60,30 @@ class JobRecords:
     async def close(self) -> None:
         await self.db.close()
 
-    async def save(self, record: dict[str, Any]) -> None:
-        text = json.dumps(record)
+    async def save(self, record: JobRecord) -> None:
+        text = record.to_json()
+        row = (record.id, record.state.value, record.created, record.ended, text)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 """INSERT INTO jobs (id, state, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET state = excluded.state,
                        ended_at = excluded.ended_at, record = excluded.record""",
-                (record["id"], record["state"], record["created"], record.get("ended"), text),
+                row,
             )
 
         await self.db.run(write)
 
-    async def get(self, job_id: str) -> dict[str, Any]:
+    async def get(self, job_id: str) -> JobRecord:
         row = await self.db.read(
             lambda c: c.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         )
         if row is None:
             raise NotFound(f"no job {job_id}")
-        record: dict[str, Any] = json.loads(row[0])
-        return record
+        try:
+            return JobRecord.from_json(row[0])
+        except ValueError as exc:  # not JSON, or not a record (pydantic.ValidationError)
+            raise StoreError(f"the record of job {job_id} cannot be read: {exc}") from exc
 
     async def exists(self, job_id: str) -> bool:
         row = await self.db.read(
@@ -86,20 +91,30 @@ class JobRecords:
         )
         return row is not None
 
-    async def all(self, states: list[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def all(
+        self, states: Collection[JobState] | None = None, limit: int = 200
+    ) -> list[JobRecord]:
+        """Jobs newest first (in `states` only, if given). A record that cannot be read is
+        logged and left out, so that one bad record does not hide every other job."""
+
         def query(conn: sqlite3.Connection) -> list[Any]:
             if states:
                 marks = ",".join("?" * len(states))
                 sql = (
-                    f"SELECT record FROM jobs WHERE state IN ({marks}) "
+                    f"SELECT id, record FROM jobs WHERE state IN ({marks}) "
                     "ORDER BY created_at DESC LIMIT ?"
                 )
-                return list(conn.execute(sql, (*states, limit)))
-            return list(
-                conn.execute("SELECT record FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
-            )
+                return list(conn.execute(sql, (*(s.value for s in states), limit)))
+            sql = "SELECT id, record FROM jobs ORDER BY created_at DESC LIMIT ?"
+            return list(conn.execute(sql, (limit,)))
 
-        return [json.loads(row[0]) for row in await self.db.read(query)]
+        records = []
+        for job_id, text in await self.db.read(query):
+            try:
+                records.append(JobRecord.from_json(text))
+            except ValueError as exc:  # not JSON, or not a record (pydantic.ValidationError)
+                log.error("jobs.record_unreadable", job_id=job_id, error=str(exc))
+        return records
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.read(

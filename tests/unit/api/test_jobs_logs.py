@@ -4,9 +4,9 @@ as the log pumps write them, its state saved as the runner saves it)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from daemon.api.context import CONTEXT
+from daemon.jobs.models import JobRecord, OpRecord
 from daemon.jobs.records import JobRecords
 from daemon.jobs.states import JobState, OpState
 from tests.unit.api.conftest import Api
@@ -19,11 +19,9 @@ def _records(api: Api) -> JobRecords:
     return records
 
 
-def _job(job_id: str, *op_ids: str) -> dict[str, Any]:
-    ops = [
-        {"id": o, "type": "container/run", "group": None, "state": OpState.RUNNING} for o in op_ids
-    ]
-    return {"id": job_id, "state": JobState.RUNNING, "created": 1.0, "definition": {}, "ops": ops}
+def _job(job_id: str, *op_ids: str) -> JobRecord:
+    ops = [OpRecord(id=o, type="container/run", state=OpState.RUNNING) for o in op_ids]
+    return JobRecord(id=job_id, state=JobState.RUNNING, created=1.0, definition={}, ops=ops)
 
 
 def _stamp(n: int) -> str:
@@ -78,7 +76,7 @@ async def test_following_a_long_log_sends_every_line_once(api: Api) -> None:
     write(5_000)  # the last lines, written just before the op ends
     for writer in streams.values():
         writer.close()
-    record["ops"][0]["state"] = OpState.COMPLETED
+    record.ops[0].state = OpState.COMPLETED
     await records.save(record)
     received += await response.read()
     lines = received.decode().splitlines()

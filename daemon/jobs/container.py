@@ -1,0 +1,144 @@
+"""How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
+`allowWrite`, the job's volumes), command, environment with earlier ops' results filled in,
+and whether it gets a GPU (`docker.gpu`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from ..engine.containers import Bind, ContainerSpec
+from ..errors import JobError
+from ..logs import get_logger
+from ..resources import S3Resource
+from ..store import Lease
+from .context import OpContext
+from .models import OpRecord
+from .spec import RunOp, mount_target
+
+log = get_logger(__name__)
+
+_PLACEHOLDER = re.compile(r"%%ops\.([A-Za-z0-9_.-]+)\.results\.([A-Za-z0-9_.-]+)%%")
+
+
+def volume_name(job_id: str, name: str) -> str:
+    """A Docker name of this daemon's for something of a job's (a volume, a container)."""
+    return "nosana-cache-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{job_id}-{name}")
+
+
+async def container_spec(
+    ctx: OpContext, op: RunOp, record: OpRecord, leases: list[Lease]
+) -> ContainerSpec:
+    """The container for `op`, its resources' `leases` in the order of its resources."""
+    args = op.args
+    binds, volumes = await _mounts(ctx, op, record, leases)
+    env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
+
+    def fill(items: list[str] | None) -> list[str] | None:
+        return [_fill(item, ctx.results_of) for item in items] if items is not None else None
+
+    return ContainerSpec(
+        name=volume_name(ctx.job_id, op.id).replace("nosana-cache-", "nosana-", 1),
+        image=args.image,
+        job_id=ctx.job_id,
+        op_id=op.id,
+        cmd=fill(_command(args.cmd)),
+        entrypoint=fill(_command_list(args.entrypoint)),
+        env={k: _fill(v, ctx.results_of) for k, v in env.items()},
+        work_dir=args.work_dir,
+        binds=binds,
+        volumes=volumes,
+        gpu=await _wants_gpu(ctx, op, record),
+        ports=[f"{p.port}/tcp" for p in args.ports() if isinstance(p.port, int)],
+    )
+
+
+async def _mounts(
+    ctx: OpContext, op: RunOp, record: OpRecord, leases: list[Lease]
+) -> tuple[list[Bind], dict[str, str]]:
+    """Bind mounts of views, and Docker volumes by name (writable layers, the job's own)."""
+    binds: list[Bind] = []
+    volumes: dict[str, str] = {}
+    store = ctx.parts.cache.store
+    for index, (resource, lease) in enumerate(zip(op.args.resources or [], leases, strict=True)):
+        target = _clean_target(mount_target(resource))
+        view = store.engine_view_path(lease.entry.id)
+        if isinstance(resource, S3Resource) and resource.allowWrite:
+            volumes[await _writable_layer(ctx, op.id, record, index, view)] = target
+        else:
+            binds.append(Bind(str(view), target))
+    for mount in op.args.volumes or []:
+        volumes[volume_name(ctx.job_id, mount.name)] = mount.dest
+    return binds, volumes
+
+
+async def _wants_gpu(ctx: OpContext, op: RunOp, record: OpRecord) -> bool:
+    if not op.args.gpu:
+        return False
+    policy = ctx.parts.settings.docker.gpu
+    if policy == "all":
+        return True
+    if policy == "none":
+        log.warning("op.gpu_skipped", job_id=ctx.job_id, op=op.id)
+        record.warnings.append("gpu: true, but docker.gpu = none: running without a GPU")
+        return False
+    status = await ctx.parts.engine.status()
+    if status.has_gpu:
+        return True
+    raise JobError(
+        f"op {op.id} asks for a GPU (gpu: true) but the Docker engine at {status.host} has "
+        "no NVIDIA runtime or CDI GPUs (docker.gpu = auto); install the NVIDIA container "
+        "toolkit, or set docker.gpu = none to run such ops without a GPU"
+    )
+
+
+async def _writable_layer(
+    ctx: OpContext, op_id: str, record: OpRecord, index: int, lower: Path
+) -> str:
+    """A copy-on-write layer over a view (an overlay volume): the job writes, the store
+    does not."""
+    scratch = ctx.parts.cache.store.op_scratch(ctx.job_id, op_id)
+    layer = str(index)
+    for part in ("upper", "work"):
+        await asyncio.to_thread((scratch.local / layer / part).mkdir, parents=True, exist_ok=True)
+    engine = scratch.engine / layer
+    name = volume_name(ctx.job_id, f"{op_id}-rw{index}")
+    options = f"lowerdir={lower},upperdir={engine / 'upper'},workdir={engine / 'work'}"
+    await ctx.parts.containers.create_volume(
+        name, ctx.job_id, {"type": "overlay", "device": "overlay", "o": options}
+    )
+    record.writable_layers.append(name)
+    return name
+
+
+def _fill(text: str, results_of: Callable[[str], dict[str, list[str]]]) -> str:
+    """`%%ops.<id>.results.<name>%%` from an earlier op's results (first match)."""
+
+    def replace(match: re.Match[str]) -> str:
+        values = results_of(match.group(1)).get(match.group(2))
+        if not values:
+            raise JobError(f"{match.group(0)}: op {match.group(1)} has no such result")
+        return str(values[0])
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _command(cmd: str | list[str] | None) -> list[str] | None:
+    """A string runs through `/bin/sh -c`, a list as it is (Nosana's rule)."""
+    if cmd is None:
+        return None
+    return ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+
+
+def _command_list(entrypoint: str | list[str] | None) -> list[str] | None:
+    if entrypoint is None:
+        return None
+    return shlex.split(entrypoint) if isinstance(entrypoint, str) else list(entrypoint)
+
+
+def _clean_target(target: str) -> str:
+    return target.rstrip("/") or "/"

@@ -1,0 +1,55 @@
+"""What an op is given to do its work, spelled out instead of reached for through its job.
+
+The runner builds `Components` once; each job run adds its id, its `JobControl` (how the job
+is being ended, which its ops consult when they are cancelled), how to read an earlier op's
+results, and how to save the job's record. An op holds nothing else of its job, so ops and
+the runner need not know each other's classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..cache import Cache
+from ..engine.client import Engine
+from ..engine.containers import Containers
+from ..engine.images import Images
+from ..metrics import Metrics
+from ..settings import Settings
+from .records import JobRecords
+
+
+@dataclass(frozen=True)
+class Components:
+    """The daemon's parts that jobs use, as the composition root built them."""
+
+    settings: Settings
+    records: JobRecords
+    cache: Cache
+    images: Images
+    engine: Engine
+    containers: Containers
+    metrics: Metrics
+
+
+@dataclass
+class JobControl:
+    """How a job is being ended: set by its run, read by its ops when they are cancelled."""
+
+    stop_reason: str | None = None
+    """Why the job is being stopped (a request, another op's failure); None while it is not."""
+    detached: bool = False
+    """The daemon is stopping: leave the containers running, to be re-attached at restart."""
+
+
+@dataclass(frozen=True)
+class OpContext:
+    parts: Components
+    job_id: str
+    control: JobControl
+    results_of: Callable[[str], dict[str, list[str]]]
+    """An earlier op's results by its id (for `%%ops.<id>.results.<name>%%`)."""
+    save: Callable[[], Awaitable[None]]
+    """Save the job's record, which holds this op's: after every change an API reader should
+    see."""
