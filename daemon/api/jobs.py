@@ -12,7 +12,8 @@ from ..jobs.records import JobRecords
 from ..jobs.states import JobState
 from ..jobs.tail import LogTail
 from .context import context_of
-from .shapes import job_json, read_json, truthy
+from .models import Job, JobList, respond
+from .shapes import read_json, truthy
 
 routes = web.RouteTableDef()
 
@@ -29,7 +30,7 @@ async def submit(request: web.Request) -> web.Response:
     record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
     if truthy(request.query.get("wait")):
         record = await runner.wait(record.id)
-    return web.json_response(job_json(record), status=201)
+    return respond(Job.of(record), status=201)
 
 
 @routes.get("/v1/jobs")
@@ -39,19 +40,19 @@ async def list_jobs(request: web.Request) -> web.Response:
     if unknown:
         raise InvalidInput(f"unknown state {sorted(unknown)[0]!r}; one of {sorted(_STATES)}")
     records = await context_of(request).runner.records.all([JobState(s) for s in states])
-    return web.json_response({"jobs": [job_json(r, definition=False) for r in records]})
+    return respond(JobList.of(records))
 
 
 @routes.get("/v1/jobs/{id}")
 async def show_job(request: web.Request) -> web.Response:
     record = await context_of(request).runner.records.get(request.match_info["id"])
-    return web.json_response(job_json(record))
+    return respond(Job.of(record))
 
 
 @routes.post("/v1/jobs/{id}/stop")
 async def stop_job(request: web.Request) -> web.Response:
     record = await context_of(request).runner.stop(request.match_info["id"])
-    return web.json_response(job_json(record))
+    return respond(Job.of(record))
 
 
 @routes.get("/v1/jobs/{id}/logs")

@@ -20,12 +20,13 @@ from pydantic import TypeAdapter
 
 from .. import __version__
 from ..jobs.spec import JobDefinition
-from ..jobs.states import JobState, OpState
 from ..resources import Resource
 from .models import (
     Entry,
     EntryList,
     Health,
+    Job,
+    JobList,
     Market,
     Problem,
     Readiness,
@@ -51,6 +52,8 @@ RESPONSES: tuple[type, ...] = (
     Market,
     SweepReport,
     VerifyReport,
+    Job,
+    JobList,
 )
 """Response bodies: each is documented under its class name, with the models it nests."""
 
@@ -74,79 +77,9 @@ def model_schemas(requests: dict[str, Any], responses: Iterable[type]) -> dict[s
     return schemas
 
 
-# -- Jobs: written by hand until the job records are response models too ----------------------
-
-NULLABLE_STRING = {"type": ["string", "null"]}
-TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
 def _ref(model: type | str) -> dict[str, str]:
     name = model if isinstance(model, str) else model.__name__
     return {"$ref": REF.format(model=name)}
-
-
-JOB_SCHEMAS: dict[str, Any] = {
-    "Op": {
-        "type": "object",
-        "required": ["id", "type", "state", "exit_code", "error", "timings", "cache"],
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string", "enum": ["container/run", "container/create-volume"]},
-            "group": NULLABLE_STRING,
-            "state": {"type": "string", "enum": [s.value for s in OpState]},
-            "exit_code": {"type": ["integer", "null"]},
-            "error": NULLABLE_STRING,
-            "container_id": NULLABLE_STRING,
-            "image": {"type": ["object", "null"]},
-            "resources": {"type": "array", "items": {"type": "object"}},
-            "cache": {
-                "type": "object",
-                "required": ["hits", "misses", "bytes_fetched"],
-                "properties": {
-                    "hits": {"type": "integer"},
-                    "misses": {"type": "integer"},
-                    "bytes_fetched": {"type": "integer"},
-                },
-            },
-            "timings": {
-                "type": "object",
-                "properties": {
-                    "prepare_seconds": {"type": ["number", "null"]},
-                    "run_seconds": {"type": ["number", "null"]},
-                    "prepare_started_at": TIME,
-                    "run_started_at": TIME,
-                    "ended_at": TIME,
-                },
-            },
-            "ports": {"type": "object", "additionalProperties": {"type": "string"}},
-            "results": {
-                "type": "object",
-                "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            },
-            "device_requests": {"type": "array", "items": {"type": "object"}},
-            "warnings": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Job": {
-        "type": "object",
-        "required": ["id", "state", "created_at", "started_at", "ended_at", "error", "ops"],
-        "properties": {
-            "id": {"type": "string"},
-            "state": {"type": "string", "enum": [s.value for s in JobState]},
-            "created_at": TIME,
-            "started_at": TIME,
-            "ended_at": TIME,
-            "error": NULLABLE_STRING,
-            "ops": {"type": "array", "items": _ref("Op")},
-            "definition": {},
-        },
-    },
-    "JobList": {
-        "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
-    },
-}
 
 
 # -- Paths ------------------------------------------------------------------------------------
@@ -358,7 +291,7 @@ def document() -> dict[str, Any]:
         },
         "paths": _guarded(_service_paths() | _resource_paths() | _job_paths()),
         "components": {
-            "schemas": JOB_SCHEMAS | model_schemas(REQUESTS, RESPONSES),
+            "schemas": model_schemas(REQUESTS, RESPONSES),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

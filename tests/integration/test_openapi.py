@@ -137,6 +137,7 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
     check("DELETE", f"/v1/resources/{entry['id']}")
     check("POST", "/v1/gc")
     check("POST", "/v1/verify")
+    _exercise_jobs(check)
     market.serve({"required_remote_resources": [{"type": "HF", "repo": "org/documented"}]})
     _until(lambda: ask(url, "GET", "/readyz", token=TOKEN).status == 200)
     check("GET", "/readyz")
@@ -152,7 +153,40 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
         ("POST", "/v1/resources", 404),
         ("GET", "/v1/resources", 400),
         ("GET", "/v1/resources/{id}", 404),
+        ("POST", "/v1/jobs", 201),
+        ("POST", "/v1/jobs", 400),
+        ("GET", "/v1/jobs", 200),
+        ("GET", "/v1/jobs/{id}", 200),
+        ("POST", "/v1/jobs/{id}/stop", 409),
     }
+
+
+def _exercise_jobs(check: Callable[..., Any]) -> None:
+    """A job that fails in preparation (there is no Docker engine) after its resource's lease
+    arrived: its op shows a resource with its entry and no image; credentials come back masked."""
+    job = {
+        "version": "0.1",
+        "type": "container",
+        "ops": [
+            {
+                "type": "container/run",
+                "id": "documented:op",
+                "args": {
+                    "image": "busybox",
+                    "cmd": "true",
+                    "authentication": {"docker": {"username": "u", "password": "secret"}},
+                    "resources": [{"type": "HF", "repo": "org/documented", "target": "/m"}],
+                },
+            }
+        ],
+    }
+    ended = check("POST", "/v1/jobs?wait=true", job)
+    assert ended["state"] == "failed", ended
+    shown = check("GET", f"/v1/jobs/{ended['id']}")
+    assert shown["definition"]["ops"][0]["args"]["authentication"]["docker"]["password"] == "***"
+    assert "definition" not in check("GET", "/v1/jobs")["jobs"][0]
+    check("POST", f"/v1/jobs/{ended['id']}/stop")  # 409: it has ended
+    check("POST", "/v1/jobs", {"version": "0.1", "type": "container", "ops": [{"id": 1}]})
 
 
 def _until(check: Callable[[], bool], timeout: float = 60) -> None:

@@ -3,6 +3,7 @@ declaration (see `wire`)."""
 
 from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyReport, entry_files
 from .health import Health, Readiness, Unready
+from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, redacted
 from .market import Market, MarketItem
 from .problem import FieldProblem, Problem
 from .status import (
@@ -22,15 +23,22 @@ __all__ = [
     "EntryList",
     "FieldProblem",
     "Health",
+    "ImageUse",
     "Instant",
+    "Job",
+    "JobList",
     "Market",
     "MarketItem",
     "MarketSummary",
     "Omitted",
+    "Op",
+    "OpCache",
+    "OpTimings",
     "PeriodicTask",
     "Problem",
     "Progress",
     "Readiness",
+    "ResourceUse",
     "Status",
     "StoreStatus",
     "SweepReport",
@@ -39,6 +47,7 @@ __all__ = [
     "VerifyReport",
     "body",
     "entry_files",
+    "redacted",
     "respond",
     "timestamp",
     "to_json",

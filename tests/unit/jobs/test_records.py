@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.api.shapes import job_json
+from daemon.api.models import Job, to_json
 from daemon.errors import StoreError
 from daemon.jobs.models import JobRecord, OpRecord, ResourceUse
 from daemon.jobs.records import RETENTION, JobRecords
@@ -231,7 +231,7 @@ async def test_a_record_saved_by_the_earlier_format_loads_and_shows_as_before(
     assert [r.hit for r in record.op("fetch").resources] == [None, True]
     assert train.lease_ids == [17, 18, 19]
     assert record.op("later").final
-    shown = job_json(record)
+    shown = to_json(Job.of(record))
     definition = shown.pop("definition")
     assert shown == EARLIER_RESPONSE
     assert definition["ops"][0]["args"]["authentication"]["docker"]["password"] == "***"
