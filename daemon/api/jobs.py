@@ -67,7 +67,7 @@ async def job_logs(request: web.Request) -> web.StreamResponse:
     if wanted is not None and wanted not in op_ids:
         raise NotFound(f"job {job_id} has no op {wanted!r}")
     streams = _streams(request.query.get("stream"))
-    ops = [wanted] if wanted else op_ids
+    ops = [wanted] if wanted is not None else op_ids  # an op id may be the empty string
     follow = truthy(request.query.get("follow"))
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)

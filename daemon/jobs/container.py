@@ -18,16 +18,14 @@ from ..resources import S3Resource
 from ..store import Lease
 from .context import OpContext
 from .models import OpRecord
+from .names import container_name, op_key, volume_name
 from .spec import RunOp, mount_target
 
 log = get_logger(__name__)
 
-_PLACEHOLDER = re.compile(r"%%ops\.([A-Za-z0-9_.-]+)\.results\.([A-Za-z0-9_.-]+)%%")
-
-
-def volume_name(job_id: str, name: str) -> str:
-    """A Docker name of this daemon's for something of a job's (a volume, a container)."""
-    return "nosana-cache-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{job_id}-{name}")
+_PLACEHOLDER = re.compile(r"%%ops\.([^%\s]+)\.results\.([^%\s]+)%%")
+"""`%%ops.<id>.results.<name>%%`: an id is any text without a space (`gpt-oss:120b`), and the
+last `.results.` separates it from the name."""
 
 
 async def container_spec(
@@ -42,7 +40,7 @@ async def container_spec(
         return [_fill(item, ctx.results_of) for item in items] if items is not None else None
 
     return ContainerSpec(
-        name=volume_name(ctx.job_id, op.id).replace("nosana-cache-", "nosana-", 1),
+        name=container_name(ctx.job_id, op.id),
         image=args.image,
         job_id=ctx.job_id,
         op_id=op.id,
@@ -101,12 +99,13 @@ async def _writable_layer(
 ) -> str:
     """A copy-on-write layer over a view (an overlay volume): the job writes, the store
     does not."""
-    scratch = ctx.parts.cache.store.op_scratch(ctx.job_id, op_id)
+    key = op_key(op_id)
+    scratch = ctx.parts.cache.store.op_scratch(ctx.job_id, key)
     layer = str(index)
     for part in ("upper", "work"):
         await asyncio.to_thread((scratch.local / layer / part).mkdir, parents=True, exist_ok=True)
     engine = scratch.engine / layer
-    name = volume_name(ctx.job_id, f"{op_id}-rw{index}")
+    name = volume_name(ctx.job_id, f"{key}-rw{index}")
     options = f"lowerdir={lower},upperdir={engine / 'upper'},workdir={engine / 'work'}"
     await ctx.parts.containers.create_volume(
         name, ctx.job_id, {"type": "overlay", "device": "overlay", "o": options}

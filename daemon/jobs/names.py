@@ -11,6 +11,9 @@ op id to such a name:
   40) and `_` plus 16 hex digits of the SHA-256 of the id: `gpt-oss:120b` →
   `gpt-oss_120b_3b1f...`.
 
+`volume_name` and `container_name` build the Docker names of a job's volumes and containers
+from such keys, so a volume named `a:b` and one named `a_b` stay apart.
+
 Keys are injective: a safe id never ends like an encoded one (an id that does, say
 `x_0123456789abcdef`, is encoded too), and two encoded ids share a key only if their hashes
 share 64 bits. Keys are case-sensitive, as Docker and Linux paths are.
@@ -35,3 +38,12 @@ def op_key(op_id: str) -> str:
     prefix = _UNSAFE_RUN.sub("_", op_id)[:PREFIX].lstrip("_.-") or "op"
     digest = hashlib.sha256(op_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{prefix}_{digest}"
+
+
+def volume_name(job_id: str, name: str) -> str:
+    """The Docker volume of a job's named volume, or of an op's writable layer."""
+    return f"nosana-cache-{job_id}-{op_key(name)}"
+
+
+def container_name(job_id: str, op_id: str) -> str:
+    return f"nosana-{job_id}-{op_key(op_id)}"

@@ -21,9 +21,10 @@ from typing import Any
 from ..errors import JobError, NosanaCacheError
 from ..logs import get_logger
 from .capture import LogCapture, extract_results
-from .container import container_spec, volume_name
+from .container import container_spec
 from .context import OpContext
 from .models import OpRecord
+from .names import op_key, volume_name
 from .prepare import Preparation
 from .spec import RunOp, VolumeOp
 from .states import OpState
@@ -176,7 +177,7 @@ class OpRun:
             await parts.containers.remove(record.container_id)
         for name in record.writable_layers:
             await parts.containers.remove_volume(name)
-        await parts.cache.store.remove_op_scratch(self.ctx.job_id, self.op.id)
+        await parts.cache.store.remove_op_scratch(self.ctx.job_id, op_key(self.op.id))
         for lease_id in record.lease_ids:
             await parts.cache.store.release_id(lease_id)
         image_lease = self.preparation.image_lease

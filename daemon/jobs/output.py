@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .names import op_key
 from .tail import LogLine, LogTail
 
 STREAMS = ("stdout", "stderr")
@@ -25,7 +26,7 @@ class OpOutput:
         self.root = root
 
     def path(self, job_id: str, op_id: str, stream: str) -> Path:
-        return self.root / job_id / f"{op_id}.{stream}.log"
+        return self.root / job_id / f"{op_key(op_id)}.{stream}.log"
 
     def writer(self, job_id: str, op_id: str, stream: str, after: str | None) -> LogWriter:
         return LogWriter(self.path(job_id, op_id, stream), after)

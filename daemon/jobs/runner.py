@@ -27,9 +27,9 @@ from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
-from .container import volume_name
 from .context import Components, JobControl, OpContext
 from .models import JobRecord, OpRecord
+from .names import volume_name
 from .ops import OpFailed, OpRun
 from .records import JobRecords
 from .spec import JobDefinition, RunOp, VolumeOp, parse_job, predecessors

@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from .differences import UNNAMEABLE_IDS
 from .documents import Case, args_of, changed, http_check, templates
 from .mistakes import mistakes
 from .shapes import shapes
@@ -36,7 +35,7 @@ _RESOURCES: list[Any] = [
     {"__spread__": "%%ops.x.results.y%%"},
     {"__spread__": "not a literal"},
 ]
-_IDS = [op_id for label, op_id in OP_IDS.items() if label not in UNNAMEABLE_IDS]
+_IDS = list(OP_IDS.values())
 _RESTART: list[Any] = ["no", "always", "never", {"policy": "on-failure", "restart_tries": 2}]
 
 

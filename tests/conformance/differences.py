@@ -67,23 +67,11 @@ ARGS_SHAPE = (
     "this op's args are of the other type, so it could not do what its type says"
 )
 WORK_DIR = "a working directory must be an absolute path: Docker refuses a relative one"
-UNNAMEABLE = (
-    "for now: the runner still names log files and scratch folders after op ids as they are, "
-    "so an id that is not one file name could reach other folders; goes when the runner "
-    "names them through daemon/jobs/names.op_key"
-)
-UNNAMEABLE_IDS = ("empty", "dot", "dot-dot", "path-escape", "slash", "nul")
-
 _ARGS = "ops[0].args"
 _RESOURCE = f"{_ARGS}.resources[0]"
 _CHECK = f"{_ARGS}.expose[0].health_checks[0].expected_status"
 
 DELIBERATE: dict[str, Deliberate] = {
-    **{f"op-id/{label}": Deliberate("ops[0].id", UNNAMEABLE) for label in UNNAMEABLE_IDS},
-    **{
-        f"op-id/{label}/depended-on": Deliberate("ops[0].id", UNNAMEABLE)
-        for label in UNNAMEABLE_IDS
-    },
     "literal/cmd-item/missing-variable": Deliberate(f"{_ARGS}.cmd[1]", MISSING_VARIABLE),
     "literal/model/missing-variable": Deliberate(f"{_RESOURCE}.model", MISSING_VARIABLE),
     "literal/global-image/missing-variable": Deliberate("global.image", MISSING_VARIABLE),

@@ -361,6 +361,54 @@ def test_volumes_are_shared_between_ops_and_ports_are_published(daemon: DaemonPr
     assert host.startswith("127.0.0.1:")
 
 
+def test_any_op_id_nosana_allows_names_its_containers_volumes_and_logs_safely(
+    daemon: DaemonProcess, docker_peer: DockerPeer
+) -> None:
+    """Op ids are any text without a space (gpt-oss:120b in Nosana's templates): ids that are
+    not names (`..`, `a/b`, unicode, the empty string) and volumes whose names differ only in
+    such characters stay apart, and an earlier op's results are found by such an id."""
+    after = {"execution": {"depends_on": ["vol:1", "vol/2"]}}
+    record = run_job(
+        daemon,
+        job(
+            {"type": "container/create-volume", "id": "vol:1", "args": {"name": "a:b"}},
+            {"type": "container/create-volume", "id": "vol/2", "args": {"name": "a_b"}},
+            {
+                **run(
+                    "gpt-oss:120b",
+                    "echo answer=42; echo kept > /v/file",
+                    volumes=[{"name": "a:b", "dest": "/v"}],
+                ),
+                "results": {"answer": "answer=(\\d+)"},
+                **after,
+            },
+            {
+                **run(
+                    "..",
+                    "echo got %%ops.gpt-oss:120b.results.answer%%; ls /v | wc -l",
+                    volumes=[{"name": "a_b", "dest": "/v"}],
+                ),
+                "execution": {"depends_on": ["gpt-oss:120b"]},
+            },
+            {**run("a/b", "echo slash"), "execution": {"depends_on": [".."]}},
+            {**run("模型", "echo unicode"), "execution": {"depends_on": ["a/b"]}},
+            {**run("", "echo empty"), "execution": {"depends_on": ["模型"]}},
+        ),
+    )
+    assert record["state"] == "completed", record
+    assert logs(daemon, record["id"], "gpt-oss:120b") == "answer=42\n"
+    assert logs(daemon, record["id"], "..") == "got 42\n0\n"  # a_b is not a:b
+    assert logs(daemon, record["id"], "a/b") == "slash\n"
+    assert logs(daemon, record["id"], "模型") == "unicode\n"
+    assert logs(daemon, record["id"], "") == "empty\n"
+    jobs_root = Path(daemon.config["store"]["path"]) / "jobs" / record["id"]
+    assert all(path.parent == jobs_root for path in jobs_root.rglob("*.log"))
+    engine = docker_peer.client()
+    names = {c.name for c in engine.containers.list(all=True)}
+    assert not any(record["id"] in name for name in names)  # removed after each op
+    assert not [v for v in engine.volumes.list() if record["id"] in v.name]
+
+
 def test_invalid_jobs_are_400_with_locations(daemon: DaemonProcess) -> None:
     bad = job(run("a", "true", gpus=1), {**run("a", "true")})
     with pytest.raises(ApiError) as caught:
