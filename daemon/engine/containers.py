@@ -110,7 +110,15 @@ class Containers:
                     "(is the NVIDIA container runtime installed? docker.gpu)"
                 ) from exc
             raise JobError(f"the container did not start: {reason}") from exc
-        inspected = await self.engine.call(api.inspect_container, container_id)
+        return await self.ports(container_id)
+
+    async def ports(self, container_id: str) -> dict[str, str]:
+        """A started container's published ports (`8080/tcp` → `127.0.0.1:32768`)."""
+        client = await self.engine.client()
+        try:
+            inspected = await self.engine.call(client.api.inspect_container, container_id)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(f"Docker engine: {exc}") from exc
         return {
             port: f"{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
             for port, bindings in (inspected["NetworkSettings"].get("Ports") or {}).items()

@@ -66,10 +66,19 @@ class OpRun:
         await self._run(op)
 
     async def _follow_again(self, op: RunOp) -> None:
-        container_id = self.record.container_id
-        containers = self.ctx.parts.containers
-        if container_id is None or await containers.state(container_id) is None:
+        record, containers = self.record, self.ctx.parts.containers
+        container_id = record.container_id
+        state = await containers.state(container_id) if container_id else None
+        if container_id is None or state is None:
             raise JobError("its container disappeared while the daemon was down")
+        if state.get("Status") == "created":
+            # The daemon stopped between creating the container and starting it: a wait
+            # would answer at once (0, for a container that never ran). Start it now.
+            record.ports = await containers.start(container_id, gpu=bool(op.args.gpu))
+            await self.ctx.save()
+        elif not record.ports:  # stopped before the ports were recorded
+            record.ports = await containers.ports(container_id)
+            await self.ctx.save()
         last = await self.ctx.parts.records.output.last_timestamp(self.ctx.job_id, op.id)
         self.capture.start(container_id, after=last)
         await self._finish(op, await containers.wait(container_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -452,6 +453,45 @@ def test_a_daemon_restart_during_a_job_reattaches_to_its_container(
         assert record["state"] == "completed", record
         assert logs(second, submitted["id"], "long") == "before\nafter\n"
         assert logs(second, submitted["id"], "next") == "next\n"
+    finally:
+        second.stop()
+
+
+def test_a_container_created_but_not_started_when_the_daemon_died_is_started_on_restart(
+    tmp_path: Path, docker_peer: DockerPeer
+) -> None:
+    """A kill between creating an op's container and starting it leaves a record that names a
+    container that never ran (a wait on it answers 0 at once): the next daemon starts it.
+    The state is made by hand (a kill cannot be aimed that precisely): the record is pointed
+    at a container created, with the op's labels, and not started."""
+    import signal
+
+    config: dict[str, dict[str, Any]] = {"docker": {"host": docker_peer.host}}
+    first = DaemonProcess(tmp_path, config).start()
+    submitted = first.client().request("POST", "/v1/jobs", body=job(run("late", "sleep 300")))
+    job_id = submitted["id"]
+    engine = docker_peer.client()
+    deadline = time.monotonic() + 30
+    while not engine.containers.list(filters={"label": f"io.nosana-cache.job={job_id}"}):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first.stop(signal.SIGKILL)
+    [started] = engine.containers.list(filters={"label": f"io.nosana-cache.job={job_id}"})
+    created = engine.containers.create(
+        "ubuntu", ["/bin/sh", "-c", "echo ran"], labels=started.labels
+    )
+    started.remove(force=True)
+    jobs_db = Path(first.config["store"]["path"]) / "jobs.sqlite"
+    with sqlite3.connect(jobs_db) as conn:
+        [(text,)] = conn.execute("SELECT record FROM jobs WHERE id = ?", (job_id,))
+        record = json.loads(text)
+        record["ops"][0]["container_id"] = created.id
+        conn.execute("UPDATE jobs SET record = ? WHERE id = ?", (json.dumps(record), job_id))
+    second = DaemonProcess(tmp_path, config, port=first.port).start()
+    try:
+        ended = wait_job(second, job_id)
+        assert ended["state"] == "completed", ended
+        assert logs(second, job_id, "late") == "ran\n"
     finally:
         second.stop()
 
