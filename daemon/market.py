@@ -223,7 +223,9 @@ class Market:
         item.state, item.error = "downloading", None
         try:
             if item.kind == "image":
-                lease = await self.images.acquire(item.name, item.credentials, holder=PIN_OWNER)
+                lease = await self.images.acquire(
+                    item.name, item.credentials, holder=PIN_OWNER, trusted=True
+                )
                 await self.store.pin(lease.entry.id, PIN_OWNER)
                 await self.store.release(lease)
                 item.entry_id = lease.entry.id

@@ -97,7 +97,13 @@ class Service:
         stack.push_async_callback(cache.close)
         engine = Engine(settings.docker)
         stack.push_async_callback(engine.close)
-        images = Images(engine, store, settings.docker, clock=self.clock)
+        images = Images(
+            engine,
+            store,
+            settings.docker,
+            clock=self.clock,
+            allow_private=settings.security.allow_private_urls,
+        )
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)

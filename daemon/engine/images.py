@@ -21,6 +21,7 @@ import docker.auth
 import docker.errors
 import docker.utils
 import requests.exceptions
+from yarl import URL
 
 from ..clock import Clock
 from ..errors import EngineUnavailable, ImageError, UpstreamAuthError
@@ -28,6 +29,7 @@ from ..logs import get_logger
 from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
+from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Manifest, Store
 from .client import Engine
 
@@ -96,12 +98,19 @@ class Credentials:
 
 class Images:
     def __init__(
-        self, engine: Engine, store: Store, settings: DockerSettings, *, clock: Clock
+        self,
+        engine: Engine,
+        store: Store,
+        settings: DockerSettings,
+        *,
+        clock: Clock,
+        allow_private: bool = False,
     ) -> None:
         self.engine = engine
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.allow_private = allow_private
         store.on_evict("image", self._remove_if_ours)
 
     def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
@@ -116,9 +125,14 @@ class Images:
         )
         return request, _Pull(self, image, credentials)
 
-    async def acquire(self, ref: str, credentials: Credentials | None, holder: str) -> Lease:
-        """A lease on the image's entry; pulled if the engine does not have it."""
+    async def acquire(
+        self, ref: str, credentials: Credentials | None, holder: str, *, trusted: bool = False
+    ) -> Lease:
+        """A lease on the image's entry; pulled if the engine does not have it. A job's image
+        (`trusted` False: not the market's) may not come from a private address."""
         request, pull = self.request(ref, credentials)
+        if not trusted:
+            await self._check_registry(pull.image, credentials)
         lease = await self.store.acquire(request, pull, holder)
         if await self._present(pull.image.local_name):
             return lease
@@ -135,6 +149,18 @@ class Images:
             await self.store.release(lease)
             raise
         return lease
+
+    async def _check_registry(self, image: ImageRef, credentials: Credentials | None) -> None:
+        """The engine pulls from the image's registry (and logs in to the credentials'
+        server): a job must not point it at this host or the operator's networks, whose
+        registries would hand over their images and whose hosts and ports the pull's errors
+        would probe. A registry the operator mirrors is pulled through the mirror (trusted)."""
+        places = [] if image.registry in self.settings.registry_mirrors else [image.registry]
+        server = credentials.server if credentials else None
+        for place in [*places, *([server] if server else [])]:
+            host = _host_of(place)
+            what = f"image {image.original}" if place == image.registry else f"login to {place}"
+            await check_host(host, what=what, allow_private=self.allow_private)
 
     async def remove(self, entry: Entry) -> None:
         """Remove now, if nothing else holds it: private images do not outlive their op."""
@@ -298,3 +324,11 @@ def _pull_error(
     if exc.status_code == 404 or "not found" in reason.lower() or "manifest unknown" in reason:
         return ImageError(f"image {where} not found: {reason}")
     return _PullBroken(f"pulling image {where} failed: {reason}")
+
+
+def _host_of(place: str) -> str:
+    """The host of a registry (`host[:port]`, `[v6]:port`) or a login server (maybe a URL)."""
+    try:
+        return URL(place if "://" in place else f"https://{place}").host or place
+    except ValueError:
+        return place  # not a URL at all (a bare IPv6 address): checked as it is

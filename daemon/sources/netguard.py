@@ -10,6 +10,7 @@ are checked up front. Endpoints from the operator's config use the ordinary reso
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 
@@ -76,3 +77,31 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+async def check_host(host: str, *, what: str, allow_private: bool) -> None:
+    """Refuse `host` if it is, or resolves to, any address that is not public.
+
+    For hosts another program connects to (the Docker engine pulling an image), where no
+    resolver of ours sits between the name and the connection: every address a name has must
+    be public. A name that does not resolve here is left to that program, which fails on it.
+    """
+    if allow_private:
+        return
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        ipaddress.ip_address(bare)
+        addresses = {bare}
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(bare, None)
+        except (OSError, UnicodeError):
+            return
+        addresses = {str(info[4][0]) for info in infos}
+    private = sorted(a for a in addresses if not is_public(a))
+    if private:
+        where = host if private == [bare] else f"{host} ({', '.join(private)})"
+        raise UnsafeUpstream(
+            f"{what}: {where} is a private, loopback or link-local address; jobs may not "
+            "reach it (security.allow_private_urls)"
+        )

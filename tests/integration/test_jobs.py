@@ -410,6 +410,31 @@ def test_any_op_id_nosana_allows_names_its_containers_volumes_and_logs_safely(
     assert not [v for v in engine.volumes.list() if record["id"] in v.name]
 
 
+def test_images_from_private_registries_are_refused_before_any_pull(
+    daemon: DaemonProcess, registry: RegistryPeer, docker_peer: DockerPeer
+) -> None:
+    """The test registry is on loopback: named by address or as localhost it is refused, as a
+    login server on a private address is; through the configured mirror (`ubuntu`) it works."""
+    port = registry.host.rsplit(":", 1)[1]
+    engine = docker_peer.client()
+    refused = {
+        f"127.0.0.1:{port}/library/ubuntu:latest": None,
+        f"localhost:{port}/library/ubuntu:latest": None,
+        "ubuntu": {"docker": {"username": "u", "password": "p", "server": "10.20.30.40:5000"}},
+    }
+    for image, authentication in refused.items():
+        args = {"authentication": authentication} if authentication else {}
+        record = run_job(daemon, job(run("guarded", "echo ran", image=image, **args)))
+        assert record["state"] == "failed", record
+        error = record["ops"][0]["error"]
+        assert "private, loopback or link-local" in error, error
+        assert "security.allow_private_urls" in error, error
+        assert record["ops"][0].get("image") is None  # no entry, no pull
+        assert not engine.images.list(name=image.split(":latest")[0]) or image == "ubuntu"
+    record = run_job(daemon, job(run("mirrored", "echo ran")))
+    assert record["state"] == "completed", record
+
+
 def test_invalid_jobs_are_400_with_locations(daemon: DaemonProcess) -> None:
     bad = job(run("a", "true", gpus=1), {**run("a", "true")})
     with pytest.raises(ApiError) as caught:

@@ -65,7 +65,11 @@ def job(image: str, password: str) -> dict[str, Any]:
 def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
     tmp_path: Path, docker_peer: DockerPeer, private_image: str
 ) -> None:
-    daemon = DaemonProcess(tmp_path, {"docker": {"host": docker_peer.host, "gpu": "none"}})
+    config: dict[str, dict[str, Any]] = {
+        "docker": {"host": docker_peer.host, "gpu": "none"},
+        "security": {"allow_private_urls": True},  # the test's registry is on loopback
+    }
+    daemon = DaemonProcess(tmp_path, config)
     daemon.start()
     engine = docker_peer.client()
     try:
