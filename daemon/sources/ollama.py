@@ -9,8 +9,13 @@ the store under that same digest: two tags sharing weights share one blob.
 
 The view is Ollama's own tree, so `ollama serve` in the container finds the model in place:
 
-    manifests/<registry host>/<namespace>/<name>/<tag>    (the manifest bytes as served)
+    manifests/<registry name>/<namespace>/<name>/<tag>    (the manifest bytes as served)
     blobs/sha256-<hex>                                    (config and layers)
+
+The registry name is the model's own, as Ollama names it: the host the model reference gives,
+else `registry.ollama.ai` (where `ollama run llama3.1:8b` looks), whatever `ollama.registry`
+the bytes came from. So a site's pull-through registry in front of registry.ollama.ai can be
+`ollama.registry` without moving the model where the container's Ollama does not look.
 
 The entry's version is the manifest digest: a re-tagged model is a new entry.
 """
@@ -29,6 +34,9 @@ from ..settings import OllamaSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .identity import canonical
 from .transfer import Transfer
+
+DEFAULT_REGISTRY_NAME = "registry.ollama.ai"
+"""Ollama's own name for its default registry: the folder of unqualified models' manifests."""
 
 MANIFEST_TYPES = ", ".join(
     [
@@ -61,7 +69,16 @@ class Ollama:
         if not trusted:
             source = f"ollama://{registry.authority}/{namespace}/{name}:{tag}"
         request = EntryRequest(key=canonical(identity), type="ollama", source=source)
-        return request, _OllamaResolver(self, registry, trusted, namespace, name, tag, source)
+        resolver = _OllamaResolver(
+            self,
+            registry,
+            trusted,
+            host or DEFAULT_REGISTRY_NAME,
+            f"{namespace}/{name}",
+            tag,
+            source,
+        )
+        return request, resolver
 
 
 class _OllamaResolver:
@@ -70,15 +87,17 @@ class _OllamaResolver:
         ollama: Ollama,
         registry: URL,
         trusted: bool,
-        namespace: str,
-        name: str,
+        registry_name: str,
+        repository: str,
         tag: str,
         source: str,
     ) -> None:
         self.ollama = ollama
         self.registry = registry
         self.trusted = trusted
-        self.repository = f"{namespace}/{name}"
+        self.registry_name = registry_name
+        """The folder under `manifests/`: the model's own registry, not a mirror's host."""
+        self.repository = repository
         self.tag = tag
         self.source = source
 
@@ -103,8 +122,7 @@ class _OllamaResolver:
                 f"{self.source}: manifest digest {digest}, the registry said {announced}"
             )
         layers = _blobs(body, self.source)
-        host = self.registry.authority
-        manifest_path = f"manifests/{host}/{self.repository}/{self.tag}"
+        manifest_path = f"manifests/{self.registry_name}/{self.repository}/{self.tag}"
         files = [
             FileSpec(
                 path=manifest_path,

@@ -336,7 +336,8 @@ def test_an_ollama_resource_mounts_at_the_default_target(
     )
     assert record["state"] == "completed", record
     lines = logs(daemon, record["id"]).split()
-    assert f"/root/.ollama/models/manifests/{registry.host}/library/jobmodel/latest" in lines
+    # The model's own registry name, not the host it was pulled from (ollama.registry here).
+    assert "/root/.ollama/models/manifests/registry.ollama.ai/library/jobmodel/latest" in lines
     assert sum(1 for line in lines if "/blobs/sha256-" in line) == 5
 
 

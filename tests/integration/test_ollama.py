@@ -62,9 +62,23 @@ async def test_pull_by_name_tag_and_namespace_in_ollamas_own_layout(
         ):
             lease = await cache.acquire(ollama(resource), holder="t")
             assert lease.view is not None
-            assert tree_of(lease.view) == expected_tree(model, registry.host, namespace, name)
+            # Under the model's own registry, where the container's Ollama looks, not under
+            # the host the bytes came from (a site's mirror of registry.ollama.ai, say).
+            assert tree_of(lease.view) == expected_tree(
+                model, "registry.ollama.ai", namespace, name
+            )
             assert lease.entry.version == model.digest
             assert lease.entry.details["manifest_digest"] == model.digest
+
+
+async def test_a_model_that_names_its_registry_is_laid_out_under_that_name(
+    registry: RegistryPeer, make_cache: CacheFactory
+) -> None:
+    model = push_model(registry.url, "team/named", "v1", layers(os.urandom(200_000)))
+    async with make_cache(NOSANA_CACHE_OLLAMA__REGISTRY=registry.url) as cache:
+        lease = await cache.acquire(ollama(f"{registry.host}/team/named:v1"), holder="t")
+        assert lease.view is not None
+        assert tree_of(lease.view) == expected_tree(model, registry.host, "team", "named")
 
 
 async def test_two_tags_sharing_weights_store_them_once(
