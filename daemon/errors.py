@@ -14,6 +14,7 @@ map this tree to a status code or an exit code.
     │   ├── UpstreamAuthError        401/403 or a gated repo: the credentials are the problem
     │   ├── UpstreamIntegrityError   bytes did not match the digest upstream announced
     │   ├── UnsafeUpstream           a URL or file name that would escape (SSRF, path escape)
+    │   ├── AlreadyExists            a write that asked for a new object found one (HTTP 412)
     │   └── UpstreamUnavailable      temporary: network down, 5xx, timeouts (retryable)
     ├── StoreError                   the local store cannot do it
     │   ├── InsufficientSpace        not enough room even after eviction
@@ -126,6 +127,14 @@ class UnsafeUpstream(UpstreamError):
 
     title = "Refused unsafe upstream"
     status = 400
+
+
+class AlreadyExists(UpstreamError):
+    """A conditional write (`If-None-Match: *`) found the object there already: another node
+    wrote it first. Callers that elect one writer this way expect it."""
+
+    title = "Already exists upstream"
+    status = 409
 
 
 class UpstreamUnavailable(UpstreamError, TemporaryError):

@@ -30,6 +30,7 @@ from .schema import (
     S3Settings,
     SecuritySettings,
     Settings,
+    SiteSettings,
     StoreSettings,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "S3Settings",
     "SecuritySettings",
     "Settings",
+    "SiteSettings",
     "StoreSettings",
     "effective_values",
     "load_settings",

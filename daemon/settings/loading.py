@@ -124,6 +124,7 @@ def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Setti
     except ValidationError as exc:
         raise _describe(exc, origins) from None
     settings.api.check_exposure()
+    settings.site.check_keys()
     return settings
 
 

@@ -20,6 +20,7 @@ SECRET_KEYS = {
     ("api", "token"),
     ("huggingface", "token"),
     ("s3", "secret_access_key"),
+    ("site", "secret_access_key"),
 }
 
 

@@ -236,6 +236,51 @@ class SecuritySettings(Section):
     )
 
 
+def _site_url(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not value.startswith("s3://"):
+        raise ValueError(f"{value!r} is not s3://bucket/prefix")
+    bucket, _, prefix = value.removeprefix("s3://").partition("/")
+    if not bucket or "//" in prefix:
+        raise ValueError(f"{value!r} is not s3://bucket/prefix")
+    return f"s3://{bucket}/{prefix.strip('/')}".rstrip("/")
+
+
+class SiteSettings(Section):
+    store: Annotated[str | None, BeforeValidator(_site_url)] = Field(
+        None, description="s3://bucket/prefix of the site's shared store; empty: off"
+    )
+    endpoint_url: HttpUrl | None = Field(None, description="the site store's S3 endpoint; AWS")
+    region: str | None = Field(None, description="the site store's region; default us-east-1")
+    access_key_id: str | None = Field(None, description="default the standard AWS chain")
+    secret_access_key: SecretStr | None = Field(None, description="default the AWS chain")
+    share_private: bool = Field(
+        False, description="also share entries fetched with credentials (same credential only)"
+    )
+    stall_timeout: Duration = Field(
+        5.0, description="a site store read stalled this long falls back to upstream"
+    )
+    herd_wait: Duration = Field(
+        600.0, description="longest wait for another node's fetch of the same entry"
+    )
+    upload_concurrency: int = Field(4, ge=1, le=64, description="parallel uploads (parts)")
+
+    @field_validator("stall_timeout")
+    @classmethod
+    def _short_but_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0s")
+        return value
+
+    def check_keys(self) -> None:
+        """A key id without its secret (or the reverse) would sign with half a credential."""
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            raise ConfigError(
+                "site.access_key_id", "site.access_key_id and site.secret_access_key go together"
+            )
+
+
 class Settings(Section):
     store: StoreSettings
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -246,6 +291,7 @@ class Settings(Section):
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     download: DownloadSettings = Field(default_factory=DownloadSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
 
 
 SECTIONS: dict[str, type[Section]] = {

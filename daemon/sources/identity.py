@@ -6,6 +6,9 @@ import hashlib
 import json
 from typing import Any
 
+ANONYMOUS = "anonymous"
+"""The credential of a request that is read without one (S3's anonymous public reads)."""
+
 
 def canonical(identity: dict[str, Any]) -> str:
     """Sorted keys, no whitespace: equal requests give byte-equal keys."""
@@ -22,3 +25,12 @@ def fingerprint(secret: str | None) -> str | None:
 
 def sorted_files(files: list[str] | None) -> list[str] | None:
     return sorted(set(files)) if files else None
+
+
+def credential_of(key: str) -> str | None:
+    """Who a request's entry is fetched as (an access key id, a token's fingerprint, the AWS
+    chain), or None when it is fetched without credentials: the entries a site store may
+    share between its nodes without `site.share_private`."""
+    identity = json.loads(key)
+    credential = identity.get("credential") if isinstance(identity, dict) else None
+    return None if credential in (None, ANONYMOUS) else str(credential)

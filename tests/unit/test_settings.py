@@ -303,3 +303,48 @@ def test_the_environment_replaces_a_value_of_the_file_key_by_key(tmp_path: Path)
     settings = load_settings(config, ENV | {"NOSANA_CACHE_STORE__TTL": "1h"})
     assert settings.store.ttl == 3600
     assert settings.store.sweep_interval == 120
+
+
+def test_the_site_store_is_off_by_default_and_named_as_s3_urls() -> None:
+    assert load_settings(None, ENV).site.store is None
+    env = {
+        **ENV,
+        "NOSANA_CACHE_SITE__STORE": "s3://rack-cache/nodes/",
+        "NOSANA_CACHE_SITE__ENDPOINT_URL": "http://minio.rack:9000/",
+        "NOSANA_CACHE_SITE__ACCESS_KEY_ID": "site-key",
+        "NOSANA_CACHE_SITE__SECRET_ACCESS_KEY": "site-secret",
+        "NOSANA_CACHE_SITE__SHARE_PRIVATE": "true",
+    }
+    site = load_settings(None, env).site
+    assert site.store == "s3://rack-cache/nodes"
+    assert site.endpoint_url == "http://minio.rack:9000"
+    assert site.share_private is True
+    assert load_settings(None, {**ENV, "NOSANA_CACHE_SITE__STORE": "s3://bare"}).site.store == (
+        "s3://bare"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"NOSANA_CACHE_SITE__STORE": "https://bucket/prefix"}, "site.store"),
+        ({"NOSANA_CACHE_SITE__STORE": "s3:///prefix"}, "site.store"),
+        ({"NOSANA_CACHE_SITE__STALL_TIMEOUT": "0s"}, "site.stall_timeout"),
+        ({"NOSANA_CACHE_SITE__ACCESS_KEY_ID": "half"}, "site.access_key_id"),
+        ({"NOSANA_CACHE_SITE__SECRET_ACCESS_KEY": "half"}, "site.access_key_id"),
+    ],
+)
+def test_bad_site_settings_name_their_key(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(None, {**ENV, **env})
+
+
+def test_config_show_masks_the_site_stores_secret() -> None:
+    env = {
+        **ENV,
+        "NOSANA_CACHE_SITE__SECRET_ACCESS_KEY": "hush",
+        "NOSANA_CACHE_SITE__ACCESS_KEY_ID": "k",
+    }
+    text = render_toml(load_settings(None, env), mask_secrets=True)
+    assert "hush" not in text
+    assert 'secret_access_key = "***"' in text.split("[site]")[1]

@@ -21,7 +21,15 @@ leave this package.
 from __future__ import annotations
 
 from .places import NOSANA_BUCKET_HOST, NOSANA_BUCKET_URL, Credentials, Place
-from .resolver import S3Resolver
+from .resolver import S3Resolver, object_url
 from .source import S3
 
-__all__ = ["NOSANA_BUCKET_HOST", "NOSANA_BUCKET_URL", "S3", "Credentials", "Place", "S3Resolver"]
+__all__ = [
+    "NOSANA_BUCKET_HOST",
+    "NOSANA_BUCKET_URL",
+    "S3",
+    "Credentials",
+    "Place",
+    "S3Resolver",
+    "object_url",
+]

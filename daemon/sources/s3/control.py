@@ -7,6 +7,7 @@ the bucket or key and the credentials used:
 
     ClientError 404, NoSuchBucket, NoSuchKey      → UpstreamNotFound
     ClientError 401/403 (AccessDenied, bad keys)  → UpstreamAuthError (never retried)
+    ClientError 412 (a conditional write lost)    → AlreadyExists
     ClientError 408/429/5xx, SlowDown             → UpstreamUnavailable, retried
     no connection, timeouts, dropped answers      → UpstreamUnavailable, retried
     a private address refused by the SSRF guard   → UnsafeUpstream
@@ -33,6 +34,7 @@ from botocore.exceptions import (
 
 from ...clock import Clock
 from ...errors import (
+    AlreadyExists,
     InvalidInput,
     NosanaCacheError,
     UnsafeUpstream,
@@ -58,6 +60,7 @@ class S3Object:
     size: int
     etag: str
     checksums: frozenset[str] = frozenset()  # the algorithms the listing says S3 keeps
+    last_modified: float | None = None  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,14 @@ class ControlPlane:
             "MaxKeys": self.page_size,
         }
         while True:
-            page = await self._call(place, credentials, "list_objects_v2", params, "listing")
+            page = await self.call(place, credentials, "list_objects_v2", params, "listing")
             objects.extend(
                 S3Object(
                     item["Key"],
                     int(item.get("Size", 0)),
                     item.get("ETag", ""),
                     frozenset(item.get("ChecksumAlgorithm", ())),
+                    _seconds(item.get("LastModified")),
                 )
                 for item in page.get("Contents", ())
             )
@@ -105,7 +109,7 @@ class ControlPlane:
     ) -> dict[str, Any]:
         """HeadObject's answer (e.g. `ChecksumMode="ENABLED"` or `PartNumber=1`), with its
         HTTP status as `Status`."""
-        answer = await self._call(
+        answer = await self.call(
             place,
             credentials,
             "head_object",
@@ -115,7 +119,7 @@ class ControlPlane:
         answer["Status"] = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return answer
 
-    async def _call(
+    async def call(
         self,
         place: Place,
         credentials: Credentials,
@@ -123,6 +127,8 @@ class ControlPlane:
         params: dict[str, Any],
         what: str,
     ) -> dict[str, Any]:
+        """One S3 operation of the client (`"put_object"`, `{"Bucket": ...}`), retried while it
+        fails for a moment; its answer, or the project's error naming `what` failed."""
         where = f"{place.describe()}: {what} failed with {credentials.describe()}"
 
         async def once() -> dict[str, Any]:
@@ -176,11 +182,19 @@ def _answered(exc: ClientError, where: str) -> NosanaCacheError:
     if status in RETRY_STATUSES or code in _TEMPORARY_CODES:
         headers = meta.get("HTTPHeaders", {})
         return UpstreamUnavailable(text, delay=parse_retry_after(headers.get("retry-after")) or 0)
-    if status == 404 or code in ("NoSuchBucket", "NoSuchKey"):
+    if status == 412:
+        return AlreadyExists(text)
+    if status == 404 or code in ("NoSuchBucket", "NoSuchKey", "NoSuchUpload"):
         return UpstreamNotFound(text)
     if status in (401, 403):
         return UpstreamAuthError(text)
     return UpstreamError(text)
+
+
+def _seconds(moment: Any) -> float | None:
+    """A listing's LastModified (botocore gives a datetime) as seconds since the epoch."""
+    timestamp = getattr(moment, "timestamp", None)
+    return float(timestamp()) if timestamp is not None else None
 
 
 def _one_line(text: str) -> str:

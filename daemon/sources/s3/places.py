@@ -20,6 +20,7 @@ from yarl import URL
 from ...errors import InvalidInput
 from ...resources import S3Auth, S3Location
 from ...settings import S3Settings
+from ..identity import ANONYMOUS as ANONYMOUS  # where the S3 modules have it from
 from ..identity import sorted_files
 
 NOSANA_BUCKET_URL = "s3://nos-ai-models-qllsn32u"
@@ -27,7 +28,6 @@ NOSANA_BUCKET_HOST = "https://models.nosana.io"
 RESOURCE_IAM = "the resource's IAM"
 OPERATOR_KEYS = "s3.access_key_id"
 AWS_CHAIN = "the AWS credential chain"
-ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)

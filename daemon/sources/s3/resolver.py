@@ -184,7 +184,7 @@ class S3Resolver:
         url, sign = what, self._signer
         if kind == "object":
             region = self._regions.get(place)
-            url = _object_url(place, what, region)
+            url = object_url(place, what, region)
             if region is not None:  # signed for the bucket's region, as the listing was
                 sign = signer(replace(self.credentials, region=region))
         try:
@@ -198,7 +198,7 @@ class S3Resolver:
             ) from exc
 
 
-def _object_url(place: Place, key: str, region: str | None) -> URL:
+def object_url(place: Place, key: str, region: str | None = None) -> URL:
     """An object's path-style URL; on AWS, at the endpoint of the region S3 sent us to."""
     endpoint = f"https://s3.{region}.amazonaws.com" if place.aws and region else place.endpoint
     return URL(f"{endpoint}/{place.bucket}/{quote(key, safe='/~')}", encoded=True)

@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from daemon.errors import (
+    AlreadyExists,
     InvalidInput,
     NosanaCacheError,
     UnsafeUpstream,
@@ -50,6 +51,10 @@ def answered(status: int, code: str, message: str = "", **headers: str) -> Clien
         (answered(503, "SlowDown", "easy"), UpstreamUnavailable, "answered 503 (SlowDown: easy)"),
         (answered(500, "InternalError"), UpstreamUnavailable, "answered 500"),
         (answered(301, "PermanentRedirect", "elsewhere"), UpstreamError, "PermanentRedirect"),
+        (answered(404, "NoSuchUpload", "aborted"), UpstreamNotFound, "NoSuchUpload"),
+        # A conditional write (If-None-Match: *) that found the object: the site store's
+        # election of one writer, not a failure.
+        (answered(412, "PreconditionFailed", "At least one"), AlreadyExists, "answered 412"),
     ],
 )
 def test_s3_answers_map_by_who_can_act(error: ClientError, kind: type, says: str) -> None:
