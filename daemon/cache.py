@@ -1,7 +1,8 @@
 """Resources through the store: the one door that jobs, the market and the API go through.
 
-It pairs a source (who reaches upstream) with the store (who keeps the bytes), and resumes,
-after a restart, the downloads the last run left unfinished.
+It pairs a source (who reaches upstream) with the store (who keeps the bytes), with the site
+store in front of the source when `site.store` is set, and resumes, after a restart, the
+downloads the last run left unfinished.
 """
 
 from __future__ import annotations
@@ -12,30 +13,38 @@ from .aiotasks import TaskSet
 from .errors import NosanaCacheError
 from .logs import get_logger
 from .resources import parse_resource
+from .site import Site
 from .sources import Resource, Sources, TransferStats
-from .store import Entry, Lease, Store
+from .store import Entry, EntryRequest, Lease, Resolver, Store
 
 log = get_logger(__name__)
 
 
 class Cache:
-    def __init__(self, store: Store, sources: Sources) -> None:
+    def __init__(self, store: Store, sources: Sources, site: Site | None = None) -> None:
         self.store = store
         self.sources = sources
+        self.site = site
         self._background = TaskSet("cache")
+
+    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
+        """The resource's identity, and who reaches it: the site store first, if there is one."""
+        if self.site is not None:
+            return self.site.request(resource)
+        return self.sources.request(resource)
 
     async def acquire(self, resource: Resource, holder: str) -> Lease:
         """A lease on the resource's entry: a hit, or a fetch shared with every other caller."""
-        request, resolver = self.sources.request(resource)
+        request, resolver = self.request(resource)
         return await self.store.acquire(request, resolver, holder)
 
     async def ensure(self, resource: Resource) -> Entry:
         """Start (or join) the download and return the entry as soon as upstream answered."""
-        request, resolver = self.sources.request(resource)
+        request, resolver = self.request(resource)
         return await self.store.ensure(request, resolver)
 
     async def wait_ready(self, resource: Resource) -> Entry:
-        request, resolver = self.sources.request(resource)
+        request, resolver = self.request(resource)
         return await self.store.wait_ready(request, resolver)
 
     def transfer_stats(self) -> TransferStats:

@@ -44,6 +44,17 @@ class Snapshot:
     bytes_received: int = 0
     transfers_active: int = 0
     fetches_in_flight: int = 0
+    site_configured: bool = False
+    site_up: bool = False
+    site_bytes_read: int = 0
+    site_bytes_uploaded: int = 0
+    site_blobs_uploaded: int = 0
+    site_manifests_uploaded: int = 0
+    site_lookups: Counter[str] = field(default_factory=Counter)  # hit, miss
+    site_fallbacks: int = 0
+    site_damaged: int = 0
+    site_herd_waits: int = 0
+    site_uploads_pending: int = 0
 
 
 class Metrics:
@@ -118,6 +129,7 @@ class _SnapshotCollector(Collector):
         yield GaugeMetricFamily(
             "nosana_cache_fetches_in_flight", "Entries being fetched now", value=s.fetches_in_flight
         )
+        yield from _site(s)
         yield _gauge_by("nosana_cache_jobs", "Jobs by state", ["state"], Counter(s.jobs))
         yield GaugeMetricFamily(
             "nosana_cache_market_ready",
@@ -132,6 +144,58 @@ class _SnapshotCollector(Collector):
             "Required items not ready yet",
             value=s.market_missing,
         )
+
+
+def _site(s: Snapshot) -> Iterable[Metric]:
+    """The site store (`site.store`): bytes by origin, uploads, lookups, health."""
+    yield _counter_by(
+        "nosana_cache_origin_bytes",
+        "Bytes of files fetched, by where they came from (site store or upstream)",
+        ["origin"],
+        Counter({"site": s.site_bytes_read, "upstream": s.bytes_received}),
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_site_up",
+        "1 while the site store answers (0 when it does not, or is not configured)",
+        value=1 if s.site_configured and s.site_up else 0,
+    )
+    yield CounterMetricFamily(
+        "nosana_cache_site_uploaded_bytes",
+        "Bytes uploaded to the site store",
+        value=s.site_bytes_uploaded,
+    )
+    yield _counter_by(
+        "nosana_cache_site_uploads",
+        "Objects uploaded to the site store",
+        ["kind"],
+        Counter({"blob": s.site_blobs_uploaded, "manifest": s.site_manifests_uploaded}),
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_site_uploads_pending",
+        "Entries ready here whose upload to the site store is owed",
+        value=s.site_uploads_pending,
+    )
+    yield _counter_by(
+        "nosana_cache_site_lookups",
+        "Misses looked up in the site store, by result (hit: no upstream metadata call)",
+        ["result"],
+        s.site_lookups,
+    )
+    yield CounterMetricFamily(
+        "nosana_cache_site_fallbacks",
+        "Files the site store was to give that came from upstream (down, slow, missing, damaged)",
+        value=s.site_fallbacks,
+    )
+    yield CounterMetricFamily(
+        "nosana_cache_site_damaged",
+        "Site store objects found damaged (never served)",
+        value=s.site_damaged,
+    )
+    yield CounterMetricFamily(
+        "nosana_cache_site_herd_waits",
+        "Misses that waited for another node's fetch of the same entry",
+        value=s.site_herd_waits,
+    )
 
 
 def _gauge_by(name: str, doc: str, labels: list[str], values: Counter[Any]) -> Metric:

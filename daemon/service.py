@@ -1,6 +1,7 @@
 """The composition root: builds every component from `Settings`, in order, and tears down.
 
-Start-up order: store (with crash recovery) → sources (HTTP sessions) → cache → Docker engine
+Start-up order: store (with crash recovery) → sources (HTTP sessions) → the site store, when
+`site.store` is set (its uploads left owing resume) → cache → Docker engine
 (absent is fine) → images → job records → runner (re-attaching jobs the last run left) →
 downloads the last run left unfinished → market (its kept list; the fetch is scheduled) →
 scheduler (store sweep, job expiry, market refresh) → API listeners.
@@ -35,6 +36,7 @@ from .metrics import Metrics
 from .notify import Notifier
 from .scheduler import Scheduler
 from .settings import Settings
+from .site import Site
 from .sources import Sources
 from .store import Store
 from .store.maintenance import CHECKPOINT_EVERY
@@ -93,7 +95,10 @@ class Service:
         sources = Sources(settings, clock=self.clock)
         await sources.start()
         stack.push_async_callback(sources.close)
-        cache = Cache(store, sources)
+        site = None
+        if settings.site.store is not None:
+            site = await stack.enter_async_context(Site.open(settings, store, sources, self.clock))
+        cache = Cache(store, sources, site)
         stack.push_async_callback(cache.close)
         engine = Engine(settings.docker)
         stack.push_async_callback(engine.close)

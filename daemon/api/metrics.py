@@ -47,4 +47,18 @@ async def gather(context: ApiContext) -> Snapshot:
     snapshot.bytes_received = transfers.bytes_received
     snapshot.transfers_active = transfers.active
     snapshot.fetches_in_flight = store.transfers_in_flight()
+    site = context.cache.site
+    if site is not None:
+        report = await site.report()
+        counters = report.counters
+        snapshot.site_configured, snapshot.site_up = True, bool(report.up)
+        snapshot.site_bytes_read = counters.bytes_from_site
+        snapshot.site_bytes_uploaded = counters.bytes_uploaded
+        snapshot.site_blobs_uploaded = counters.blobs_uploaded
+        snapshot.site_manifests_uploaded = counters.manifests_uploaded
+        snapshot.site_lookups = Counter(hit=counters.manifest_hits, miss=counters.manifest_misses)
+        snapshot.site_fallbacks = counters.fallbacks
+        snapshot.site_damaged = counters.damaged
+        snapshot.site_herd_waits = counters.herd_waits
+        snapshot.site_uploads_pending = report.uploads_pending
     return snapshot

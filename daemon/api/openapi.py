@@ -30,6 +30,7 @@ from .models import (
     Market,
     Problem,
     Readiness,
+    SiteSweepReport,
     Status,
     SweepReport,
     VerifyReport,
@@ -51,6 +52,7 @@ RESPONSES: tuple[type, ...] = (
     Status,
     Market,
     SweepReport,
+    SiteSweepReport,
     VerifyReport,
     Job,
     JobList,
@@ -217,6 +219,15 @@ def _resource_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Re-hash every blob",
                 "responses": {"200": _json(_ref(VerifyReport), "Checked")},
+            }
+        },
+        "/v1/site/gc": {
+            "post": {
+                "summary": "Sweep the site store (site.store): expired manifests, unnamed blobs",
+                "responses": {
+                    "200": _json(_ref(SiteSweepReport), "Swept"),
+                    **_problems(409, 502, 503),
+                },
             }
         },
     }

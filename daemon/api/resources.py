@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput
 from ..resources import parse_resource
 from .context import context_of
-from .models import Entry, EntryList, SweepReport, VerifyReport, entry_files, respond
+from .models import (
+    Entry,
+    EntryList,
+    SiteSweepReport,
+    SweepReport,
+    VerifyReport,
+    entry_files,
+    respond,
+)
 from .shapes import read_json, truthy
 
 routes = web.RouteTableDef()
@@ -64,3 +72,12 @@ async def gc(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     """Re-hash every blob; corrupt ones are deleted and their entries fetched again later."""
     return respond(VerifyReport.of(await context_of(request).store.verify()))
+
+
+@routes.post("/v1/site/gc")
+async def site_gc(request: web.Request) -> web.Response:
+    """Sweep the site store (`nosana-cache gc --site`), for buckets without lifecycle rules."""
+    site = context_of(request).cache.site
+    if site is None:
+        raise Conflict("site.store is not set: this daemon has no site store to sweep")
+    return respond(SiteSweepReport.of(await site.sweep()))

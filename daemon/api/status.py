@@ -13,6 +13,7 @@ from .models import (
     Health,
     MarketSummary,
     PeriodicTask,
+    SiteStatus,
     Status,
     StoreStatus,
     TransferStatus,
@@ -32,6 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     context = context_of(request)
     docker = await context.engine.status()
+    site = context.cache.site
     body = Status(
         version=__version__,
         uptime_seconds=round(time.time() - context.started_at, 1),
@@ -42,5 +44,8 @@ async def status(request: web.Request) -> web.Response:
         scheduler={
             name: PeriodicTask.of(health) for name, health in context.scheduler.health.items()
         },
+        site=SiteStatus.of(
+            await site.report() if site is not None else None, context.cache.transfer_stats()
+        ),
     )
     return respond(body)

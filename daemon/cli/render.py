@@ -37,12 +37,28 @@ def status(body: dict[str, Any]) -> str:
         )
     else:
         lines.append("market   none")
+    lines.append(_site(body.get("site") or {}))
     in_flight = body.get("transfers", {}).get("in_flight", 0)
     lines.append(
         f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "
         f"{human_size(store.get('bytes_used', 0))}; {in_flight} transfer(s) in flight"
     )
     return "\n".join(lines)
+
+
+def _site(site: dict[str, Any]) -> str:
+    upstream = human_size(site.get("bytes_from_upstream", 0))
+    if not site.get("store"):
+        return f"site     none; {upstream} from upstream"
+    state = site.get("state")
+    if state == "down":
+        state = f"down: {site.get('last_error')}"
+    pending = site.get("uploads_pending", 0)
+    return (
+        f"site     {site['store']}: {state}; {human_size(site.get('bytes_from_site', 0))} "
+        f"from it, {upstream} from upstream, {human_size(site.get('bytes_uploaded', 0))} "
+        f"uploaded ({pending} entr{'y' if pending == 1 else 'ies'} to upload)"
+    )
 
 
 def _states(store: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from .models import (
     Manifest,
     Progress,
     Resolver,
+    entry_id_for,
 )
 from .store import Lease, Scratch, Store, TypeTotal, Usage
 from .views import validate_relative_path, validate_tree
@@ -41,6 +42,7 @@ __all__ = [
     "TypeTotal",
     "Usage",
     "VerifyReport",
+    "entry_id_for",
     "validate_relative_path",
     "validate_tree",
 ]

@@ -16,6 +16,8 @@ from tests.documented import Document, ask
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.market import FakeMarket
 from tests.fakes.server import ThreadedServers
+from tests.peers.s3 import S3Peer
+from tests.site_nodes import new_bucket, site_config
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: every upstream fails at once, and clearly
 MARKET = "97G9NnvBDQ2WpKu6fasoMsAKmfj63C9rhysJnkeWodAf"
@@ -68,7 +70,7 @@ def test_schemathesis_finds_every_answer_documented_and_no_unexpected_error(tmp_
 
 
 def test_every_answer_a_client_can_get_is_the_schema_the_document_gives(
-    tmp_path: Path, hub: FakeHub, servers: ThreadedServers
+    tmp_path: Path, hub: FakeHub, servers: ThreadedServers, s3: S3Peer
 ) -> None:
     """Beyond schemathesis' samples: every route the response models cover, in the states
     that change a body's shape (an entry with and without files, pinned or not; market items
@@ -95,6 +97,7 @@ def test_every_answer_a_client_can_get_is_the_schema_the_document_gives(
             "refresh_interval": "2s",
         },
         "download": {"max_retries": 0},
+        "site": site_config(s3, new_bucket(s3)),
     }
     daemon = DaemonProcess(tmp_path, config).start()
     try:
@@ -136,6 +139,7 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
     check("GET", "/v1/resources/nope")
     check("DELETE", f"/v1/resources/{entry['id']}")
     check("POST", "/v1/gc")
+    check("POST", "/v1/site/gc")
     check("POST", "/v1/verify")
     _exercise_jobs(check)
     market.serve({"required_remote_resources": [{"type": "HF", "repo": "org/documented"}]})
@@ -158,6 +162,7 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
         ("GET", "/v1/jobs", 200),
         ("GET", "/v1/jobs/{id}", 200),
         ("POST", "/v1/jobs/{id}/stop", 409),
+        ("POST", "/v1/site/gc", 200),
     }
 
 

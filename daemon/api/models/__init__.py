@@ -6,6 +6,7 @@ from .health import Health, Readiness, Unready
 from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, redacted
 from .market import Market, MarketItem
 from .problem import FieldProblem, Problem
+from .site import SiteStatus, SiteSweepReport
 from .status import (
     DockerStatus,
     MarketSummary,
@@ -39,6 +40,8 @@ __all__ = [
     "Progress",
     "Readiness",
     "ResourceUse",
+    "SiteStatus",
+    "SiteSweepReport",
     "Status",
     "StoreStatus",
     "SweepReport",

@@ -9,6 +9,7 @@ from ...market import Market
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
 from ...store import Store, Usage
+from .site import SiteStatus
 from .wire import Instant, body
 
 
@@ -137,3 +138,4 @@ class Status:
     transfers: TransferStatus
     market: MarketSummary
     scheduler: dict[str, PeriodicTask]
+    site: SiteStatus

@@ -1,0 +1,175 @@
+"""What the site store holds, where, and the manifest format: addressed by content.
+
+    <prefix>/blobs/sha256/<hex>                         one object per distinct content
+    <prefix>/manifests/<request key>/<entry id>.json    one per entry (a request at a version)
+    <prefix>/fetching/<request key>                     a node's claim: "I am fetching this"
+
+A blob is the store's blob, byte for byte, under the sha256 the store named it by. A manifest
+is what a node needs to build the entry without asking upstream: the request's identity, the
+version upstream resolved it to, each file's path, size, sha256 and mode, when the entry was
+first downloaded (its ttl runs from then, site-wide), and, for files larger than one chunk,
+the sha256 of each chunk, so that a reader can check every piece before the store sees it
+(a damaged site object is then never served: the reader falls back to upstream at once).
+
+Manifests are keyed by request, then entry: the read path lists one request's folder and takes
+the newest, and a new version of the same request (a branch that moved on after the ttl) is a
+new object, never an overwrite, so conditional writes can elect one writer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UpstreamIntegrityError
+
+FORMAT = 1
+CHUNK = 8 * 1024 * 1024
+"""Bytes per verified piece of a large blob: what a reader holds in memory per piece."""
+MIN_CHUNK, MAX_CHUNK = 1024 * 1024, 64 * 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ENTRY_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """One file of an entry, as a manifest names it."""
+
+    path: str
+    size: int
+    sha256: str
+    executable: bool = False
+    chunk_size: int = CHUNK
+    chunks: tuple[str, ...] = ()
+    """The sha256 of each `chunk_size` piece, for files larger than one piece."""
+
+    def pieces(self) -> list[tuple[int, int]]:
+        """`[start, end)` of each verified piece (one piece: the whole file)."""
+        if not self.chunks:
+            return [(0, self.size)]
+        step = self.chunk_size
+        return [(start, min(self.size, start + step)) for start in range(0, self.size, step)]
+
+
+@dataclass(frozen=True)
+class SiteManifest:
+    """One entry as the site store keeps it."""
+
+    identity: str
+    type: str
+    source: str
+    version: str
+    entry_id: str
+    first_downloaded_at: float
+    files: tuple[SiteFile, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+    written_by: str = ""
+
+    def fresh(self, now: float, ttl: float) -> bool:
+        return self.first_downloaded_at + ttl > now
+
+    def to_json(self) -> bytes:
+        files = [
+            {
+                "path": f.path,
+                "size": f.size,
+                "sha256": f.sha256,
+                "executable": f.executable,
+                **({"chunk_size": f.chunk_size, "chunks": list(f.chunks)} if f.chunks else {}),
+            }
+            for f in self.files
+        ]
+        body = {
+            "format": FORMAT,
+            "identity": self.identity,
+            "type": self.type,
+            "source": self.source,
+            "version": self.version,
+            "entry_id": self.entry_id,
+            "first_downloaded_at": self.first_downloaded_at,
+            "details": self.details,
+            "written_by": self.written_by,
+            "files": files,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, identity: str | None, where: str) -> SiteManifest:
+        """Read and check a manifest (of the request whose `identity` is given: None takes
+        any); anything off (another request's, a file named twice, chunks that do not add
+        up) is `UpstreamIntegrityError`: never used, never trusted."""
+        try:
+            body = json.loads(data)
+            if body["format"] != FORMAT or identity not in (None, body["identity"]):
+                raise ValueError("another format or another request's manifest")
+            files = tuple(_file(item) for item in body["files"])
+            if len({f.path for f in files}) != len(files):
+                raise ValueError("a path named twice")
+            manifest = cls(
+                identity=str(body["identity"]),
+                type=str(body["type"]),
+                source=str(body["source"]),
+                version=str(body["version"]),
+                entry_id=str(body["entry_id"]),
+                first_downloaded_at=float(body["first_downloaded_at"]),
+                files=files,
+                details=dict(body.get("details") or {}),
+                written_by=str(body.get("written_by") or ""),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamIntegrityError(
+                f"{where}: not a manifest this node can use: {exc}"
+            ) from exc
+        if not _ENTRY_ID.match(manifest.entry_id):
+            raise UpstreamIntegrityError(f"{where}: bad entry id {manifest.entry_id!r}")
+        return manifest
+
+
+def _file(item: dict[str, Any]) -> SiteFile:
+    chunks = tuple(str(c) for c in item.get("chunks") or ())
+    file = SiteFile(
+        path=str(item["path"]),
+        size=int(item["size"]),
+        sha256=str(item["sha256"]),
+        executable=bool(item.get("executable", False)),
+        chunk_size=int(item.get("chunk_size", CHUNK)),
+        chunks=chunks,
+    )
+    if file.size < 0 or not _SHA256.match(file.sha256):
+        raise ValueError(f"{file.path}: bad size or sha256")
+    if not all(_SHA256.match(c) for c in chunks):
+        raise ValueError(f"{file.path}: bad chunk digest")
+    if chunks and not MIN_CHUNK <= file.chunk_size <= MAX_CHUNK:
+        raise ValueError(f"{file.path}: chunk size {file.chunk_size} out of bounds")
+    if chunks and len(chunks) != len(file.pieces()):
+        raise ValueError(f"{file.path}: {len(chunks)} chunk digests for {file.size} bytes")
+    return file
+
+
+class Layout:
+    """Keys under the site store's prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.blobs = f"{self.prefix}blobs/sha256/"
+        self.manifests = f"{self.prefix}manifests/"
+        self.markers = f"{self.prefix}fetching/"
+
+    def blob(self, sha256: str) -> str:
+        return self.blobs + sha256
+
+    def manifest_folder(self, request_key: str) -> str:
+        return f"{self.manifests}{request_key}/"
+
+    def manifest(self, request_key: str, entry_id: str) -> str:
+        return f"{self.manifest_folder(request_key)}{entry_id}.json"
+
+    def marker(self, request_key: str) -> str:
+        return self.markers + request_key
+
+    def blob_digest(self, key: str) -> str | None:
+        """The sha256 a key under `blobs/` names, if it is one."""
+        digest = key.removeprefix(self.blobs)
+        return digest if key.startswith(self.blobs) and _SHA256.match(digest) else None

@@ -1,0 +1,214 @@
+"""The site store: a second level behind this node's store, shared by the nodes of one site.
+
+    Site.request(resource) → (request, resolver): the source's own, wrapped (resolver.py) so a
+        miss here is first a look in the site store; requests fetched with credentials pass
+        through untouched unless `site.share_private`
+    once an entry is ready   → the uploader puts what the site store lacks (uploader.py)
+    status(), sweep()        → what it saved and whether it answers; `gc --site`
+
+The store stays the only owner of the local index: the site only answers its resolver's
+questions (what is this request now, give me this file) and reads ready entries' blob files to
+upload them. Who does what:
+
+    layout.py     keys and the manifest format        bucket.py    the S3 calls (as sources/s3)
+    manifests.py  finding and writing manifests       herd.py      one fetch per site
+    reading.py    verified reads into the store       resolver.py  the wrapped resolver
+    pushing.py    one blob up, resumable              uploader.py  the background worker
+    journal.py    what is owed, across restarts       sweep.py     gc --site
+    health.py     up or down, counters
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ..aiotasks import TaskSet
+from ..clock import Clock
+from ..errors import NotFound, UpstreamError
+from ..logs import get_logger
+from ..resources import HFResource
+from ..settings import Settings
+from ..sources import Resource, Sources
+from ..sources.identity import credential_of
+from ..store import EntryRequest, EntryState, Resolver, Store
+from .bucket import SiteBucket
+from .health import SiteCounters, SiteHealth
+from .herd import Herd, Settled
+from .journal import Journal, Upload
+from .layout import Layout
+from .manifests import Manifests
+from .pushing import BlobPusher
+from .reading import BlobReader
+from .resolver import SiteResolver
+from .sweep import SiteSweep, SiteSweeper
+from .uploader import Uploader
+
+log = get_logger(__name__)
+
+JOURNAL = "site-uploads.sqlite"
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    """What the site store saved since start, and whether it answers."""
+
+    store: str
+    up: bool | None
+    last_error: str | None
+    last_error_at: float | None
+    last_ok_at: float | None
+    share_private: bool
+    counters: SiteCounters
+    uploads_pending: int
+
+
+class Site:
+    def __init__(self, settings: Settings, store: Store, sources: Sources, clock: Clock) -> None:
+        self.settings = settings.site
+        self.store = store
+        self.sources = sources
+        self.clock = clock
+        self.bucket = SiteBucket(settings.site, settings.download, clock)
+        self.layout = Layout(self.bucket.prefix)
+        self.counters = SiteCounters()
+        self.health = SiteHealth(clock)
+        self.journal = Journal(settings.store.path / JOURNAL)
+        self.manifests = Manifests(self.bucket, self.layout, settings.store.ttl)
+        self.reader = BlobReader(self.bucket, self.layout, self.counters)
+        self.sweeper = SiteSweeper(self.bucket, self.layout, settings.store.ttl, clock)
+        self.herd: Herd
+        self.uploader: Uploader
+        self._tasks = TaskSet("site")
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, settings: Settings, store: Store, sources: Sources, clock: Clock
+    ) -> AsyncIterator[Site]:
+        site = cls(settings, store, sources, clock)
+        await site.start()
+        try:
+            yield site
+        finally:
+            await site.close()
+
+    async def start(self) -> None:
+        await self.bucket.start()
+        await self.journal.open(self.clock.now())
+        self.herd = Herd(
+            self.bucket,
+            self.layout,
+            self.manifests,
+            self.counters,
+            self.health,
+            self.clock,
+            node=self.journal.node,
+            wait=self.settings.herd_wait,
+        )
+        pusher = BlobPusher(
+            self.bucket,
+            self.layout,
+            self.journal,
+            self.counters,
+            self.clock,
+            self.settings.upload_concurrency,
+        )
+        self.uploader = Uploader(
+            self.store,
+            self.journal,
+            self.manifests,
+            self.herd,
+            pusher,
+            self.counters,
+            self.health,
+            self.clock,
+        )
+        self.uploader.start()
+        log.info("site.started", store=self.bucket.url, node=self.journal.node)
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        await self.uploader.close()
+        await self.herd.close()
+        await self.bucket.close()
+        await self.journal.close()
+
+    # -- the read path ----------------------------------------------------------------------
+
+    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
+        """The source's request and resolver, with the site store in front when it may be."""
+        request, resolver = self.sources.request(resource)
+        if credential_of(request.key) is not None and not self.settings.share_private:
+            return request, resolver  # private: neither read from nor written to the site
+
+        def pinned(version: str) -> Resolver | None:
+            if isinstance(resource, HFResource) and resource.revision != version:
+                return self.sources.request(resource.model_copy(update={"revision": version}))[1]
+            return None
+
+        return request, SiteResolver(self, request, resolver, pinned)
+
+    async def settle(self, request: EntryRequest) -> Settled:
+        """How a miss goes on (herd.py); the site store failing means upstream, alone."""
+        if not self.health.usable():
+            self.counters.manifest_misses += 1
+            return Settled()
+        try:
+            settled = await self.herd.settle(request.request_key, request.key)
+        except (UpstreamError, TimeoutError) as exc:
+            self.health.failed(exc, f"manifest lookup for {request.source}")
+            self.counters.manifest_misses += 1
+            return Settled()
+        self.health.ok()
+        if settled.manifest is not None:
+            self.counters.manifest_hits += 1
+        else:
+            self.counters.manifest_misses += 1
+        return settled
+
+    # -- the write path ---------------------------------------------------------------------
+
+    def settled_entry(self, resolver: SiteResolver) -> None:
+        """The store is done with a resolver (its fetch ended): owe the site what it lacks."""
+        self._tasks.spawn(self._settled(resolver), f"settled:{resolver.request.request_key[:12]}")
+
+    async def _settled(self, resolver: SiteResolver) -> None:
+        request, settled = resolver.request, resolver.settled
+        from_site = settled.manifest is not None
+        if from_site and not resolver.fell_back:
+            return
+        entry = None
+        if resolver.entry_id is not None:
+            with contextlib.suppress(NotFound):
+                entry = await self.store.get(resolver.entry_id)
+        if entry is None or entry.state != EntryState.READY:
+            if settled.leading:
+                await self.herd.release(request.request_key)
+            return
+        upload = Upload(
+            entry.id,
+            request.request_key,
+            settled.leading,
+            manifest=not from_site,
+            repairs=frozenset(resolver.repairs),
+        )
+        await self.uploader.owe(upload)
+
+    # -- operating --------------------------------------------------------------------------
+
+    async def report(self) -> SiteReport:
+        return SiteReport(
+            store=self.bucket.url,
+            up=self.health.up,
+            last_error=self.health.last_error,
+            last_error_at=self.health.last_error_at,
+            last_ok_at=self.health.last_ok_at,
+            share_private=self.settings.share_private,
+            counters=self.counters,
+            uploads_pending=await self.journal.pending(),
+        )
+
+    async def sweep(self) -> SiteSweep:
+        return await self.sweeper.sweep()

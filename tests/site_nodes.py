@@ -1,0 +1,120 @@
+"""Nodes of one site for tests: each a cache over its own store, sharing a site store on S3.
+
+In-process (`node()`: store, sources, site and cache, as the daemon composes them) or as
+configuration for a daemon process (`site_config()`); the site store is a bucket of the test
+bed's moto server, one bucket per test so that tests never see each other's objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.cache import Cache
+from daemon.clock import Clock, SystemClock
+from daemon.settings import Settings, load_settings
+from daemon.site import Site
+from daemon.sources import Sources
+from daemon.store import Store
+from tests.peers.s3 import REGION, S3Peer
+
+_buckets = itertools.count()
+
+
+def new_bucket(s3: S3Peer, stem: str = "site") -> str:
+    """A fresh, empty bucket on `s3`."""
+    name = f"{stem}-{time.monotonic_ns()}-{next(_buckets)}"
+    s3.client().create_bucket(Bucket=name)
+    return name
+
+
+def site_env(s3: S3Peer, bucket: str, **extra: str) -> dict[str, str]:
+    """`site.*` settings for a site store in `bucket` (prefix `nodes`), as variables."""
+    return {
+        "NOSANA_CACHE_SITE__STORE": f"s3://{bucket}/nodes",
+        "NOSANA_CACHE_SITE__ENDPOINT_URL": s3.url,
+        "NOSANA_CACHE_SITE__REGION": REGION,
+        "NOSANA_CACHE_SITE__ACCESS_KEY_ID": s3.access_key,
+        "NOSANA_CACHE_SITE__SECRET_ACCESS_KEY": s3.secret_key,
+        **extra,
+    }
+
+
+def site_config(s3: S3Peer, bucket: str, **extra: Any) -> dict[str, Any]:
+    """The same as a daemon's `[site]` table."""
+    return {
+        "store": f"s3://{bucket}/nodes",
+        "endpoint_url": s3.url,
+        "region": REGION,
+        "access_key_id": s3.access_key,
+        "secret_access_key": s3.secret_key,
+        **extra,
+    }
+
+
+def node_settings(root: Path, env: dict[str, str]) -> Settings:
+    values = {
+        "HOME": str(root),
+        "NOSANA_CACHE_STORE__PATH": str(root / "store"),
+        "NOSANA_CACHE_STORE__MIN_FREE": "0",
+        "NOSANA_CACHE_DOWNLOAD__MAX_RETRIES": "2",
+        "NOSANA_CACHE_DOWNLOAD__STALL_TIMEOUT": "5s",
+        "NOSANA_CACHE_SECURITY__ALLOW_PRIVATE_URLS": "true",  # the upstreams are on loopback
+        **env,
+    }
+    return load_settings(None, values)
+
+
+@dataclass
+class Node:
+    cache: Cache
+    site: Site
+
+    @property
+    def store(self) -> Store:
+        return self.cache.store
+
+    async def uploaded(self, timeout: float = 60) -> None:
+        """Wait until this node owes the site store nothing (every upload done)."""
+        deadline = time.monotonic() + timeout
+        while len(self.site._tasks) or await self.site.journal.pending():
+            assert time.monotonic() < deadline, "uploads still owed"
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> AsyncIterator[Node]:
+    """A node as the daemon composes it: store, sources, site store, cache."""
+    settings = node_settings(root, env)
+    clock = clock or SystemClock()
+    async with Store.open(settings.store, clock=clock) as store:
+        sources = Sources(settings, clock=clock)
+        await sources.start()
+        try:
+            async with Site.open(settings, store, sources, clock) as site:
+                cache = Cache(store, sources, site)
+                try:
+                    yield Node(cache, site)
+                finally:
+                    await cache.close()
+        finally:
+            await sources.close()
+
+
+def site_objects(s3: S3Peer, bucket: str, folder: str = "") -> dict[str, bytes]:
+    """What the site store holds under `nodes/<folder>`, key (relative to `nodes/`) → bytes."""
+    client = s3.client()
+    found: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"nodes/{folder}"
+    ):
+        for item in page.get("Contents", ()):
+            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found[item["Key"].removeprefix("nodes/")] = body
+    return found
