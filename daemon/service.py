@@ -108,6 +108,7 @@ class Service:
             settings.docker,
             clock=self.clock,
             allow_private=settings.security.allow_private_urls,
+            mirror_private=settings.site.share_private,
         )
         records = JobRecords(settings.store.path)
         await records.open()

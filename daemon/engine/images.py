@@ -3,8 +3,12 @@
 An image entry's content lives in the engine, not in the store: its version is the image id
 and its size the engine's. It is pulled through `docker.registry_mirrors` when the image's
 registry has a mirror (pulled as the mirror's name, tagged as the original, the mirror's tag
-removed), with the op's `authentication.docker` when given. An image that was already in the
-engine when first asked for is recorded as not ours: evicting its entry never removes it.
+removed), with the op's `authentication.docker` when given. A pull with credentials goes to
+the image's own registry, not the mirror, unless `site.share_private`: a site's pull-through
+registry pulls with its own credentials, keeps what it pulled and serves it to every node, so
+a private image through it would be shared with whoever asks, credentials or not. An image
+that was already in the engine when first asked for is recorded as not ours: evicting its
+entry never removes it.
 Only images this daemon pulled are ever removed, and private (authenticated) ones are removed
 as soon as their op ends, as Nosana's node does.
 """
@@ -105,12 +109,14 @@ class Images:
         *,
         clock: Clock,
         allow_private: bool = False,
+        mirror_private: bool = False,
     ) -> None:
         self.engine = engine
         self.store = store
         self.settings = settings
         self.clock = clock
         self.allow_private = allow_private
+        self.mirror_private = mirror_private
         store.on_evict("image", self._remove_if_ours)
 
     def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
@@ -155,12 +161,21 @@ class Images:
         server): a job must not point it at this host or the operator's networks, whose
         registries would hand over their images and whose hosts and ports the pull's errors
         would probe. A registry the operator mirrors is pulled through the mirror (trusted)."""
-        places = [] if image.registry in self.settings.registry_mirrors else [image.registry]
+        places = [] if self.mirror_for(image, credentials) else [image.registry]
         server = credentials.server if credentials else None
-        for place in [*places, *([server] if server else [])]:
+        # The login server first: a private one is refused before the registry's name is
+        # looked up at all.
+        for place in [*([server] if server else []), *places]:
             host = _host_of(place)
             what = f"image {image.original}" if place == image.registry else f"login to {place}"
             await check_host(host, what=what, allow_private=self.allow_private)
+
+    def mirror_for(self, image: ImageRef, credentials: Credentials | None) -> str | None:
+        """The mirror to pull `image` through, if any (none for a private pull, unless the
+        site shares private data)."""
+        if credentials is not None and credentials.username and not self.mirror_private:
+            return None
+        return self.settings.registry_mirrors.get(image.registry)
 
     async def remove(self, entry: Entry) -> None:
         """Remove now, if nothing else holds it: private images do not outlive their op."""
@@ -281,7 +296,7 @@ class _Pull:
 
     async def _pull(self, client: Any) -> None:
         image, engine = self.image, self.images.engine
-        mirror = self.images.settings.registry_mirrors.get(image.registry)
+        mirror = self.images.mirror_for(image, self.credentials)
         source = image.via(mirror) if mirror else image.local_name
         repository, tag = docker.utils.parse_repository_tag(source.split("@", 1)[0])
         if image.digest:

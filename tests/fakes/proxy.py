@@ -11,6 +11,7 @@ import asyncio
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .faults import Faults, Traffic, trickle_out
 from .server import ThreadedServers
@@ -42,7 +43,8 @@ class FaultyProxy:
             self.traffic.ranges.append((request.path, request.headers["Range"]))
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        # Repeated headers stay repeated: a registry client sends one Accept per media type.
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP)
         body = await request.read()
         faults = self._faults_for(request.path)
         if faults.fail_times > 0:

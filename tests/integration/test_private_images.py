@@ -96,3 +96,35 @@ def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
         engine.close()
         assert daemon.stop() == 0
     assert SECRET not in daemon.log()
+
+
+@pytest.mark.parametrize("share_private", [False, True])
+def test_a_private_pull_skips_the_sites_mirror_unless_private_data_is_shared(
+    tmp_path: Path, docker_peer: DockerPeer, private_image: str, share_private: bool
+) -> None:
+    """A site's pull-through registry serves whatever it pulled to every node, with its own
+    credentials: a job's private pull goes straight to the image's registry instead. The
+    mirror here answers nothing, so only a pull that went around it can succeed."""
+    registry = private_image.split("/", 1)[0]
+    config: dict[str, dict[str, Any]] = {
+        "docker": {
+            "host": docker_peer.host,
+            "gpu": "none",
+            "registry_mirrors": {registry: "127.0.0.1:9"},
+        },
+        "security": {"allow_private_urls": True},
+        "site": {"share_private": share_private},
+    }
+    daemon = DaemonProcess(tmp_path, config).start()
+    try:
+        record = daemon.wait_job(
+            daemon.client().request("POST", "/v1/jobs", body=job(private_image, SECRET))["id"]
+        )
+        if share_private:
+            assert record["state"] == "failed", record
+            assert "127.0.0.1:9" in record["ops"][0]["error"], record  # through the mirror
+        else:
+            assert record["state"] == "completed", record
+            assert daemon.job_logs(record["id"], "private") == "from a private image\n"
+    finally:
+        assert daemon.stop() == 0

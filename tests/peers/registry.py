@@ -1,4 +1,9 @@
-"""The Distribution registry (`docker-registry`, 2.8) on a free loopback port, plain HTTP."""
+"""The Distribution registry (`docker-registry`, 2.8) on a free loopback port, plain HTTP.
+
+As a plain registry, a private one (basic auth), or a pull-through cache of another registry,
+the last either from a config of its own or from the example the project ships
+(config/registry-pull-through.yml, run as it is but for its folder, address and remote).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,24 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import bcrypt
+import yaml
 
 from .procs import free_port, start, stop, wait_until
+
+PULL_THROUGH_EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "registry-pull-through.yml"
 
 
 class RegistryPeer:
     def __init__(
-        self, root: Path, *, proxy_of: str | None = None, users: dict[str, str] | None = None
+        self,
+        root: Path,
+        *,
+        proxy_of: str | None = None,
+        users: dict[str, str] | None = None,
+        example: Path | None = None,
     ) -> None:
         self.root = root
         self.users = users or {}
@@ -24,23 +38,25 @@ class RegistryPeer:
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
         self.proxy_of = proxy_of
+        self.example = example
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RegistryPeer:
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
         self.root.mkdir(parents=True, exist_ok=True)
-        config = {
+        config: dict[str, Any] = {
             "version": 0.1,
             "log": {"level": "warn"},
-            "storage": {
-                "filesystem": {"rootdirectory": str(self.root / "data")},
-                "delete": {"enabled": True},
-            },
-            "http": {"addr": self.host},
+            "storage": {"delete": {"enabled": True}},
+            "http": {},
         }
+        if self.example is not None:
+            config = yaml.safe_load(self.example.read_text())
+        config["storage"]["filesystem"] = {"rootdirectory": str(self.root / "data")}
+        config["http"]["addr"] = self.host
         if self.proxy_of:
-            config["proxy"] = {"remoteurl": self.proxy_of}
+            config.setdefault("proxy", {})["remoteurl"] = self.proxy_of
         if self.users:  # basic auth, as a private registry asks (bcrypt is all it accepts)
             htpasswd = self.root / "htpasswd"
             htpasswd.write_text(

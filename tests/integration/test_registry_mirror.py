@@ -1,0 +1,104 @@
+"""Images across a site: config/registry-pull-through.yml, run as shipped, in front of an
+upstream registry that counts what it serves, set as both nodes' `docker.registry_mirrors`;
+each node has its own Docker engine, so node B's pull cannot be served by node A's engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon_process import DaemonProcess
+from tests.fakes.proxy import FaultyProxy
+from tests.fakes.server import ThreadedServers
+from tests.peers.dockerd import DockerPeer
+from tests.peers.registry import PULL_THROUGH_EXAMPLE, RegistryPeer
+
+pytestmark = pytest.mark.docker
+
+IMAGE_PATH = "nosana/multi:1.0"  # four layers, published to the test registry
+
+
+@pytest.fixture(scope="module")
+def second_engine() -> Iterator[DockerPeer]:
+    """Node B's engine: no mirror of its own, nothing pulled yet."""
+    peer = DockerPeer().start()
+    yield peer
+    peer.stop()
+
+
+def blob_gets(upstream: FaultyProxy) -> int:
+    return sum(
+        n
+        for key, n in upstream.traffic.requests.items()
+        if key.startswith("GET ") and "/blobs/" in key
+    )
+
+
+def job(image: str) -> dict[str, Any]:
+    return {
+        "version": "0.1",
+        "type": "container",
+        "ops": [
+            {
+                "type": "container/run",
+                "id": "layers",
+                "args": {"image": image, "cmd": "cat /opt/layer2.txt"},
+            }
+        ],
+    }
+
+
+def test_a_second_nodes_pull_takes_no_layer_from_upstream(
+    tmp_path: Path,
+    servers: ThreadedServers,
+    registry: RegistryPeer,
+    docker_peer: DockerPeer,
+    second_engine: DockerPeer,
+) -> None:
+    upstream = FaultyProxy(servers, registry.url)  # the remote registry, counted
+    upstream_host = upstream.url.removeprefix("http://")
+    mirror = RegistryPeer(
+        tmp_path / "pull-through", proxy_of=upstream.url, example=PULL_THROUGH_EXAMPLE
+    ).start()
+    image = f"{upstream_host}/{IMAGE_PATH}"
+    nodes = []
+    try:
+        for name, engine in (("a", docker_peer), ("b", second_engine)):
+            config = {
+                "docker": {
+                    "host": engine.host,
+                    "gpu": "none",
+                    "registry_mirrors": {upstream_host: mirror.host},
+                }
+            }
+            nodes.append(DaemonProcess(tmp_path / name, config).start())
+        a, b = nodes
+        first = a.wait_job(a.client().request("POST", "/v1/jobs", body=job(image))["id"])
+        assert first["state"] == "completed", first
+        assert first["ops"][0]["image"]["pulled"] is True
+        assert blob_gets(upstream) >= 4  # the layers and the config went through the mirror
+        blobs, requests = blob_gets(upstream), dict(upstream.traffic.requests)
+
+        second = b.wait_job(b.client().request("POST", "/v1/jobs", body=job(image))["id"])
+        assert second["state"] == "completed", second
+        assert second["ops"][0]["image"]["pulled"] is True  # pulled by node B's engine...
+        assert (
+            b.job_logs(second["id"]) == a.job_logs(first["id"]) == "layer 2 of nosana/multi\n" * 3
+        )
+        assert blob_gets(upstream) == blobs  # ...and not one blob from upstream
+        asked = {k: n - requests.get(k, 0) for k, n in upstream.traffic.requests.items()}
+        asked = {k: n for k, n in asked.items() if n}
+        # What the pull-through registry still asks upstream: the tag, as Distribution does.
+        assert all("/manifests/" in k or k == "GET /v2/" for k in asked), asked
+    finally:
+        for process in nodes:
+            assert process.stop() == 0
+        mirror.stop()
+    engine = docker_peer.client()
+    try:
+        engine.images.remove(image, force=True)  # the session's engine, as it was
+    finally:
+        engine.close()
