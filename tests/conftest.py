@@ -64,6 +64,14 @@ def docker_peer(registry: RegistryPeer) -> Iterator[DockerPeer]:
 
 
 @pytest.fixture(scope="session")
+def second_docker_peer() -> Iterator[DockerPeer]:
+    """Another node's engine, for tests of a site's nodes: no mirror, nothing pulled."""
+    peer = DockerPeer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
 def s3() -> Iterator[S3Peer]:
     peer = S3Peer().start()
     yield peer

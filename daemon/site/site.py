@@ -81,6 +81,7 @@ class Site:
         self.herd: Herd
         self.uploader: Uploader
         self._tasks = TaskSet("site")
+        self._closing = False
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -129,6 +130,7 @@ class Site:
         log.info("site.started", store=self.bucket.url, node=self.journal.node)
 
     async def close(self) -> None:
+        self._closing = True  # fetches the store cuts at shutdown settle nothing
         await self._tasks.close()
         await self.uploader.close()
         await self.herd.close()
@@ -172,6 +174,8 @@ class Site:
 
     def settled_entry(self, resolver: SiteResolver) -> None:
         """The store is done with a resolver (its fetch ended): owe the site what it lacks."""
+        if self._closing:
+            return  # the journal and claims are left as they are: a claim goes stale
         self._tasks.spawn(self._settled(resolver), f"settled:{resolver.request.request_key[:12]}")
 
     async def _settled(self, resolver: SiteResolver) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 
 from .procs import start, stop, wait_until
 
@@ -60,6 +61,20 @@ class DockerPeer:
         to Docker Hub, and nothing may leave loopback."""
         mirrors = {"docker.io": registry_host}
         return {"docker": {"host": self.host, "gpu": "none", "registry_mirrors": mirrors}}
+
+    def forget_images(self) -> None:
+        """Remove every image (and stopped container): an engine that has pulled nothing, so
+        that what a pull takes, and from where, does not depend on earlier tests."""
+        client = self.client()
+        try:
+            for container in client.containers.list(all=True, filters={"status": "exited"}):
+                container.remove(force=True)
+            for image in client.images.list(all=True):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(image.id, force=True)
+            client.images.prune(filters={"dangling": False})
+        finally:
+            client.close()
 
     def restart(self) -> None:
         """Stop the engine the way an upgrade or a crash does (its containers die with it;
