@@ -142,6 +142,16 @@ class SiteBucket:
             return False
         return True
 
+    async def touch(self, key: str) -> None:
+        """Copy an object onto itself: written anew for the bucket's lifecycle rules."""
+        await self._call(
+            "copy_object",
+            f"refresh of {key}",
+            Key=key,
+            CopySource={"Bucket": self.place.bucket, "Key": key},
+            MetadataDirective="REPLACE",
+        )
+
     async def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 at a time
             batch = [{"Key": k} for k in keys[start : start + 1000]]

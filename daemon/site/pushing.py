@@ -1,7 +1,9 @@
 """Putting one blob into the site store, from the store's own blob file.
 
     push(blob)
-      ├─ there already, same size (and not to be replaced)   → nothing to send
+      ├─ there already, same size (and not to be replaced)   → nothing to send (but a blob
+      │  written more than REFRESH_AFTER ago is copied onto itself, server-side, so that a
+      │  lifecycle rule counting from its last write keeps it while a new manifest names it)
       ├─ up to SINGLE_PUT bytes                               → one PUT
       └─ larger                                               → a multipart upload, its parts in
          parallel (`site.upload_concurrency` at once, one part in memory each); the upload id is
@@ -38,6 +40,12 @@ SINGLE_PUT = 64 * 1024 * 1024
 MIN_PART = 16 * 1024 * 1024
 MAX_PARTS = 10_000
 MIB = 1024 * 1024
+REFRESH_AFTER = 86400.0
+"""A blob a new manifest names, written longer ago than this, is written anew (see the
+lifecycle rule in config/site-lifecycle.json: blobs live 3 days from their last write)."""
+MAX_COPY = 5 * 1024**3
+"""S3 copies an object onto itself in one request up to 5 GiB; larger ones are left to age
+(a node that then misses one falls back to upstream and uploads it again)."""
 Chunks = tuple[int, tuple[str, ...]]
 """A blob's chunk size and chunk digests (none for a blob of one chunk)."""
 
@@ -101,6 +109,9 @@ class BlobPusher:
         if not replace:
             there = await self.bucket.head(key)
             if there is not None and there.size == size:
+                written = there.last_modified or self.clock.now()
+                if written < self.clock.now() - REFRESH_AFTER and size <= MAX_COPY:
+                    await self.bucket.touch(key)
                 return await self._chunks_of(sha256, size, path)
         if size <= SINGLE_PUT:
             chunks = await self._put_whole(key, sha256, size, path, replace=replace)

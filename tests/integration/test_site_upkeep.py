@@ -3,6 +3,7 @@ resumed part by part, blobs damaged on a node's own disk, and `gc --site`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from daemon.clock import ManualClock
+from daemon.settings import load_settings
 from daemon.site import herd, pushing
 from daemon.site.journal import Multipart, Upload
+from daemon.site.layout import Layout
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
@@ -24,6 +27,7 @@ from tests.peers.s3 import S3Peer
 from tests.site_nodes import new_bucket, node, site_env, site_objects
 
 MB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_the_claim_of_a_node_that_stopped_is_taken_over(
@@ -182,3 +186,43 @@ async def test_an_entry_owed_by_the_journal_is_uploaded_at_start(
     async with node(tmp_path / "a", site_env(s3, bucket) | env) as a:
         await a.uploaded()
     assert len(site_objects(s3, bucket, "manifests/")) == 1
+
+
+def test_the_documented_lifecycle_rule_fits_the_layout_and_s3_takes_it(s3: S3Peer) -> None:
+    """config/site-lifecycle.json, for a site store at s3://BUCKET/nosana-cache: S3 accepts
+    it as written, its prefixes are the site store's folders, and no rule can take what a
+    fresh manifest still needs (manifests outlive their default ttl; blobs, refreshed when a
+    new manifest names them, outlive any manifest naming them)."""
+    rules = json.loads((ROOT / "config" / "site-lifecycle.json").read_text())
+    bucket = new_bucket(s3)
+    client = s3.client()
+    client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules)
+    stored = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert {r["ID"]: r["Filter"] for r in stored} == {r["ID"]: r["Filter"] for r in rules["Rules"]}
+    layout = Layout("nosana-cache")
+    days = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] * 86400 for r in rules["Rules"]}
+    assert set(days) == {layout.manifests, layout.markers, layout.blobs.removesuffix("sha256/")}
+    ttl = load_settings(None, {"HOME": "/x"}).store.ttl
+    assert days[layout.manifests] >= ttl
+    assert days[layout.blobs.removesuffix("sha256/")] >= pushing.REFRESH_AFTER + 2 * ttl
+
+
+async def test_an_old_blob_a_new_manifest_names_is_written_anew(
+    tmp_path: Path, hub: FakeHub, s3: S3Peer
+) -> None:
+    shared = os.urandom(MB)
+    hub.commit("site/first", {"shared.bin": shared, "a.json": b"1"})
+    hub.commit("site/second", {"shared.bin": shared, "b.json": b"2"})
+    bucket = new_bucket(s3)
+    key = f"nodes/blobs/sha256/{hashlib.sha256(shared).hexdigest()}"
+    clock = ManualClock(start=time.time())
+    async with node(tmp_path / "a", site_env(s3, bucket) | {"HF_ENDPOINT": hub.url}, clock) as a:
+        await a.cache.acquire(hf("site/first"), holder="t")
+        await a.uploaded()
+        written = s3.client().head_object(Bucket=bucket, Key=key)["LastModified"]
+        await asyncio.sleep(1.1)  # LastModified counts whole seconds
+        clock.advance(pushing.REFRESH_AFTER + 60)
+        await a.cache.acquire(hf("site/second"), holder="t")
+        await a.uploaded()
+    assert s3.client().head_object(Bucket=bucket, Key=key)["LastModified"] > written
+    assert s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == shared
