@@ -23,18 +23,21 @@ from daemon.site import Site
 from daemon.sources import Sources
 from daemon.store import Store
 from tests.peers.s3 import REGION, S3Peer
+from tests.peers.s3rver import S3rverPeer
+
+AnyS3 = S3Peer | S3rverPeer
 
 _buckets = itertools.count()
 
 
-def new_bucket(s3: S3Peer, stem: str = "site") -> str:
+def new_bucket(s3: AnyS3, stem: str = "site") -> str:
     """A fresh, empty bucket on `s3`."""
     name = f"{stem}-{time.monotonic_ns()}-{next(_buckets)}"
     s3.client().create_bucket(Bucket=name)
     return name
 
 
-def site_env(s3: S3Peer, bucket: str, **extra: str) -> dict[str, str]:
+def site_env(s3: AnyS3, bucket: str, **extra: str) -> dict[str, str]:
     """`site.*` settings for a site store in `bucket` (prefix `nodes`), as variables."""
     return {
         "NOSANA_CACHE_SITE__STORE": f"s3://{bucket}/nodes",
@@ -46,7 +49,7 @@ def site_env(s3: S3Peer, bucket: str, **extra: str) -> dict[str, str]:
     }
 
 
-def site_config(s3: S3Peer, bucket: str, **extra: Any) -> dict[str, Any]:
+def site_config(s3: AnyS3, bucket: str, **extra: Any) -> dict[str, Any]:
     """The same as a daemon's `[site]` table."""
     return {
         "store": f"s3://{bucket}/nodes",
@@ -107,7 +110,7 @@ async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> A
             await sources.close()
 
 
-def site_objects(s3: S3Peer, bucket: str, folder: str = "") -> dict[str, bytes]:
+def site_objects(s3: AnyS3, bucket: str, folder: str = "") -> dict[str, bytes]:
     """What the site store holds under `nodes/<folder>`, key (relative to `nodes/`) → bytes."""
     client = s3.client()
     found: dict[str, bytes] = {}

@@ -15,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clock import Clock
-from ..errors import UpstreamIntegrityError, UpstreamNotFound
+from ..errors import (
+    UpstreamError,
+    UpstreamIntegrityError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
 from ..logs import get_logger
 from .bucket import SiteBucket
 from .layout import Layout, SiteManifest
@@ -59,11 +64,7 @@ class SiteSweeper:
             if (claim.last_modified or now) <= now - CLAIM_AGE
         ]
         await self.bucket.delete(claims)
-        aborted = 0
-        for upload in await self.bucket.unfinished_uploads(self.layout.blobs):
-            if (upload.initiated or now) <= now - self.ttl:
-                await self.bucket.abort_upload(upload.key, upload.upload_id)
-                aborted += 1
+        aborted = await self._abort_old_uploads(now)
         report = SiteSweep(
             manifests_removed=len(stale),
             blobs_removed=len(orphans),
@@ -73,6 +74,22 @@ class SiteSweeper:
         )
         log.info("site.swept", **report.__dict__)
         return report
+
+    async def _abort_old_uploads(self, now: float) -> int:
+        """Abort multipart uploads begun more than a ttl ago (left by nodes that died)."""
+        try:
+            uploads = await self.bucket.unfinished_uploads(self.layout.blobs)
+        except UpstreamUnavailable:
+            raise
+        except UpstreamError as exc:  # s3rver, for one, cannot list them (501)
+            log.warning("site.uploads_not_listed", error=exc.message)
+            return 0
+        aborted = 0
+        for upload in uploads:
+            if (upload.initiated or now) <= now - self.ttl:
+                await self.bucket.abort_upload(upload.key, upload.upload_id)
+                aborted += 1
+        return aborted
 
     async def _manifests(self, now: float) -> tuple[set[str], list[str]]:
         """The blobs fresh manifests name, and the keys of the manifests to delete."""
