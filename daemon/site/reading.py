@@ -64,8 +64,11 @@ class BlobReader:
                 )
             for gap in sink.missing():
                 start, end = max(gap[0], span[0]), min(gap[1], span[1])
-                if start < end:
+                if (start, end) == span:
+                    await sink.write(start, data)  # the whole piece: no copy of it
+                elif start < end:
                     await sink.write(start, data[start - span[0] : end - span[0]])
+                if start < end:
                     self.counters.bytes_from_site += end - start
 
 
