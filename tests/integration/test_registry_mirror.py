@@ -4,19 +4,22 @@ each node has its own Docker engine, so node B's pull cannot be served by node A
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from daemon.resources import OllamaResource, parse_resource
 from tests.daemon_process import DaemonProcess
 from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
+from tests.integration.conftest import CacheFactory
 from tests.peers.dockerd import DockerPeer
+from tests.peers.ollama import LICENSE, MODEL, PARAMS, TEMPLATE, push_model
 from tests.peers.registry import PULL_THROUGH_EXAMPLE, RegistryPeer
 
-pytestmark = pytest.mark.docker
-
+MB = 1024 * 1024
 IMAGE_PATH = "nosana/multi:1.0"  # four layers, published to the test registry
 
 
@@ -42,6 +45,7 @@ def job(image: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.docker
 def test_a_second_nodes_pull_takes_no_layer_from_upstream(
     tmp_path: Path,
     servers: ThreadedServers,
@@ -96,3 +100,38 @@ def test_a_second_nodes_pull_takes_no_layer_from_upstream(
             engine.images.remove(image, force=True)
         finally:
             engine.close()
+
+
+async def test_ollama_through_a_pull_through_registry_keeps_the_models_own_name(
+    tmp_path: Path, servers: ThreadedServers, registry: RegistryPeer, make_cache: CacheFactory
+) -> None:
+    """`ollama.registry` naming the site's mirror of the model registry: the view is laid out
+    under registry.ollama.ai, and a second node's pull takes no blob from upstream."""
+    model = push_model(
+        registry.url,
+        "library/mirrored",
+        "latest",
+        {MODEL: os.urandom(MB), TEMPLATE: b"t", PARAMS: b"{}", LICENSE: b"MIT"},
+    )
+    upstream = FaultyProxy(servers, registry.url)
+    mirror = RegistryPeer(
+        tmp_path / "pull-through", proxy_of=upstream.url, example=PULL_THROUGH_EXAMPLE
+    ).start()
+    resource = parse_resource({"type": "Ollama", "model": "mirrored"})
+    assert isinstance(resource, OllamaResource)
+    path = "manifests/registry.ollama.ai/library/mirrored/latest"
+    try:
+        for node in ("a", "b"):
+            async with make_cache(
+                NOSANA_CACHE_OLLAMA__REGISTRY=mirror.url,
+                NOSANA_CACHE_STORE__PATH=str(tmp_path / node),
+            ) as cache:
+                lease = await cache.acquire(resource, holder="t")
+                assert lease.view is not None
+                assert (lease.view / path).read_bytes() == model.manifest
+            if node == "a":
+                blobs = blob_gets(upstream)
+                assert blobs >= len(model.blobs)  # every blob went through the mirror
+        assert blob_gets(upstream) == blobs
+    finally:
+        mirror.stop()
