@@ -98,6 +98,9 @@ class Service:
         site = None
         if settings.site.store is not None:
             site = await stack.enter_async_context(Site.open(settings, store, sources, self.clock))
+        # Fetches still running at shutdown are cut first (each recorded pending, resumed at
+        # the next start) while the site store and the sources they read from are still open.
+        stack.push_async_callback(store.fetcher.close)
         cache = Cache(store, sources, site)
         stack.push_async_callback(cache.close)
         engine = Engine(settings.docker)

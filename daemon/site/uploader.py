@@ -97,6 +97,12 @@ class Uploader:
             except (_Skip, BlobGone, StoreCorrupted, NotFound) as exc:
                 log.info("site.upload_skipped", entry_id=upload.entry_id, reason=str(exc))
                 await self._release(upload)
+            except Exception as exc:  # a surprise must not end every later upload
+                log.error("site.upload_failed", entry_id=upload.entry_id, exc_info=exc)
+                failures += 1
+                await self._failed(upload, exc)
+                await self.clock.sleep(PAUSES.delay(failures, exc))
+                continue
             failures = 0
             await self.journal.done(upload.entry_id)
 

@@ -17,6 +17,7 @@ from daemon.settings import load_settings
 from daemon.site import herd, pushing
 from daemon.site.journal import Multipart, Upload
 from daemon.site.layout import Layout
+from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
@@ -24,7 +25,7 @@ from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.integration.test_site import hf, tree
 from tests.peers.s3 import S3Peer
-from tests.site_nodes import new_bucket, node, site_env, site_objects
+from tests.site_nodes import new_bucket, node, site_config, site_env, site_objects
 
 MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,3 +227,48 @@ async def test_an_old_blob_a_new_manifest_names_is_written_anew(
         await a.uploaded()
     assert s3.client().head_object(Bucket=bucket, Key=key)["LastModified"] > written
     assert s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == shared
+
+
+def test_a_daemon_stopped_while_reading_the_site_store_resumes_the_entry_after(
+    tmp_path: Path, servers: ThreadedServers, hub: FakeHub, s3: S3Peer
+) -> None:
+    """SIGTERM mid-read leaves the entry pending, not failed (fetches are cut before the site
+    store's clients close), and the next start finishes it from the site store."""
+    weights = Content.generated(10 * MB, seed=1805)
+    hub.commit("site/interrupted", {"model.safetensors": weights})
+    bucket = new_bucket(s3)
+
+    async def upload() -> None:
+        async with node(tmp_path / "a", site_env(s3, bucket) | {"HF_ENDPOINT": hub.url}) as a:
+            await a.cache.acquire(hf("site/interrupted"), holder="t")
+            await a.uploaded()
+
+    asyncio.run(upload())
+    cdn = hub.cdn_traffic.body_bytes
+    holding = FaultyProxy(servers, s3.url)
+    holding.faults["/blobs/"] = Faults(stall_after=0, stall_seconds=60, stall_times=100)
+    site = site_config(s3, bucket, endpoint_url=holding.url, stall_timeout="30s")
+    daemon = DaemonProcess(tmp_path / "b", {"site": site}, env={"HF_ENDPOINT": hub.url})
+    daemon.start()
+    try:
+        daemon.client().request(
+            "POST", "/v1/resources", body={"type": "HF", "repo": "site/interrupted"}
+        )
+        deadline = time.monotonic() + 30
+        while not any("/blobs/" in k for k in holding.traffic.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        assert daemon.stop() == 0
+    assert "fetch.failed" not in daemon.log()
+    daemon.config["site"] = site_config(s3, bucket)  # the site store answers again
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 60
+        while [e["state"] for e in daemon.client().get("/v1/resources")["resources"]] != ["ready"]:
+            assert time.monotonic() < deadline, daemon.client().get("/v1/resources")
+            time.sleep(0.1)
+        assert daemon.client().get("/v1/status")["site"]["bytes_from_site"] == weights.size
+    finally:
+        assert daemon.stop() == 0
+    assert hub.cdn_traffic.body_bytes == cdn  # not a byte from upstream, before or after
