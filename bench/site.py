@@ -130,6 +130,25 @@ def _wait_uploaded(node: DaemonProcess, manifests: int) -> float:
         time.sleep(0.02)
 
 
+def _configs(
+    peer: DockerPeer, upstream: dict[str, str], store: S3rverPeer
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The nodes' configuration with the site store, and without."""
+    base: dict[str, dict[str, Any]] = {
+        "docker": {"host": peer.host, "gpu": "none"},
+        "huggingface": {"endpoint": upstream["hub"]},
+        "store": {"min_free": "0"},
+        "security": {"allow_private_urls": True},  # the upstreams are on loopback
+    }
+    site = {
+        "store": f"s3://{SITE_BUCKET}/nodes",
+        "endpoint_url": store.url,
+        "access_key_id": store.access_key,
+        "secret_access_key": store.secret_key,
+    }
+    return base | {"site": site}, base
+
+
 def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
     spec = {
         "repos": {
@@ -143,23 +162,10 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
     with engine() as peer, peers(spec) as servers, _site_store() as store, ExitStack() as stack:
         upstream = _upstream_urls(servers)
         s3_url = f"{upstream['static']}/{BUCKET}/{PREFIX}"
-        base: dict[str, dict[str, Any]] = {
-            "docker": {"host": peer.host, "gpu": "none"},
-            "huggingface": {"endpoint": upstream["hub"]},
-            "store": {"min_free": "0"},
-            "security": {"allow_private_urls": True},  # the upstreams are on loopback
-        }
-        site = {
-            "site": {
-                "store": f"s3://{SITE_BUCKET}/nodes",
-                "endpoint_url": store.url,
-                "access_key_id": store.access_key,
-                "secret_access_key": store.secret_key,
-            }
-        }
-        a = stack.enter_context(daemon(base | site))
-        b = stack.enter_context(daemon(base | site))
-        c = stack.enter_context(daemon(base))
+        with_site, without = _configs(peer, upstream, store)
+        a = stack.enter_context(daemon(with_site))
+        b = stack.enter_context(daemon(with_site))
+        c = stack.enter_context(daemon(without))
 
         def node_a() -> float:
             _empty(store)
