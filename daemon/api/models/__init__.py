@@ -1,6 +1,7 @@
 """The API's response bodies: one class per JSON shape, served and documented from the same
-declaration (see `wire`)."""
+declaration (see `daemon.wire`)."""
 
+from ...wire import Instant, Omitted, body, respond, timestamp, to_json
 from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyReport, entry_files
 from .health import Health, Readiness, Unready
 from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, redacted
@@ -15,7 +16,6 @@ from .status import (
     StoreStatus,
     TransferStatus,
 )
-from .wire import Instant, Omitted, body, respond, timestamp, to_json
 
 __all__ = [
     "DockerStatus",

@@ -9,7 +9,7 @@ from ...jobs.models import ImageUse as ImageRecord
 from ...jobs.models import JobRecord, OpRecord
 from ...jobs.models import ResourceUse as ResourceRecord
 from ...jobs.states import JobState, OpState
-from .wire import Instant, Omitted, body
+from ...wire import Instant, Omitted, body
 
 SECRET_FIELDS = frozenset({"password", "accessToken", "SECRET_ACCESS_KEY"})
 """Fields of a job definition that hold credentials (registry password, HF token, S3 secret):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ...market import Item
 from ...market import Market as MarketSync
+from ...wire import Instant, Omitted, body
 from .entries import Entry, Progress
-from .wire import Instant, Omitted, body
 
 
 @body

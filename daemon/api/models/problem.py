@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .wire import Omitted, body
+from ...wire import Omitted, body
 
 
 @body

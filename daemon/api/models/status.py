@@ -9,8 +9,8 @@ from ...market import Market
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
 from ...store import Store, Usage
+from ...wire import Instant, body
 from .site import SiteStatus
-from .wire import Instant, body
 
 
 @body

@@ -8,6 +8,9 @@ the same class (`mode="serialization"`), so what is documented is what is served
 Dataclasses, not validating models: handlers build bodies from the daemon's own state, mypy
 checks every constructor call (names and types), and nothing is validated a second time on
 the way out.
+
+It sits below every HTTP package (the daemon's API and the Hub endpoint, `daemon.hub`), so
+both declare their answers the same way.
 """
 
 from __future__ import annotations
