@@ -20,6 +20,7 @@ from .models import (
     Resolver,
     entry_id_for,
 )
+from .reading import FileStream
 from .store import Lease, Scratch, Store, TypeTotal, Usage
 from .views import validate_relative_path, validate_tree
 
@@ -32,6 +33,7 @@ __all__ = [
     "EntryState",
     "Expected",
     "FileSpec",
+    "FileStream",
     "Lease",
     "Manifest",
     "Progress",

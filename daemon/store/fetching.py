@@ -20,6 +20,7 @@ from ..errors import InsufficientSpace, NosanaCacheError
 from ..logs import get_logger
 from . import index
 from .filling import BlobFlights, EntryFill, Tracker
+from .growing import GrowingBlobs
 from .models import EntryRequest, EntryState, Manifest, Progress, Resolver, entry_id_for
 from .parts import Parts
 from .space import EmergencyRoom, SpaceKeeper
@@ -46,6 +47,8 @@ class Fetcher:
         self.emergency_room = emergency_room
         self._fetches: dict[str, InFlight] = {}
         self._blobs = BlobFlights()
+        self.growing = GrowingBlobs()
+        """Blobs being written now, which readers may follow as they land."""
         self._progress: dict[str, Tracker] = {}
         self._file_slots = asyncio.Semaphore(FILES_AT_ONCE)
 
@@ -177,6 +180,7 @@ class Fetcher:
             self.parts,
             self.space,
             self._blobs,
+            self.growing,
             self._file_slots,
             entry_id,
             request,

@@ -7,6 +7,8 @@
 Each blob is streamed into a temp file (or memory, when small) that checks every digest
 upstream announced, then committed: renamed into `blobs/` and recorded with its file link in
 one index transaction. A large download records how far it got, so a killed daemon resumes it.
+While a temp file is being written it is listed in `GrowingBlobs` (growing.py), so a reader can
+stream its bytes as they land.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
 from ..logs import get_logger
 from . import blob_index, index
 from .blobs import Ingest, MemoryIngest, commit_blob, write_small_blob
+from .growing import GrowingBlobs, GrowingSink
 from .models import EntryRequest, FileSpec, Manifest, Resolver
 from .parts import Parts
 from .space import Reservation, SpaceKeeper
@@ -80,6 +83,7 @@ class EntryFill:
     parts: Parts
     space: SpaceKeeper
     blobs: BlobFlights
+    growing: GrowingBlobs
     file_slots: asyncio.Semaphore
     entry_id: str
     request: EntryRequest
@@ -95,9 +99,7 @@ class EntryFill:
         """Link every file whose blob is here already; the files still to download."""
         entry_id, files = self.entry_id, self.manifest.files
         missing = await self.parts.db.run(lambda c: _link_present(c, entry_id, files))
-        self.tracker.total = sum(
-            {_blob_key(entry_id, spec): spec.size for spec in missing}.values()
-        )
+        self.tracker.total = sum({blob_key(entry_id, spec): spec.size for spec in missing}.values())
         return missing
 
     async def run(self, missing: list[FileSpec]) -> None:
@@ -122,7 +124,7 @@ class EntryFill:
 
     async def _file(self, spec: FileSpec) -> None:
         """Get the blob for one file (joining another entry's download of it) and link it."""
-        key = _blob_key(self.entry_id, spec)
+        key = blob_key(self.entry_id, spec)
         async with self.file_slots:
             for _attempt in range(3):
                 shared = self.blobs.get(key)
@@ -165,19 +167,39 @@ class EntryFill:
             self.blobs.end(key)
 
     async def _ingest(self, key: str, spec: FileSpec) -> str:
-        """Stream one file into a temp file, verify it, commit blob and link in one step."""
-        db = self.parts.db
+        """Stream one file into a temp file that readers may follow (growing.py), then verify
+        and commit it."""
         resumable = spec.size >= RESUMABLE_SIZE and spec.data is None
+        db = self.parts.db
         previous = await db.read(lambda c: blob_index.get_download(c, key)) if resumable else None
         ingest = self._open_ingest(spec, previous)
+        growing = self.growing.begin(key, ingest)
+        try:
+            sink = GrowingSink(ingest, growing)
+            sha256 = await self._write(key, spec, ingest, sink, resumable=resumable)
+        except BaseException as exc:
+            growing.failed(exc)
+            raise
+        else:
+            growing.committed(sha256)
+        finally:
+            self.growing.end(key, growing)
+        self.parts.stats.bytes_fetched[self.tracker.kind] += spec.size
+        return sha256
+
+    async def _write(
+        self, key: str, spec: FileSpec, ingest: Ingest, sink: GrowingSink, *, resumable: bool
+    ) -> str:
+        """Fetch into the temp file, verify, then commit blob and link in one step."""
+        db = self.parts.db
         saver = None
         if resumable:
             saver = asyncio.get_running_loop().create_task(self._save_progress(key, ingest))
         try:
             if spec.data is not None:
-                await ingest.write(0, spec.data)
+                await sink.write(0, spec.data)
             else:
-                await self.resolver.fetch(spec, ingest)
+                await self.resolver.fetch(spec, sink)
             sha256 = await ingest.finish()
         except BaseException as exc:
             # A full disk is not resumed: the half file would hold on to what little is left.
@@ -205,7 +227,6 @@ class EntryFill:
         # Shielded: once verified, the blob is committed even if this fetch is cancelled,
         # else its temp file would be orphaned until the next start.
         await asyncio.shield(db.run(commit))
-        self.parts.stats.bytes_fetched[self.tracker.kind] += spec.size
         return sha256
 
     async def _ingest_small(self, spec: FileSpec) -> str:
@@ -269,7 +290,7 @@ class EntryFill:
             await asyncio.sleep(SAVE_EVERY)
 
 
-def _blob_key(entry_id: str, spec: FileSpec) -> str:
+def blob_key(entry_id: str, spec: FileSpec) -> str:
     """What identifies a blob before its bytes are seen: its sha256, else its upstream alias."""
     if spec.expected.sha256:
         return f"sha256:{spec.expected.sha256}"

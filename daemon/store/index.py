@@ -105,6 +105,31 @@ def find_servable(
     return _entry(row) if row else None
 
 
+def latest_ready(conn: sqlite3.Connection, request_key: str) -> Entry | None:
+    """The newest ready entry of a request, however old: what is left to serve while
+    upstream cannot say what the request is now."""
+    row = conn.execute(
+        f"""SELECT {_ENTRY_COLUMNS} FROM entries e WHERE e.request_key = ? AND e.state = 'ready'
+            ORDER BY e.downloaded_at DESC LIMIT 1""",
+        (request_key,),
+    ).fetchone()
+    return _entry(row) if row else None
+
+
+def take_hit(
+    conn: sqlite3.Connection, request_key: str, holder: str, now: float, expiry: Expiry
+) -> tuple[Entry, int] | None:
+    """A lease on the request's servable entry, counted as a hit; None on a miss."""
+    entry = find_servable(conn, request_key, now, expiry)
+    if entry is None:
+        return None
+    lease_id = add_lease(conn, entry.id, holder, now)
+    if lease_id is None:
+        return None
+    count_hit(conn, entry.id, now)
+    return entry, lease_id
+
+
 def latest_for_request(conn: sqlite3.Connection, request_key: str) -> Entry | None:
     """The most recent entry of a request in any state (for status of a running download)."""
     row = conn.execute(
@@ -265,6 +290,14 @@ def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[sqlite3.Row]:
     )
 
 
+def file_blob(conn: sqlite3.Connection, entry_id: str, path: str) -> str | None:
+    """The sha256 of the blob a file of an entry points at (None while it has none)."""
+    row = conn.execute(
+        "SELECT sha256 FROM files WHERE entry_id = ? AND path = ?", (entry_id, path)
+    ).fetchone()
+    return row[0] if row else None
+
+
 def link_file(conn: sqlite3.Connection, entry_id: str, path: str, sha256: str) -> bool:
     """Point a file of an entry at a blob, if that blob is (still) there."""
     if not has_blob(conn, sha256):
@@ -325,6 +358,21 @@ def add_lease(conn: sqlite3.Connection, entry_id: str, holder: str, now: float) 
         "SELECT 1 FROM entries WHERE id = ? AND state = 'ready'", (entry_id,)
     ).fetchone()
     if not ready:
+        return None
+    cursor = conn.execute(
+        "INSERT INTO leases (entry_id, holder, created_at) VALUES (?, ?, ?)",
+        (entry_id, holder, now),
+    )
+    return cursor.lastrowid
+
+
+def hold_entry(conn: sqlite3.Connection, entry_id: str, holder: str, now: float) -> int | None:
+    """A lease on an entry that is ready or still downloading (a reader following its bytes as
+    they land); None if it is failed or being deleted."""
+    held = conn.execute(
+        "SELECT 1 FROM entries WHERE id = ? AND state IN ('ready', 'downloading')", (entry_id,)
+    ).fetchone()
+    if not held:
         return None
     cursor = conn.execute(
         "INSERT INTO leases (entry_id, holder, created_at) VALUES (?, ?, ?)",

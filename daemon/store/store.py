@@ -11,6 +11,7 @@ The store owns the parts and the lifetime; the work is in its components:
 
     fetching.py     one shared fetch per request (resolve, record, fill, ready or failed)
     filling.py      one entry's files: link what is here, download the rest once per blob
+    growing.py, reading.py   a file read while its blob is still being written
     space.py        room for a download (max_size, min_free), evicting oldest first
     maintenance.py  crash recovery, the ttl sweep, garbage collection, scrubbing
     index.py, blob_index.py, schema.py   the SQLite index; blobs.py, views.py   the files
@@ -44,8 +45,9 @@ from .maintenance import (
     VerifyReport,
     prepare_folders,
 )
-from .models import Entry, EntryRequest, EntryState, EvictHook, Progress, Resolver
+from .models import Entry, EntryRequest, EntryState, EvictHook, FileSpec, Progress, Resolver
 from .parts import Parts
+from .reading import FileStream, Reading
 from .space import EmergencyRoom, Room, SpaceKeeper
 from .views import Views
 
@@ -102,6 +104,7 @@ class Store:
         self.emergency_room = EmergencyRoom(settings.path / "reserve")
         self.fetcher = Fetcher(self.parts, self.space, self.emergency_room)
         self.maintenance = Maintenance(self.parts, self.fetcher, self.evict)
+        self.reading = Reading(self.parts, self.fetcher)
         self.stats = self.parts.stats
         self._evict_hooks: dict[str, EvictHook] = {}
 
@@ -250,13 +253,10 @@ class Store:
         raise StoreError(f"{request.source}: the entry kept disappearing while acquiring it")
 
     def _take_hit(self, conn: Any, request: EntryRequest, holder: str, now: float) -> Lease | None:
-        entry = index.find_servable(conn, request.request_key, now, self.parts.expiry)
-        if entry is None:
+        hit = index.take_hit(conn, request.request_key, holder, now, self.parts.expiry)
+        if hit is None:
             return None
-        lease_id = index.add_lease(conn, entry.id, holder, now)
-        if lease_id is None:
-            return None
-        index.count_hit(conn, entry.id, now)
+        entry, lease_id = hit
         return Lease(entry, lease_id, hit=True, view=self.view_path(entry))
 
     async def ensure(self, request: EntryRequest, resolver: Resolver) -> Entry:
@@ -279,6 +279,21 @@ class Store:
             entry_id = await asyncio.shield(fetch.task)
             return await self.get(entry_id)
         return entry
+
+    async def lookup(self, request: EntryRequest, *, stale: bool = False) -> Entry | None:
+        """The request's servable entry without holding it, or None; with `stale`, the newest
+        ready one however old (what is left while upstream cannot be asked)."""
+        key, now, expiry = request.request_key, self.parts.clock.now(), self.parts.expiry
+        if stale:
+            return await self.db.read(lambda c: index.latest_ready(c, key))
+        return await self.db.read(lambda c: index.find_servable(c, key, now, expiry))
+
+    async def open_file(
+        self, request: EntryRequest, resolver: Resolver, file: FileSpec, holder: str
+    ) -> FileStream:
+        """One file of the request's entry to read now, held until the stream is closed: a
+        hit, or fetched once and read as its bytes land (reading.py)."""
+        return await self.reading.open(request, resolver, file, holder)
 
     async def release(self, lease: Lease) -> None:
         await self.release_id(lease.lease_id)

@@ -33,23 +33,25 @@ class MemoryUpstream:
     fail_after: dict[str, int] = field(default_factory=dict)
     wrong_bytes: set[str] = field(default_factory=set)
     gate: asyncio.Event | None = None
+    holds: dict[str, tuple[int, asyncio.Event]] = field(default_factory=dict)
+    """path → (offset, event): the file's bytes stop at that offset until the test sets it."""
     delay: float = 0.0
     closed: int = 0
 
     async def resolve(self) -> Manifest:
         self.resolve_calls += 1
-        specs = []
-        for path, data in self.files.items():
-            sha = hashlib.sha256(data).hexdigest() if self.announce_sha256 else None
-            alias = (
-                f"{self.alias_scope}/{path}@{hashlib.md5(data).hexdigest()}"
-                if self.alias_scope
-                else None
-            )
-            specs.append(
-                FileSpec(path=path, expected=Expected(size=len(data), sha256=sha), alias=alias)
-            )
-        return Manifest(version=self.version, files=tuple(specs), details={"version": self.version})
+        specs = tuple(self.spec(path) for path in self.files)
+        return Manifest(version=self.version, files=specs, details={"version": self.version})
+
+    def spec(self, path: str) -> FileSpec:
+        data = self.files[path]
+        sha = hashlib.sha256(data).hexdigest() if self.announce_sha256 else None
+        alias = (
+            f"{self.alias_scope}/{path}@{hashlib.md5(data).hexdigest()}"
+            if self.alias_scope
+            else None
+        )
+        return FileSpec(path=path, expected=Expected(size=len(data), sha256=sha), alias=alias)
 
     async def close(self) -> None:
         self.closed += 1
@@ -68,6 +70,9 @@ class MemoryUpstream:
                 if limit is not None and offset >= limit:
                     del self.fail_after[file.path]
                     raise ConnectionResetError(f"upstream dropped {file.path} at {offset}")
+                hold = self.holds.get(file.path)
+                if hold is not None and offset >= hold[0]:
+                    await hold[1].wait()
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 await sink.write(offset, data[offset : min(end, offset + CHUNK)])
