@@ -12,6 +12,7 @@ map this tree to a status code or an exit code.
     ├── UpstreamError                something beyond this host answered badly
     │   ├── UpstreamNotFound         repo, revision, file, bucket, key, model or tag missing
     │   ├── UpstreamAuthError        401/403 or a gated repo: the credentials are the problem
+    │   ├── UpstreamRefused          the Hub refused a client's request: its status and code kept
     │   ├── UpstreamIntegrityError   bytes did not match the digest upstream announced
     │   ├── UnsafeUpstream           a URL or file name that would escape (SSRF, path escape)
     │   ├── AlreadyExists            a write that asked for a new object found one (HTTP 412)
@@ -115,6 +116,21 @@ class UpstreamNotFound(UpstreamError):
 class UpstreamAuthError(UpstreamError):
     title = "Access denied upstream"
     status = 403
+
+
+class UpstreamRefused(UpstreamError):
+    """The upstream Hub refused a request made for a client of the Hub endpoint; the client
+    must see the refusal as the Hub gave it (`RepoNotFound` 401, `GatedRepo` 403...), since
+    its library raises on the status and `X-Error-Code`."""
+
+    title = "Refused upstream"
+
+    def __init__(self, message: str, *, status: int, code: str | None, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.reason = reason
+        """The Hub's own words (its `X-Error-Message`)."""
 
 
 class UpstreamIntegrityError(UpstreamError):

@@ -11,6 +11,7 @@ from ..clock import Clock
 from ..resources import HFResource, OllamaResource, S3Resource
 from ..settings import Settings
 from ..store import EntryRequest, Resolver
+from .hub_upstream import HubUpstream
 from .huggingface import HuggingFace
 from .ollama import Ollama
 from .s3 import S3
@@ -27,6 +28,8 @@ class Sources:
         self.huggingface = HuggingFace(
             settings.huggingface, settings.download, self.transfer, clock
         )
+        self.hub = HubUpstream(settings.huggingface, self.transfer)
+        """What the Hub endpoint (/hf) asks of the upstream Hub."""
         self.s3 = S3(settings.s3, self.transfer, clock)
         self.ollama = Ollama(settings.ollama, self.transfer)
 

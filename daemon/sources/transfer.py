@@ -149,14 +149,16 @@ class Transfer:
         method: str = "GET",
         ok: tuple[int, ...] = (200,),
         sign: Signer | None = None,
+        follow: bool = True,
     ) -> Response:
         """A whole small response, retried on temporary failures; `ok` statuses return,
-        others raise the matching `UpstreamError`."""
+        others raise the matching `UpstreamError`. With `follow=False` a redirect is the
+        answer (the Hub says what it thinks of a request in the redirect itself)."""
         target = _Target(_url(url), dict(headers or {}), trusted, name, 0, sign)
 
         async def once() -> Response:
             async with self._slots:
-                response = await self._open(target, {}, method=method)
+                response = await self._open(target, {}, method=method, follow=follow)
                 async with response:
                     body = await _read_limited(response, MAX_METADATA_BYTES, name)
                     if response.status in ok:
@@ -279,7 +281,7 @@ class Transfer:
             raise UpstreamUnavailable(f"{target.name}: connection closed at byte {offset} of {end}")
 
     async def _open(
-        self, target: _Target, extra: Mapping[str, str], method: str = "GET"
+        self, target: _Target, extra: Mapping[str, str], method: str = "GET", follow: bool = True
     ) -> aiohttp.ClientResponse:
         """Send the request, following redirects by hand; the first answer that is not a
         redirect is returned, and its URL is kept for the download's other parts."""
@@ -295,7 +297,7 @@ class Transfer:
                 outgoing |= target.sign(method, url, outgoing)  # never sent to another host
             response = await session.request(method, url, headers=outgoing, allow_redirects=False)
             location = response.headers.get("Location")
-            if response.status in (301, 302, 303, 307, 308) and location:
+            if follow and response.status in (301, 302, 303, 307, 308) and location:
                 response.release()
                 next_url = url.join(URL(location))
                 if next_url.origin() != url.origin():

@@ -1,0 +1,241 @@
+"""What the Hub endpoint (`/hf`) asks of the upstream Hub, as store requests and resolvers.
+
+- a revision: upstream's repo info and its recursive tree at the commit the revision names,
+  kept as one `Listing` document (a one-file entry: `revision.json`, given inline);
+- a file of a commit: a one-file entry whose bytes come through transfer.py (ranged, resumed,
+  verified against the listing's LFS sha256 or git blob id), shared with HF resources by blob;
+- access: whether a token may read a gated or private repo (a HEAD on one of its files).
+
+Every request carries the requesting client's own `Authorization`, never the operator's
+`huggingface.token`: the cache must not lend the host's access to a job. Refusals keep the
+Hub's status and `X-Error-Code` (`UpstreamRefused`), since a client's library raises on them.
+Entries say where they came from (`details.via = "/hf"`); their identity holds no credential,
+because who may read them is checked per request (the endpoint's access checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from yarl import URL
+
+from ..errors import StoreError, UpstreamError, UpstreamRefused
+from ..settings import HuggingFaceSettings
+from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from .hub_listing import LISTING_FILE, Listing, RepoRef, expected_of
+from .identity import canonical
+from .transfer import Response, Transfer
+
+VIA = "/hf"
+MAX_TREE_PAGES = 10_000
+_REFUSALS = (400, 401, 403, 404)
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+class HubUpstream:
+    """The upstream Hub (`huggingface.endpoint`) as the endpoint's requests need it."""
+
+    def __init__(self, settings: HuggingFaceSettings, transfer: Transfer) -> None:
+        self.endpoint = settings.endpoint
+        self.transfer = transfer
+
+    def revision(
+        self, repo: RepoRef, revision: str, authorization: str | None, known: Listing | None = None
+    ) -> tuple[EntryRequest, _RevisionResolver]:
+        """A revision's listing; `known` is the listing of that very commit if it is here
+        already (a revision that is a commit hash), which spares upstream the question."""
+        identity = {"type": "HF", "via": VIA, "repo_type": repo.type, "repo": repo.id}
+        identity["revision"] = revision
+        request = EntryRequest(
+            key=canonical(identity), type="hf", source=f"{repo}@{revision} (revision, via {VIA})"
+        )
+        return request, _RevisionResolver(self, repo, revision, authorization, known)
+
+    def file(
+        self, listing: Listing, path: str, authorization: str | None
+    ) -> tuple[EntryRequest, FileSpec, _FileResolver]:
+        """One file of a listed commit; its spec says what its bytes must be."""
+        entry = listing.file(path)
+        if entry is None:
+            raise UpstreamError(f"{listing.repo}: no file {path} at {listing.commit}")
+        repo = listing.repo
+        identity = {"type": "HF", "via": VIA, "repo_type": repo.type, "repo": repo.id}
+        identity |= {"commit": listing.commit, "path": path}
+        request = EntryRequest(
+            key=canonical(identity),
+            type="hf",
+            source=f"{repo}@{listing.commit[:12]}/{path} (via {VIA})",
+        )
+        expected = expected_of(entry)
+        alias = (
+            None if expected.sha256 else f"hf:{self.endpoint}/{repo.prefix}{repo.id}@{entry['oid']}"
+        )
+        spec = FileSpec(path=path, expected=expected, alias=alias)
+        return request, spec, _FileResolver(self, listing, spec, authorization)
+
+    def file_url(self, repo: RepoRef, commit: str, path: str) -> str:
+        return f"{self.endpoint}/{repo.prefix}{repo.id}/resolve/{commit}/{quote(path)}"
+
+    async def check_access(
+        self, repo: RepoRef, commit: str, path: str, authorization: str | None
+    ) -> None:
+        """Whether upstream lets this token read the repo's files: returns, or raises its
+        refusal (`UpstreamRefused`), or `UpstreamUnavailable` when it cannot be asked."""
+        response = await self.transfer.get(
+            self.file_url(repo, commit, path),
+            name=str(repo),
+            trusted=True,
+            headers=_auth(authorization),
+            method="HEAD",
+            ok=(200, 301, 302, 303, 307, 308, *_REFUSALS),
+            follow=False,
+        )
+        _raise_refusal(response, repo)
+
+    async def get_json(self, url: str, repo: RepoRef, authorization: str | None) -> Response:
+        response = await self.transfer.get(
+            url, name=str(repo), trusted=True, headers=_auth(authorization), ok=(200, *_REFUSALS)
+        )
+        _raise_refusal(response, repo)
+        return response
+
+
+class _RevisionResolver:
+    def __init__(
+        self,
+        hub: HubUpstream,
+        repo: RepoRef,
+        revision: str,
+        authorization: str | None,
+        known: Listing | None,
+    ) -> None:
+        self.hub = hub
+        self.repo = repo
+        self.revision = revision
+        self.authorization = authorization
+        self.known = known
+
+    async def resolve(self) -> Manifest:
+        listing = self.known or await self._ask()
+        data = listing.to_bytes()
+        expected = Expected(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        details = {
+            "via": VIA,
+            "repo_type": self.repo.type,
+            "repo": self.repo.id,
+            "revision": self.revision,
+            "commit": listing.commit,
+        }
+        spec = FileSpec(path=LISTING_FILE, expected=expected, data=data)
+        return Manifest(version=listing.commit, files=(spec,), details=details)
+
+    async def _ask(self) -> Listing:
+        hub, repo = self.hub, self.repo
+        revision = quote(self.revision, safe="")
+        base = f"{hub.endpoint}/api/{repo.api}/{repo.id}"
+        info = _json_object(
+            await hub.get_json(f"{base}/revision/{revision}", repo, self.authorization)
+        )
+        commit = info.get("sha")
+        if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}", commit):
+            raise UpstreamError(f"{repo}: the Hub named no commit for {self.revision!r}")
+        entries: list[dict[str, Any]] = []
+        url: str | None = f"{base}/tree/{commit}?recursive=true"
+        for _page in range(MAX_TREE_PAGES):
+            if url is None:
+                return Listing.of(repo, commit, info, entries)
+            response = await hub.get_json(url, repo, self.authorization)
+            page = json.loads(response.body)
+            if not isinstance(page, list):
+                raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} is not a list")
+            entries.extend(page)
+            url = _next_page(response)
+        raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} has too many pages")
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        raise StoreError(f"{file.path}: a listing is given inline, never fetched")
+
+    async def close(self) -> None:
+        return None
+
+
+class _FileResolver:
+    def __init__(
+        self, hub: HubUpstream, listing: Listing, spec: FileSpec, authorization: str | None
+    ) -> None:
+        self.hub = hub
+        self.listing = listing
+        self.spec = spec
+        self.authorization = authorization
+
+    async def resolve(self) -> Manifest:
+        """Nothing to ask: the listing of the commit says what the file is."""
+        listing = self.listing
+        details = {
+            "via": VIA,
+            "repo_type": listing.repo.type,
+            "repo": listing.repo.id,
+            "commit": listing.commit,
+            "path": self.spec.path,
+        }
+        return Manifest(version=listing.commit, files=(self.spec,), details=details)
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        repo = self.listing.repo
+        await self.hub.transfer.download(
+            self.hub.file_url(repo, self.listing.commit, file.path),
+            sink,
+            name=f"{repo}/{file.path}",
+            trusted=True,
+            headers=_auth(self.authorization),
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+def _auth(authorization: str | None) -> dict[str, str]:
+    return {"Authorization": authorization} if authorization else {}
+
+
+def _raise_refusal(response: Response, repo: RepoRef) -> None:
+    if response.status not in _REFUSALS:
+        return
+    code = response.headers.get("X-Error-Code")
+    reason = response.headers.get("X-Error-Message") or _error_text(response.body)
+    said = f"{code}: {reason}" if code else reason
+    raise UpstreamRefused(
+        f"{repo}: the Hub answered {response.status} ({said})",
+        status=response.status,
+        code=code,
+        reason=reason,
+    )
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body[:200].decode(errors="replace").strip()
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return str(document["error"])
+    return ""
+
+
+def _json_object(response: Response) -> dict[str, Any]:
+    try:
+        document = json.loads(response.body)
+    except ValueError as exc:
+        raise UpstreamError(f"{response.url}: the Hub's answer is not JSON") from exc
+    if not isinstance(document, dict):
+        raise UpstreamError(f"{response.url}: the Hub's answer is not an object")
+    return document
+
+
+def _next_page(response: Response) -> str | None:
+    match = _NEXT_LINK.search(response.headers.get("Link", ""))
+    return str(response.url.join(URL(match.group(1)))) if match else None
