@@ -49,6 +49,7 @@ class ContainerSpec:
     volumes: dict[str, str] = field(default_factory=dict)  # docker volume name -> target
     gpu: bool = False
     ports: list[str] = field(default_factory=list)  # "8080/tcp"
+    extra_hosts: list[str] = field(default_factory=list)  # "name:address" lines of /etc/hosts
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Containers:
             }
             | {name: {"bind": target, "mode": "rw"} for name, target in spec.volumes.items()},
             port_bindings=dict.fromkeys(spec.ports, ("127.0.0.1", None)),
+            extra_hosts=spec.extra_hosts or None,
             device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if spec.gpu
             else None,

@@ -1,6 +1,7 @@
 """How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
 `allowWrite`, the job's volumes), command, environment with earlier ops' results filled in,
-and whether it gets a GPU (`docker.gpu`).
+`HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), and whether it gets a
+GPU (`docker.gpu`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ async def container_spec(
     args = op.args
     binds, volumes = await _mounts(ctx, op, record, leases)
     env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
+    extra_hosts = await _hub(ctx, env)
 
     def fill(items: list[str] | None) -> list[str] | None:
         return [_fill(item, ctx.results_of) for item in items] if items is not None else None
@@ -52,7 +54,20 @@ async def container_spec(
         volumes=volumes,
         gpu=await _wants_gpu(ctx, op, record),
         ports=[f"{p.port}/tcp" for p in args.ports() if isinstance(p.port, int)],
+        extra_hosts=extra_hosts,
     )
+
+
+async def _hub(ctx: OpContext, env: dict[str, str]) -> list[str]:
+    """Point the container at the daemon's Hub endpoint (its weights come through the store),
+    unless the job names an `HF_ENDPOINT` of its own; the host entry its name needs."""
+    if ctx.parts.hub is None or "HF_ENDPOINT" in env:
+        return []
+    hub = await ctx.parts.hub()
+    if hub is None:
+        return []
+    env["HF_ENDPOINT"], extra_host = hub
+    return [extra_host]
 
 
 async def _mounts(

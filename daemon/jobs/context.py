@@ -19,6 +19,10 @@ from ..metrics import Metrics
 from ..settings import Settings
 from .records import JobRecords
 
+HubAddress = Callable[[], Awaitable[tuple[str, str] | None]]
+"""Where job containers reach the daemon's Hub endpoint, while it is up: their `HF_ENDPOINT`,
+and the `name:address` host entry that makes its name resolve."""
+
 
 @dataclass(frozen=True)
 class Components:
@@ -31,6 +35,7 @@ class Components:
     engine: Engine
     containers: Containers
     metrics: Metrics
+    hub: HubAddress | None = None
 
 
 @dataclass

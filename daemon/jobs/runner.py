@@ -27,7 +27,7 @@ from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
-from .context import Components, JobControl, OpContext
+from .context import Components, HubAddress, JobControl, OpContext
 from .models import JobRecord, OpRecord
 from .names import volume_name
 from .ops import OpFailed, OpRun
@@ -49,6 +49,7 @@ class Runner:
         images: Images,
         engine: Engine,
         metrics: Metrics | None = None,
+        hub: HubAddress | None = None,
     ) -> None:
         self.records = records
         self.parts = Components(
@@ -59,6 +60,7 @@ class Runner:
             engine=engine,
             containers=Containers(engine),
             metrics=metrics or Metrics(),
+            hub=hub,
         )
         self._runs: dict[str, JobRun] = {}
         self._tasks = TaskSet("jobs")
