@@ -1,10 +1,11 @@
 """The composition root: builds every component from `Settings`, in order, and tears down.
 
 Start-up order: store (with crash recovery) → sources (HTTP sessions) → the site store, when
-`site.store` is set (its uploads left owing resume) → cache → Docker engine
-(absent is fine) → images → job records → runner (re-attaching jobs the last run left) →
-downloads the last run left unfinished → market (its kept list; the fetch is scheduled) →
-scheduler (store sweep, job expiry, market refresh) → API listeners.
+`site.store` is set (its uploads left owing resume) → cache → Docker engine (absent is fine) →
+images → the Hub endpoint and its containers' listener (bound once the engine says where) →
+job records → runner (re-attaching jobs the last run left) → downloads the last run left
+unfinished → market (its kept list; the fetch is scheduled) → scheduler (store sweep, job
+expiry, market refresh) → API listeners.
 Shutdown runs the same stack backwards: the API stops accepting first, then in-flight work is
 finished or cut (jobs' containers keep running), then the store closes. Signal handlers only
 set the stop event (uvicorn, kopf do the same).
@@ -19,13 +20,14 @@ import signal
 from collections.abc import Callable, Mapping
 
 from .aiotasks import TaskSet
-from .api.app import build_app
+from .api.app import build_app, build_container_app
 from .api.context import ApiContext
 from .api.server import serve
 from .cache import Cache
 from .clock import Clock, SystemClock
 from .engine.client import Engine
 from .engine.images import Images
+from .hub import ContainerListener, HubMirror
 from .jobs.records import JobRecords
 from .jobs.runner import Runner
 from .limits import raise_open_files_limit
@@ -58,6 +60,7 @@ class Service:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.environ = environ if environ is not None else {}
+        self.listener: ContainerListener | None = None
 
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[list[str]], None] | None = None
@@ -70,7 +73,7 @@ class Service:
             stack.push_async_callback(background.close)
             app = build_app(context)
             bound = await stack.enter_async_context(serve(app, self.settings.api.listen))
-            background.spawn(_report_engine(context.engine), "docker-probe")
+            background.spawn(_report_engine(context.engine, self.listener), "docker-probe")
             notifier = Notifier(self.environ)
             notifier.send("READY=1", f"STATUS=serving on {', '.join(bound)}")
             background.spawn(notifier.watchdog(), "systemd-watchdog")
@@ -113,11 +116,18 @@ class Service:
             allow_private=settings.security.allow_private_urls,
             mirror_private=settings.site.share_private,
         )
+        hub = None
+        if settings.huggingface.mirror:
+            hub = HubMirror(settings.huggingface, store, sources.hub, self.clock)
+            app = build_container_app(hub)
+            self.listener = ContainerListener(settings.huggingface, engine, app, self.clock)
+            stack.push_async_callback(self.listener.close)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
         metrics = Metrics()
-        runner = Runner(settings, records, cache, images, engine, metrics)
+        containers_hub = self.listener.endpoint if self.listener else None
+        runner = Runner(settings, records, cache, images, engine, metrics, hub=containers_hub)
         stack.push_async_callback(runner.close)
         jobs = await runner.recover(store.release_holders)
         downloads = cache.resume_unfinished(await store.unfinished())
@@ -141,13 +151,18 @@ class Service:
             market=market,
             scheduler=scheduler,
             metrics=metrics,
+            hub=hub,
         )
 
 
-async def _report_engine(engine: Engine) -> None:
+async def _report_engine(engine: Engine, listener: ContainerListener | None) -> None:
+    """Say whether Docker is there; if it is, bind the containers' Hub listener now rather
+    than at the first job."""
     status = await engine.status(fresh=True)
     if status.reachable:
         log.info("docker.connected", host=status.host, version=status.version)
+        if listener is not None:
+            await listener.endpoint()
     else:
         log.warning("docker.unavailable", host=status.host, error=status.error)
 

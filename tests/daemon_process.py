@@ -49,6 +49,8 @@ class DaemonProcess:
         self.config: dict[str, dict[str, Any]] = {
             "store": {"path": str(root / "store")},
             "api": {"listen": [f"127.0.0.1:{self.port}"]},
+            # Test daemons share the engines' bridge gateway: never fight over one port.
+            "huggingface": {"mirror_port": 0},
         }
         for section, values in (config or {}).items():
             self.config.setdefault(section, {}).update(values)

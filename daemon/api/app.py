@@ -1,7 +1,10 @@
-"""The aiohttp application: middlewares for auth, errors and one log line per request.
+"""The aiohttp applications: middlewares for auth, errors and one log line per request.
 
 Handlers stay thin: they parse, call one component, and return JSON. Every error leaves as
-problem+json, whether it is ours, aiohttp's (404, 405) or an unexpected crash (500, logged).
+problem+json, whether it is ours, aiohttp's (404, 405) or an unexpected crash (500, logged),
+except under `/hf`: the Hub endpoint (daemon.hub) answers in the Hub's shapes, and its
+`Authorization` is a Hugging Face token, not `api.token`. Job containers get an app of their
+own (`build_container_app`) with `/hf` and `/healthz` and nothing of the API.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import structlog
 from aiohttp import web
 
 from ..errors import NosanaCacheError
+from ..hub import PREFIX as HUB_PREFIX
+from ..hub import HubMirror, hub_app
 from ..logs import get_logger
 from .context import CONTEXT, ApiContext
 from .jobs import routes as job_routes
@@ -24,6 +29,7 @@ from .metrics import routes as metrics_routes
 from .openapi import routes as openapi_routes
 from .problems import from_error, problem
 from .resources import routes as resource_routes
+from .status import healthz
 from .status import routes as status_routes
 
 log = get_logger(__name__)
@@ -94,8 +100,8 @@ def _auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[A
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in _OPEN_PATHS:
-            return await handler(request)
+        if request.path in _OPEN_PATHS or request.path.startswith(f"{HUB_PREFIX}/"):
+            return await handler(request)  # /hf: a Hugging Face token, checked upstream
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             return problem(
@@ -119,4 +125,14 @@ def build_app(context: ApiContext) -> web.Application:
     app[CONTEXT] = context
     for routes in ROUTE_TABLES:
         app.router.add_routes(routes)
+    if context.hub is not None:
+        app.add_subapp(HUB_PREFIX, hub_app(context.hub))
+    return app
+
+
+def build_container_app(hub: HubMirror) -> web.Application:
+    """What job containers reach: the Hub endpoint under `/hf` and `/healthz`, nothing else."""
+    app = web.Application(middlewares=[_request_log], client_max_size=1024**2)
+    app.router.add_get("/healthz", healthz)
+    app.add_subapp(HUB_PREFIX, hub_app(hub))
     return app

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..cache import Cache
 from ..engine.client import Engine
+from ..hub import HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
@@ -27,6 +28,8 @@ class ApiContext:
     market: Market
     scheduler: Scheduler
     metrics: Metrics
+    hub: HubMirror | None = None
+    """The Hub endpoint (`/hf`), unless `huggingface.mirror` is off."""
     started_at: float = field(default_factory=time.time)
 
 

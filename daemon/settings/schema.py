@@ -184,9 +184,40 @@ class DockerSettings(Section):
     )
 
 
+DEFAULT_MIRROR_PORT = 9811
+
+
 class HuggingFaceSettings(Section):
     endpoint: HttpUrl = Field(description="default HF_ENDPOINT or https://huggingface.co")
     token: SecretStr | None = Field(None, description="default HF_TOKEN")
+    mirror: bool = Field(
+        True,
+        description="serve the Hub's download protocol at /hf, backed by the store, and point "
+        "job containers at it with HF_ENDPOINT",
+    )
+    mirror_address: str | None = Field(
+        None,
+        description="the host address job containers reach /hf on; default: the Docker "
+        "engine's default bridge gateway",
+    )
+    mirror_port: int = Field(
+        DEFAULT_MIRROR_PORT, ge=0, le=65535, description="its port; 0: any free port"
+    )
+    access_ttl: Duration = Field(
+        300.0,
+        description="how long upstream's answer on a token's access to a gated or private "
+        "repo is kept",
+    )
+
+    @field_validator("mirror_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
 
 
 class S3Host(Section):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -49,7 +49,7 @@ class FileStream:
     """The blob being written, while the file was still downloading when opened."""
     fd: int | None = field(default=None, repr=False)
 
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+    async def chunks(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """The bytes of `[start, end)` in order, each as soon as it is on disk."""
         offset = start
         while offset < end:

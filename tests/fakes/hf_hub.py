@@ -4,11 +4,12 @@ Two servers, as on the real Hub: the hub itself (`/api/models/...`, `/{repo}/res
 a content host that LFS files redirect to (a different port: a different origin, so tests can
 check that the token never leaves the hub). What it implements:
 
-- `GET /api/models/{repo}[/revision/{rev}]` with `sha` and `siblings`, `?blobs=true` adding
-  `size`, `blobId` and `lfs{size, sha256, pointerSize}`;
-- `GET /api/models/{repo}/tree/{rev}[/{path}]?recursive=true`, paged with `Link: rel="next"`;
-- `HEAD|GET /{repo}/resolve/{rev}/{path}`: small files inline with `ETag` = git blob id; LFS
-  files `302` to the content host with `X-Linked-Etag` (sha256) and `X-Linked-Size`;
+- `GET /api/{models|datasets}/{repo}[/revision/{rev}]` with `sha` and `siblings`,
+  `?blobs=true` adding `size`, `blobId` and `lfs{size, sha256, pointerSize}`;
+- `GET /api/{models|datasets}/{repo}/tree/{rev}[/{path}]?recursive=true`, paged with
+  `Link: rel="next"`; `POST .../paths-info/{rev}` with `paths` in a form;
+- `HEAD|GET /[datasets/]{repo}/resolve/{rev}/{path}`: small files inline with `ETag` = git blob
+  id; LFS files `302` to the content host with `X-Linked-Etag` (sha256) and `X-Linked-Size`;
 - errors as `X-Error-Code`: `RepoNotFound` (401 without a token, 404), `RevisionNotFound`,
   `EntryNotFound` (with `X-Repo-Commit`), `GatedRepo` (401 without a token);
 - the content host honours `Range` and takes injected faults (see faults.py).
@@ -94,9 +95,11 @@ class FakeHub:
         gated: bool = False,
         private: bool = False,
         keep: bool = False,
+        repo_type: str = "model",
     ) -> str:
         """Commit `files` to `branch` (replacing the tree, or on top of it with keep=True)."""
-        repo = self.repos.setdefault(repo_id, HubRepo(repo_id, gated=gated, private=private))
+        key = repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}"
+        repo = self.repos.setdefault(key, HubRepo(repo_id, gated=gated, private=private))
         base = dict(repo.commits.get(repo.refs.get(branch, ""), {})) if keep else {}
         lfs = (
             lfs
@@ -126,11 +129,15 @@ class FakeHub:
     def _hub_app(self) -> web.Application:
         app = web.Application(middlewares=[self._count(self.traffic)])
         repo = r"{repo:[^/]+(?:/[^/]+)?}"
-        app.router.add_get(f"/api/models/{repo}/revision/{{rev}}", self._info)
-        app.router.add_get(f"/api/models/{repo}/tree/{{rev}}", self._tree)
-        app.router.add_get(f"/api/models/{repo}/tree/{{rev}}/{{path:.+}}", self._tree)
-        app.router.add_get(f"/api/models/{repo}", self._info)
-        app.router.add_route("*", f"/{repo}/resolve/{{rev}}/{{path:.+}}", self._resolve)
+        api = f"/api/{{kind:models|datasets}}/{repo}"
+        app.router.add_get(f"{api}/revision/{{rev}}", self._info)
+        app.router.add_get(f"{api}/tree/{{rev}}", self._tree)
+        app.router.add_get(f"{api}/tree/{{rev}}/{{path:.+}}", self._tree)
+        app.router.add_post(f"{api}/paths-info/{{rev}}", self._paths_info)
+        app.router.add_get(api, self._info)
+        resolve = f"{repo}/resolve/{{rev}}/{{path:.+}}"
+        app.router.add_route("*", f"/{{kind:datasets}}/{resolve}", self._resolve)
+        app.router.add_route("*", f"/{resolve}", self._resolve)
         return app
 
     def _count(self, traffic: Traffic) -> Any:
@@ -161,7 +168,9 @@ class FakeHub:
         return given == f"Bearer {self.token}"
 
     def _find(self, request: web.Request, *, files: bool) -> tuple[HubRepo, str] | web.Response:
-        repo = self.repos.get(request.match_info["repo"])
+        kind = request.match_info.get("kind", "models")
+        key = request.match_info["repo"]
+        repo = self.repos.get(key if kind == "models" else f"{kind}/{key}")
         auth = self._authorized(request)
         if auth is False:
             return web.json_response(
@@ -237,6 +246,15 @@ class FakeHub:
             next_url = request.url.with_query(query)
             headers["Link"] = f'<{next_url}>; rel="next"'
         return web.Response(text=json.dumps(page), content_type="application/json", headers=headers)
+
+    async def _paths_info(self, request: web.Request) -> web.Response:
+        found = self._find(request, files=False)
+        if isinstance(found, web.Response):
+            return found
+        repo, commit = found
+        asked = (await request.post()).getall("paths", [])
+        entries = {str(e["path"]): e for e in _tree_entries(repo.commits[commit], "", True)}
+        return web.json_response([entries[str(p)] for p in asked if str(p) in entries])
 
     async def _resolve(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

@@ -1,0 +1,101 @@
+"""The Hub's JSON, as this endpoint serves it: repo info, tree entries, errors.
+
+Declared like the API's bodies (daemon/wire.py), so the OpenAPI document describes what is
+served. Repo info and tree entries are the upstream Hub's own objects: the fields clients read
+are declared, and whatever else upstream sent (`cardData`, `lastModified`, `lastCommit`...)
+passes through as it came, so a client sees what it would see at the Hub.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..sources.hub_listing import Listing
+from ..wire import Omitted, body
+
+
+@body
+class HubError:
+    """A refusal, as the Hub words it (its code is in `X-Error-Code`)."""
+
+    error: str
+
+
+@body
+class SiblingLfs:
+    size: int
+    sha256: str
+    pointerSize: int
+
+
+@body
+class Sibling:
+    """A file of the repo; `size`, `blobId` and `lfs` with `?blobs=true`."""
+
+    rfilename: str
+    size: Omitted[int] = None
+    blobId: Omitted[str] = None
+    lfs: Omitted[SiblingLfs] = None
+
+
+class RepoInfo(BaseModel):
+    """`GET /api/{models|datasets}/{repo}[/revision/{rev}]`: the repo at one commit (`sha`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    sha: str
+    private: bool
+    gated: bool | str
+    siblings: list[Sibling]
+
+    @classmethod
+    def of(cls, listing: Listing, *, blobs: bool) -> RepoInfo:
+        info = dict(listing.info)
+        fields: dict[str, Any] = {
+            **info,
+            "id": str(info.get("id") or listing.repo.id),
+            "sha": listing.commit,
+            "private": listing.private,
+            "gated": info.get("gated") or False,
+            "siblings": [_sibling(entry, blobs) for entry in listing.files],
+        }
+        return cls(**fields)
+
+
+class TreeLfs(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    oid: str
+    size: int
+    pointerSize: Omitted[int] = None
+
+
+class TreeEntry(BaseModel):
+    """One entry of `tree` and `paths-info`: a file (with `lfs` when it is one) or a folder."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Literal["file", "directory"]
+    oid: str
+    size: int
+    path: str
+    lfs: Omitted[TreeLfs] = None
+
+
+def _sibling(entry: dict[str, Any], blobs: bool) -> Sibling:
+    if not blobs:
+        return Sibling(rfilename=str(entry["path"]))
+    lfs = entry.get("lfs")
+    return Sibling(
+        rfilename=str(entry["path"]),
+        size=int(entry["size"]),
+        blobId=str(entry["oid"]),
+        lfs=SiblingLfs(
+            size=int(lfs["size"]), sha256=str(lfs["oid"]), pointerSize=int(lfs["pointerSize"])
+        )
+        if isinstance(lfs, dict)
+        else None,
+    )

@@ -1,0 +1,61 @@
+"""The Hub endpoint's work, behind its routes: which revision a request means, whether it may
+read it, and a file's bytes out of the store.
+
+    listing(repo, revision)      revisions.py: the commit and listing, once per ttl
+      └─ access                  access.py: gated and private repos, per token, upstream's word
+    open(listing, path)          a one-file entry of the store (shared by blob with HF
+                                 resources), read as it lands (store.open_file)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clock import Clock
+from ..settings import HuggingFaceSettings
+from ..sources.hub_listing import Listing, RepoRef
+from ..sources.hub_upstream import HubUpstream
+from ..store import FileStream, Store
+from .access import AccessChecks
+from .problems import EntryNotFound
+from .revisions import Revisions
+
+READ_HOLDER = "hub:read"
+"""The lease holder of a file being read: a restarted daemon drops such leases."""
+
+
+class HubMirror:
+    def __init__(
+        self, settings: HuggingFaceSettings, store: Store, upstream: HubUpstream, clock: Clock
+    ) -> None:
+        self.store = store
+        self.upstream = upstream
+        self.revisions = Revisions(store, upstream)
+        self.access = AccessChecks(upstream, settings.access_ttl, clock)
+
+    async def listing(
+        self, repo: RepoRef, revision: str, authorization: str | None, *, files: bool = False
+    ) -> Listing:
+        """The repo at `revision`, if this request may see it (its files, with `files`)."""
+        listing = await self.revisions.listing(repo, revision, authorization)
+        await self.access.check(listing, authorization, files=files)
+        return listing
+
+    async def file(
+        self, repo: RepoRef, revision: str, path: str, authorization: str | None
+    ) -> tuple[Listing, dict[str, Any]]:
+        """A file's listing and tree entry, if this request may read it."""
+        listing = await self.revisions.listing(repo, revision, authorization)
+        await self.access.check(listing, authorization, files=True, path=path)
+        entry = listing.file(path)
+        if entry is None:
+            raise EntryNotFound(
+                f"{repo}: {path} does not exist at {listing.commit}", listing.commit
+            )
+        return listing, entry
+
+    async def open(self, listing: Listing, path: str, authorization: str | None) -> FileStream:
+        """The file's bytes: a hit, or fetched once upstream (with this request's token) and
+        read as they land. Close the stream when done."""
+        request, spec, resolver = self.upstream.file(listing, path, authorization)
+        return await self.store.open_file(request, resolver, spec, READ_HOLDER)

@@ -1,0 +1,146 @@
+"""The Hub's download protocol, as routes of an app mounted at `/hf`.
+
+    GET      /api/{models|datasets}/{repo}[/revision/{rev}]   repo info (`?blobs=true`)
+    GET      /api/{models|datasets}/{repo}/tree/{rev}[/{path}]   tree (`?recursive=true`, paged)
+    POST     /api/{models|datasets}/{repo}/paths-info/{rev}   entries of given paths
+    HEAD|GET /[datasets/]{repo}/resolve/{rev}/{path}          a file's metadata and bytes
+
+These are what huggingface_hub (2.x and 0.x), transformers, vLLM and TGI ask a Hub for when
+they download (`HF_ENDPOINT`). Handlers stay thin: they read the request, ask the mirror, and
+answer in the Hub's shapes; every error leaves as the Hub's (problems.py). A request's own
+`Authorization` is the token used upstream for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import InvalidInput
+from ..sources.hub_listing import RepoRef, RepoType
+from ..store import validate_relative_path
+from ..wire import respond, to_json
+from .answers import RepoInfo
+from .mirror import HubMirror
+from .problems import EntryNotFound, hub_errors
+from .serving import file_headers, head, send, wanted
+from .tree import MAX_PATHS, page, paths_info, under
+
+PREFIX = "/hf"
+MIRROR = web.AppKey("mirror", HubMirror)
+_REPO = r"{repo:[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?}"
+_API = r"/api/{kind:models|datasets}/" + _REPO
+_TRUE = ("1", "true", "True")
+
+
+def hub_app(mirror: HubMirror) -> web.Application:
+    """The `/hf` app: mount it with `add_subapp(PREFIX, ...)` (one app per parent)."""
+    app = web.Application(middlewares=[hub_errors])
+    app[MIRROR] = mirror
+    router = app.router
+    router.add_get(_API, repo_info, allow_head=False)
+    router.add_get(_API + "/revision/{rev}", repo_info, allow_head=False)
+    router.add_get(_API + "/tree/{rev}", tree, allow_head=False)
+    router.add_get(_API + "/tree/{rev}/{path:.+}", tree, allow_head=False)
+    router.add_post(_API + "/paths-info/{rev}", paths)
+    router.add_get("/datasets/" + _REPO + "/resolve/{rev}/{path:.+}", resolve_dataset)
+    router.add_get("/" + _REPO + "/resolve/{rev}/{path:.+}", resolve_model)
+    return app
+
+
+def _repo(request: web.Request, kind: RepoType | None = None) -> RepoRef:
+    if kind is None:
+        kind = "model" if request.match_info["kind"] == "models" else "dataset"
+    repo = request.match_info["repo"]
+    if ".." in repo or "--" in repo or repo.endswith((".git", ".")):
+        raise InvalidInput(f"{repo!r} is not a repo id")
+    return RepoRef(kind, repo)
+
+
+def _revision(request: web.Request) -> str:
+    revision = request.match_info.get("rev", "main")
+    if not revision or len(revision) > 255 or any(c.isspace() for c in revision):
+        raise InvalidInput(f"{revision!r} is not a revision")
+    return revision
+
+
+def _path(text: str) -> str:
+    try:
+        return validate_relative_path(text)
+    except Exception as exc:
+        raise InvalidInput(f"{text!r} is not a file path in a repo") from exc
+
+
+def _auth(request: web.Request) -> str | None:
+    return request.headers.get("Authorization") or None
+
+
+async def repo_info(request: web.Request) -> web.Response:
+    repo, revision = _repo(request), _revision(request)
+    listing = await request.app[MIRROR].listing(repo, revision, _auth(request))
+    blobs = request.query.get("blobs") in _TRUE
+    return respond(RepoInfo.of(listing, blobs=blobs))
+
+
+async def tree(request: web.Request) -> web.Response:
+    repo, revision = _repo(request), _revision(request)
+    folder = request.match_info.get("path", "").strip("/")
+    if folder:
+        folder = _path(folder)
+    listing = await request.app[MIRROR].listing(repo, revision, _auth(request))
+    entries = under(listing, folder, recursive=request.query.get("recursive") in _TRUE)
+    if entries is None:
+        raise EntryNotFound(f"{repo}: no folder {folder} at {listing.commit}", listing.commit)
+    chosen, following = page(entries, request.query.get("cursor"))
+    headers = {}
+    if following is not None:
+        link = request.url.update_query(cursor=str(following))
+        headers["Link"] = f'<{link}>; rel="next"'
+    return web.json_response([to_json(e) for e in chosen], headers=headers)
+
+
+async def paths(request: web.Request) -> web.Response:
+    repo, revision = _repo(request), _revision(request)
+    asked = await _asked_paths(request)
+    listing = await request.app[MIRROR].listing(repo, revision, _auth(request))
+    return web.json_response([to_json(e) for e in paths_info(listing, asked)])
+
+
+async def _asked_paths(request: web.Request) -> list[str]:
+    """`paths` of a form (what huggingface_hub sends) or of a JSON object."""
+    if request.content_type == "application/json":
+        body: Any = await request.json()
+        asked = body.get("paths") if isinstance(body, dict) else None
+        asked = [asked] if isinstance(asked, str) else asked
+    else:
+        asked = (await request.post()).getall("paths", [])
+    if not isinstance(asked, list) or not all(isinstance(p, str) for p in asked):
+        raise InvalidInput("`paths` must be a list of paths")
+    if len(asked) > MAX_PATHS:
+        raise InvalidInput(f"at most {MAX_PATHS} paths at once")
+    return asked
+
+
+async def resolve_model(request: web.Request) -> web.StreamResponse:
+    return await _resolve(request, _repo(request, "model"))
+
+
+async def resolve_dataset(request: web.Request) -> web.StreamResponse:
+    return await _resolve(request, _repo(request, "dataset"))
+
+
+async def _resolve(request: web.Request, repo: RepoRef) -> web.StreamResponse:
+    mirror, auth = request.app[MIRROR], _auth(request)
+    path = _path(request.match_info["path"])
+    listing, entry = await mirror.file(repo, _revision(request), path, auth)
+    if request.method == "HEAD":
+        return await head(request, listing, entry)
+    span = wanted(request, listing, entry)
+    if isinstance(span, web.Response):
+        return span
+    stream = await mirror.open(listing, path, auth)
+    try:
+        return await send(request, stream, file_headers(listing, entry), span)
+    finally:
+        await stream.close()

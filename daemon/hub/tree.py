@@ -1,0 +1,52 @@
+"""Tree and paths-info answers from a listing: what is under a folder, page by page.
+
+The listing holds upstream's recursive tree (files and folders, sorted by path), so a folder's
+entries, recursive or not, and the entries of given paths are found without asking upstream.
+Pages are cut as the Hub cuts them (1,000 entries) and chained with a `Link: rel="next"` header
+whose cursor is an offset into the sorted entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..sources.hub_listing import Listing
+from .answers import TreeEntry
+
+PAGE = 1000
+MAX_PATHS = 10_000
+"""Paths one paths-info request may ask about."""
+
+
+def under(listing: Listing, folder: str, *, recursive: bool) -> list[dict[str, Any]] | None:
+    """Entries below `folder` ("" for the root): every one, or only its children; None if
+    the listing has no such folder."""
+    if folder and (listing.entry(folder) or {}).get("type") != "directory":
+        return None
+    prefix = f"{folder}/" if folder else ""
+    found = []
+    for entry in listing.entries:
+        path = str(entry["path"])
+        if not path.startswith(prefix):
+            continue
+        if recursive or "/" not in path[len(prefix) :]:
+            found.append(entry)
+    return found
+
+
+def page(entries: list[dict[str, Any]], cursor: str | None) -> tuple[list[TreeEntry], int | None]:
+    """One page from `cursor` on, and the cursor of the next (None on the last page)."""
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    chosen = entries[start : start + PAGE]
+    following = start + PAGE if start + PAGE < len(entries) else None
+    return [TreeEntry(**entry) for entry in chosen], following
+
+
+def paths_info(listing: Listing, paths: list[str]) -> list[TreeEntry]:
+    """The entries of `paths` that exist, in the order asked (the Hub leaves others out)."""
+    found = []
+    for path in dict.fromkeys(p.strip("/") for p in paths):
+        entry = listing.entry(path)
+        if entry is not None:
+            found.append(TreeEntry(**entry))
+    return found
