@@ -1,0 +1,173 @@
+"""Job containers on the test engine download through the `HF_ENDPOINT` they are given: the
+endpoint's own listener on the engine's bridge gateway, which serves `/hf` and `/healthz` and
+nothing of the API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.daemon_process import DaemonProcess
+from tests.fakes.content import Content
+from tests.fakes.faults import Faults
+from tests.fakes.hf_hub import FakeHub
+from tests.peers.dockerd import DockerPeer
+from tests.peers.registry import RegistryPeer
+
+pytestmark = pytest.mark.docker
+
+MB = 1024 * 1024
+REPO = "org/container-model"
+WEIGHTS = Content.generated(6 * MB, seed=600)
+
+
+@pytest.fixture(scope="module")
+def daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_peer: DockerPeer,
+    registry: RegistryPeer,
+    hub: FakeHub,
+) -> Iterator[DaemonProcess]:
+    hub.commit(REPO, {"config.json": b'{"model_type": "llama"}', "w.safetensors": WEIGHTS})
+    config: dict[str, dict[str, Any]] = {
+        **docker_peer.daemon_config(registry.host),
+        "huggingface": {"endpoint": hub.url, "mirror_port": 0},
+    }
+    process = DaemonProcess(tmp_path_factory.mktemp("hub-containers"), config).start()
+    yield process
+    assert process.stop() == 0
+
+
+def run_job(daemon: DaemonProcess, *ops: dict[str, Any]) -> dict[str, Any]:
+    definition = {"version": "0.1", "type": "container", "ops": list(ops)}
+    job = daemon.client().request("POST", "/v1/jobs", body=definition)
+    return daemon.wait_job(job["id"], timeout=180)
+
+
+def op(op_id: str, cmd: str, **args: Any) -> dict[str, Any]:
+    return {"type": "container/run", "id": op_id, "args": {"image": "ubuntu", "cmd": cmd, **args}}
+
+
+def test_a_container_downloads_through_the_injected_endpoint(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    record = run_job(
+        daemon,
+        op(
+            "fetch",
+            "wget -q -O - $HF_ENDPOINT/org/container-model/resolve/main/config.json; echo;"
+            " wget -q -O /tmp/w $HF_ENDPOINT/org/container-model/resolve/main/w.safetensors"
+            " && sha256sum /tmp/w",
+        ),
+    )
+    assert record["state"] == "completed", record
+    lines = daemon.job_logs(record["id"]).splitlines()
+    assert lines[0] == '{"model_type": "llama"}'
+    assert lines[1].split()[0] == WEIGHTS.sha256
+    resources = daemon.client().get("/v1/resources")["resources"]
+    assert any(e["details"].get("path") == "w.safetensors" for e in resources)
+
+
+def test_two_containers_reading_one_cold_file_fetch_it_once(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    content = Content.generated(10 * MB, seed=601)
+    hub.commit("org/shared-weights", {"w.safetensors": content})
+    release = threading.Event()
+    hub.set_faults(content, Faults(hold_after=MB, hold=release))
+    fetch = (
+        "wget -q -O /tmp/w $HF_ENDPOINT/org/shared-weights/resolve/main/w.safetensors"
+        " && sha256sum /tmp/w"
+    )
+    together = {"execution": {"group": "readers"}}
+    ops = [{**op("a", fetch), **together}, {**op("b", fetch), **together}]
+    job = daemon.client().request(
+        "POST", "/v1/jobs", body={"version": "0.1", "type": "container", "ops": ops}
+    )
+    try:
+        _wait_for_readers(daemon, "org/shared-weights", 2)  # both containers are reading
+    finally:
+        release.set()
+    record = daemon.wait_job(job["id"], timeout=180)
+    assert record["state"] == "completed", record
+    for op_id in ("a", "b"):
+        assert daemon.job_logs(record["id"], op_id).split()[0] == content.sha256
+    assert hub.cdn_traffic.count(f"GET /lfs/{content.sha256}") == 1
+
+
+def _wait_for_readers(daemon: DaemonProcess, repo: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for entry in daemon.client().get("/v1/resources")["resources"]:
+            details = entry["details"]
+            if details.get("repo") == repo and details.get("path") and entry["leases"] >= count:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{count} readers of {repo} never showed up")
+
+
+def test_the_containers_listener_serves_the_hub_and_nothing_of_the_api(
+    daemon: DaemonProcess,
+) -> None:
+    record = run_job(
+        daemon,
+        op(
+            "probe",
+            'base=${HF_ENDPOINT%/hf}; echo "$HF_ENDPOINT";'
+            " wget -q -O - $base/healthz; echo;"
+            " for route in /v1/status /v1/resources /v1/jobs /metrics /hf/../v1/status; do"
+            "   wget -q -O - $base$route >/dev/null 2>&1 && echo open $route || echo closed $route;"
+            " done",
+        ),
+    )
+    assert record["state"] == "completed", record
+    lines = daemon.job_logs(record["id"]).splitlines()
+    endpoint = lines[0]
+    assert endpoint.startswith("http://nosana-cache.internal:")
+    assert endpoint.endswith("/hf")
+    assert lines[1] == '{"status": "ok"}'
+    assert all(line.startswith("closed ") for line in lines[2:]), lines
+    # From the host, at the address the listener is bound on, the same.
+    bound = (
+        next(line for line in daemon.log().splitlines() if '"hub.listening"' in line)
+        .split('"address": "')[1]
+        .split('"')[0]
+    )
+    assert requests.get(f"http://{bound}/v1/status", timeout=10).status_code == 404
+    assert requests.get(f"http://{bound}/hf/api/models/{REPO}", timeout=10).status_code == 200
+
+
+def test_a_job_that_sets_hf_endpoint_keeps_its_own(daemon: DaemonProcess) -> None:
+    record = run_job(
+        daemon, op("own", "echo $HF_ENDPOINT", env={"HF_ENDPOINT": "http://mirror.example/hf"})
+    )
+    assert record["state"] == "completed", record
+    assert daemon.job_logs(record["id"]) == "http://mirror.example/hf\n"
+
+
+def test_mirror_off_turns_it_all_off(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_peer: DockerPeer,
+    registry: RegistryPeer,
+    hub: FakeHub,
+) -> None:
+    config: dict[str, dict[str, Any]] = {
+        **docker_peer.daemon_config(registry.host),
+        "huggingface": {"endpoint": hub.url, "mirror": False},
+    }
+    process = DaemonProcess(tmp_path_factory.mktemp("hub-off"), config).start()
+    try:
+        record = run_job(process, op("plain", "echo ${HF_ENDPOINT:-unset}"))
+        assert record["state"] == "completed", record
+        assert process.job_logs(record["id"]) == "unset\n"
+        off = requests.get(f"{process.url}/hf/api/models/{REPO}", timeout=10)
+        assert off.status_code == 404
+        assert off.headers["Content-Type"].startswith("application/problem+json")
+        assert '"hub.listening"' not in process.log()
+    finally:
+        assert process.stop() == 0
