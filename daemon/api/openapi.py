@@ -19,6 +19,8 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from .. import __version__
+from ..hub import OPENAPI_RESPONSES as HUB_RESPONSES
+from ..hub import openapi_paths as hub_paths
 from ..jobs.spec import JobDefinition
 from ..resources import Resource
 from .models import (
@@ -56,6 +58,7 @@ RESPONSES: tuple[type, ...] = (
     VerifyReport,
     Job,
     JobList,
+    *HUB_RESPONSES,
 )
 """Response bodies: each is documented under its class name, with the models it nests."""
 
@@ -300,7 +303,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Node-side cache of Docker images and models for Nosana GPU hosts.",
         },
-        "paths": _guarded(_service_paths() | _resource_paths() | _job_paths()),
+        "paths": _guarded(_service_paths() | _resource_paths() | _job_paths() | hub_paths()),
         "components": {
             "schemas": model_schemas(REQUESTS, RESPONSES),
             "securitySchemes": {

@@ -15,12 +15,15 @@ served from the store afterwards, while it downloads already. Modules by role:
     openapi.py    the routes in the daemon's OpenAPI document
 """
 
-from .answers import HubError, RepoInfo, Sibling, SiblingLfs, TreeEntry, TreeLfs
+from .answers import HubError, RepoInfo, Sibling, SiblingLfs, TreeEntries, TreeEntry, TreeLfs
 from .listener import ContainerHub, ContainerListener
 from .mirror import HubMirror
+from .openapi import RESPONSES as OPENAPI_RESPONSES
+from .openapi import paths as openapi_paths
 from .routes import PREFIX, hub_app
 
 __all__ = [
+    "OPENAPI_RESPONSES",
     "PREFIX",
     "ContainerHub",
     "ContainerListener",
@@ -29,7 +32,9 @@ __all__ = [
     "RepoInfo",
     "Sibling",
     "SiblingLfs",
+    "TreeEntries",
     "TreeEntry",
     "TreeLfs",
     "hub_app",
+    "openapi_paths",
 ]

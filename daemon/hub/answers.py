@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, RootModel
 
 from ..sources.hub_listing import Listing
 from ..wire import Omitted, body
@@ -83,6 +83,10 @@ class TreeEntry(BaseModel):
     size: int
     path: str
     lfs: Omitted[TreeLfs] = None
+
+
+class TreeEntries(RootModel[list[TreeEntry]]):
+    """`tree` and `paths-info` answers: a list of entries."""
 
 
 def _sibling(entry: dict[str, Any], blobs: bool) -> Sibling:

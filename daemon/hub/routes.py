@@ -20,8 +20,8 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..sources.hub_listing import RepoRef, RepoType
 from ..store import validate_relative_path
-from ..wire import respond, to_json
-from .answers import RepoInfo
+from ..wire import respond
+from .answers import RepoInfo, TreeEntries
 from .mirror import HubMirror
 from .problems import EntryNotFound, hub_errors
 from .serving import file_headers, head, send, wanted
@@ -97,14 +97,14 @@ async def tree(request: web.Request) -> web.Response:
     if following is not None:
         link = request.url.update_query(cursor=str(following))
         headers["Link"] = f'<{link}>; rel="next"'
-    return web.json_response([to_json(e) for e in chosen], headers=headers)
+    return respond(TreeEntries(chosen), headers=headers)
 
 
 async def paths(request: web.Request) -> web.Response:
     repo, revision = _repo(request), _revision(request)
     asked = await _asked_paths(request)
     listing = await request.app[MIRROR].listing(repo, revision, _auth(request))
-    return web.json_response([to_json(e) for e in paths_info(listing, asked)])
+    return respond(TreeEntries(paths_info(listing, asked)))
 
 
 async def _asked_paths(request: web.Request) -> list[str]:

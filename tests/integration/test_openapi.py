@@ -142,6 +142,7 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
     check("POST", "/v1/site/gc")
     check("POST", "/v1/verify")
     _exercise_jobs(check)
+    _exercise_hub(check)
     market.serve({"required_remote_resources": [{"type": "HF", "repo": "org/documented"}]})
     _until(lambda: ask(url, "GET", "/readyz", token=TOKEN).status == 200)
     check("GET", "/readyz")
@@ -163,7 +164,26 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
         ("GET", "/v1/jobs/{id}", 200),
         ("POST", "/v1/jobs/{id}/stop", 409),
         ("POST", "/v1/site/gc", 200),
+        ("GET", "/hf/api/{kind}/{org}/{name}", 200),
+        ("GET", "/hf/api/{kind}/{org}/{name}", 401),
+        ("GET", "/hf/api/{kind}/{org}/{name}/tree/{revision}", 200),
+        ("POST", "/hf/api/{kind}/{org}/{name}/paths-info/{revision}", 200),
+        ("GET", "/hf/{org}/{name}/resolve/{revision}/{path}", 200),
+        ("GET", "/hf/{org}/{name}/resolve/{revision}/{path}", 404),
     }
+
+
+def _exercise_hub(check: Callable[..., Any]) -> None:
+    """The Hub endpoint's answers (a Hub token, not the API's, goes with them: none here)."""
+    hub = "/hf/api/models/org/documented"
+    assert check("GET", hub, token=None)["sha"]
+    assert check("GET", f"{hub}/revision/main?blobs=true", token=None)["siblings"]
+    assert check("GET", f"{hub}/tree/main?recursive=true", token=None)
+    assert check("POST", f"{hub}/paths-info/main", {"paths": ["config.json"]}, token=None)
+    check("GET", "/hf/api/models/org/absent", token=None)  # 401 RepoNotFound, as the Hub
+    check("GET", "/hf/org/documented/resolve/main/config.json", token=None)
+    check("HEAD", "/hf/org/documented/resolve/main/weights.bin", token=None)
+    check("GET", "/hf/org/documented/resolve/main/absent.bin", token=None)  # EntryNotFound
 
 
 def _exercise_jobs(check: Callable[..., Any]) -> None:
