@@ -1,0 +1,58 @@
+"""The listing document: upstream's answers kept as they were, minus what a mirror must not
+pass on (Xet), and never a name that would leave a view."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.errors import UnsafeUpstream, UpstreamError
+from daemon.sources.hub_listing import Listing, RepoRef, etag_of, expected_of
+from tests.unit.hub.listings import COMMIT, SHA, listing, tree
+
+
+def test_a_listing_survives_its_document_and_drops_xet_and_siblings() -> None:
+    kept = listing(cardData={"license": "mit"}, xetEnabled=True)
+    again = Listing.from_bytes(kept.to_bytes())
+    assert again == kept
+    assert again.info["cardData"] == {"license": "mit"}
+    assert "siblings" not in again.info
+    assert "xetEnabled" not in again.info
+    assert all("xetHash" not in entry for entry in again.entries)
+    assert [e["path"] for e in again.files] == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer/special/tokens.txt",
+        "tokenizer/tokenizer.json",
+    ]
+
+
+def test_a_files_digests_and_etag_come_from_lfs_or_git() -> None:
+    kept = listing()
+    weights, config = kept.file("model.safetensors"), kept.file("config.json")
+    assert weights is not None
+    assert config is not None
+    assert expected_of(weights).sha256 == SHA
+    assert etag_of(weights) == SHA
+    assert expected_of(config).git_sha1 == "1" * 40
+    assert etag_of(config) == "1" * 40
+    assert kept.file("tokenizer") is None  # a folder is not a file
+    assert kept.entry("tokenizer") is not None
+
+
+@pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a//b", "a/./b"])
+def test_names_that_would_leave_a_view_are_refused(path: str) -> None:
+    hostile = [*tree(), {"type": "file", "oid": "7" * 40, "size": 1, "path": path}]
+    with pytest.raises(UnsafeUpstream):
+        Listing.of(RepoRef("model", "org/model"), COMMIT, {}, hostile)
+
+
+def test_an_entry_of_no_known_type_is_refused() -> None:
+    with pytest.raises(UpstreamError, match="does not describe"):
+        Listing.of(RepoRef("model", "o/m"), COMMIT, {}, [{"type": "link", "path": "x"}])
+
+
+def test_gated_and_private_are_read_from_the_repo_info() -> None:
+    assert not listing().gated
+    assert listing(gated="manual").gated
+    assert listing(gated="auto").gated
+    assert listing(private=True).private
