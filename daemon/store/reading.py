@@ -20,6 +20,7 @@ import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from ..errors import NosanaCacheError, StoreError
 from . import index
@@ -48,6 +49,13 @@ class FileStream:
     growing: Growing | None = None
     """The blob being written, while the file was still downloading when opened."""
     fd: int | None = field(default=None, repr=False)
+
+    def committed_blob(self) -> Path | None:
+        """The blob file, when the file was whole in the store when opened (a reader may then
+        hand it to the kernel, `sendfile`); None while it is still being written."""
+        if self.growing is not None or self.blob is None:
+            return None
+        return self.parts.paths.blob(self.blob)
 
     async def chunks(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """The bytes of `[start, end)` in order, each as soon as it is on disk."""
