@@ -53,6 +53,8 @@ def write(results: dict[str, Any], source: Path) -> Path:
     _bars(images / "cold-s3.png", "Cold S3 download", t["s3"]["times"])
     _bars(images / "cold-job.png", "Cold job start (submit to exit)", cold["times"])
     _bars(images / "warm-job.png", "Warm job start (submit to exit)", warm["times"])
+    hub = results["hub"]
+    _bars(images / "hub-job.png", "A job's container downloads its model", hub["times"])
     mem = results["memory"]
     herd, dedup, scale = results["herd"], results["dedup"], results["scale"]
     text = f"""# Benchmarks
@@ -146,7 +148,31 @@ Peak resident memory of the daemon (target: under 200 MiB):
 | one {mem["one_file_gib"]["size"]} GiB file | {mem["one_file_gib"]["idle_rss_mib"]} MiB | **{mem["one_file_gib"]["peak_rss_mib"]} MiB** |
 | {mem["small_files"]["size"]} small files | {mem["small_files"]["idle_rss_mib"]} MiB | **{mem["small_files"]["peak_rss_mib"]} MiB** |
 
-## 7. Scale
+## 7. A container that downloads its own model
+
+Most of Nosana's templates start vLLM or TGI with `--model org/repo` and let the container
+download the weights. Here a job's container runs huggingface_hub's `snapshot_download` of a
+repo of {", ".join(str(s) for s in hub["files_mib"])} MiB shards ({hub["bytes"] // MB} MiB): straight from the hub (today:
+`docker run --network host`, `HF_ENDPOINT` at the hub), through the daemon cold (a job, with
+the `HF_ENDPOINT` it injects, the store emptied first) and warm (the next job). The image is
+busybox plus this machine's own Python and huggingface_hub (bench/hub_image.py); the times
+are measured inside the container. The hub is on the same machine, so the cold run shows the
+cache's overhead, not the network it saves (a WAN makes upstream the slow part).
+
+{_table(hub["times"])}
+
+Time to first byte (a GET of the largest file, to its first 64 KiB; cold: from an empty store,
+the file still downloading upstream):
+
+{_table(hub["time_to_first_byte"])}
+
+Upstream bytes: straight {hub["upstream_bytes"]["upstream"] // MB} MiB, daemon cold
+{hub["upstream_bytes"]["daemon cold"] // MB} MiB, daemon warm **{hub["upstream_bytes"]["daemon warm"] // MB} MiB**. The warm
+download runs **{hub["warm_speedup"]}x** as fast as the straight one; the cold one takes {hub["cold_over_upstream"]}x its time.
+
+![hub job](img/hub-job.png)
+
+## 8. Scale
 
 With {scale["sweep"]["entries"]:,} entries and {scale["sweep"]["blobs"]:,} blobs in the index:
 acquiring a cached entry (a hit) takes **{scale["sweep"]["acquire_hit_with_that_many_entries"]["median_ms"]} ms**

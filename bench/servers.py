@@ -7,6 +7,7 @@ SPEC_JSON: {"repos": {"bench/model": {"path": [size, seed], ...}, ...},
             "bucket": "bench", "objects": {"key": [size, seed], ...}}
 A repo given a list of such file maps gets one commit per map, in order (main moves on).
 Prints one JSON line with the URLs and each file's sha256, then serves until stdin closes.
+`GET {traffic}` answers how many body bytes the hub and its content host have sent so far.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from aiohttp import web
 
 from tests.fakes.content import Content
 from tests.fakes.hf_hub import FakeHub
@@ -28,6 +31,7 @@ def main() -> None:
     hub = FakeHub(servers)
     hub.tree_page_size = 1000  # as the real Hub pages its tree
     static = StaticHost(servers, listing=True)
+    traffic = servers.serve(_traffic_app(hub))
     repos: dict[str, dict[str, str]] = {}
     commits: dict[str, list[str]] = {}
     for repo, spec_files in spec.get("repos", {}).items():
@@ -48,6 +52,7 @@ def main() -> None:
                 "hub": hub.url,
                 "cdn": hub.cdn_url,
                 "static": static.url,
+                "traffic": traffic,
                 "repos": repos,
                 "commits": commits,
                 "objects": objects,
@@ -57,6 +62,15 @@ def main() -> None:
     )
     sys.stdin.read()
     servers.stop()
+
+
+def _traffic_app(hub: FakeHub) -> web.Application:
+    async def sent(request: web.Request) -> web.Response:
+        return web.json_response({"hub": hub.traffic.body_bytes, "cdn": hub.cdn_traffic.body_bytes})
+
+    app = web.Application()
+    app.router.add_get("/", sent)
+    return app
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold, jobs, memory, report, transfers
+from bench import cold, hub, jobs, memory, report, transfers
 from bench.common import ROOT, machine
 from bench.store import bench_acquire_and_view, bench_sweep
 
@@ -33,6 +33,10 @@ def run(runs: int, quick: bool, path: Path, resume: bool) -> dict[str, Any]:
         ("dedup", lambda: cold.dedup(10, 5 if quick else 20)),
         ("herd", lambda: cold.herd(10 if quick else 50, 20 if quick else 200)),
         ("memory", lambda: memory.measure(1 if quick else 4, 1000 if quick else 10_000)),
+        (
+            "hub",
+            lambda: hub.measure(1 if quick else max(runs, 3), [20] * 3 if quick else [500] * 3),
+        ),
         ("scale", lambda: _scale(10_000 if quick else 100_000, 100_000 if quick else 1_000_000)),
     ]
     for name, step in steps:
