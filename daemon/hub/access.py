@@ -102,9 +102,16 @@ class AccessChecks:
         try:
             await self.upstream.check_access(listing.repo, listing.commit, probe, authorization)
         except UpstreamRefused as refusal:
+            if not _about_access(refusal):
+                return _Answer(self.clock.now(), None)  # the token got in; the file is gone
             log.info("hub.access_refused", repo=str(listing.repo), status=refusal.status)
             return _Answer(self.clock.now(), refusal)
         return _Answer(self.clock.now(), None)
+
+
+def _about_access(refusal: UpstreamRefused) -> bool:
+    """A refusal of the token (401, 403, an unknown or gated repo), not of a missing file."""
+    return refusal.status in (401, 403) or refusal.code in ("RepoNotFound", "GatedRepo")
 
 
 def _refusal_without_token(listing: Listing) -> UpstreamRefused:

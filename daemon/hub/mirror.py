@@ -46,8 +46,9 @@ class HubMirror:
     ) -> tuple[Listing, dict[str, Any]]:
         """A file's listing and tree entry, if this request may read it."""
         listing = await self.revisions.listing(repo, revision, authorization)
-        await self.access.check(listing, authorization, files=True, path=path)
         entry = listing.file(path)
+        # Upstream is asked about a file it has: a missing one says nothing of the token.
+        await self.access.check(listing, authorization, files=True, path=path if entry else None)
         if entry is None:
             raise EntryNotFound(
                 f"{repo}: {path} does not exist at {listing.commit}", listing.commit

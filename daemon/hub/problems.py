@@ -19,7 +19,9 @@ from ..errors import (
     InvalidInput,
     NosanaCacheError,
     NotFound,
+    UpstreamAuthError,
     UpstreamError,
+    UpstreamNotFound,
     UpstreamRefused,
     UpstreamUnavailable,
 )
@@ -63,6 +65,10 @@ def from_error(exc: NosanaCacheError) -> web.Response:
         return hub_error(507, f"the cache has no room for this file: {exc.message}")
     if isinstance(exc, InvalidInput):
         return hub_error(400, exc.message, "BadRequest")
+    if isinstance(exc, UpstreamAuthError):  # refused mid-download (the listing let it through)
+        return hub_error(403, exc.message)
+    if isinstance(exc, UpstreamNotFound):  # listed, but gone upstream when fetched
+        return hub_error(404, exc.message, "EntryNotFound")
     if isinstance(exc, UpstreamError):
         return hub_error(502, f"the Hub answered badly: {exc.message}")
     return hub_error(exc.status, exc.message)

@@ -105,3 +105,12 @@ def test_the_operators_token_never_reaches_upstream_for_a_request(
     start = len(hub.traffic.authorizations)
     assert fetch(daemon, "org/public-model", "config.json", None).status_code == 200
     assert not any(hub.traffic.authorizations[start:])
+
+
+def test_asking_for_a_missing_file_first_does_not_lock_a_good_token_out(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    hub.commit("org/gated-second", {"config.json": b"{}"}, gated=True)
+    missing = fetch(daemon, "org/gated-second", "absent.bin", hub.token)
+    assert (missing.status_code, missing.headers["X-Error-Code"]) == (404, "EntryNotFound")
+    assert fetch(daemon, "org/gated-second", "config.json", hub.token).content == b"{}"

@@ -26,6 +26,7 @@ class Upstream:
     asked: list[tuple[str, str]] = field(default_factory=list)
     down: bool = False
     gate: asyncio.Event | None = None
+    gone: set[str] = field(default_factory=set)
 
     async def check_access(self, repo: RepoRef, commit: str, path: str, auth: str | None) -> None:
         self.asked.append((path, auth or ""))
@@ -33,6 +34,8 @@ class Upstream:
             await self.gate.wait()
         if self.down:
             raise UpstreamUnavailable("hub down")
+        if auth == GOOD and path in self.gone:
+            raise UpstreamRefused("gone", status=404, code="EntryNotFound", reason="gone")
         if auth != GOOD:
             raise UpstreamRefused("no", status=403, code=None, reason="Forbidden")
 
@@ -94,4 +97,12 @@ async def test_concurrent_requests_with_one_token_ask_once() -> None:
     assert upstream.gate is not None
     upstream.gate.set()
     await asyncio.gather(*waiting)
+    assert len(upstream.asked) == 1
+
+
+async def test_a_file_gone_upstream_says_nothing_against_the_token() -> None:
+    upstream = Upstream(gone={"config.json"})
+    access, gated = checks(upstream, ManualClock()), listing(gated="manual")
+    await access.check(gated, GOOD, files=True, path="config.json")
+    await access.check(gated, GOOD, files=True, path="model.safetensors")
     assert len(upstream.asked) == 1

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from daemon.errors import InsufficientSpace, UpstreamError, UpstreamRefused, UpstreamUnavailable
+from daemon.errors import (
+    InsufficientSpace,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
 from daemon.hub.problems import EntryNotFound, from_error
 
 
@@ -32,6 +39,8 @@ def test_what_only_the_cache_can_say_gets_a_gateways_status() -> None:
     assert from_error(slow).status == 504
     assert from_error(InsufficientSpace(10, 5)).status == 507
     assert from_error(UpstreamError("hf: not JSON")).status == 502
+    assert from_error(UpstreamAuthError("cdn: 403")).status == 403  # refused mid-download
+    assert from_error(UpstreamNotFound("cdn: 404")).headers["X-Error-Code"] == "EntryNotFound"
     assert "X-Error-Code" not in from_error(down).headers
 
 
