@@ -171,3 +171,29 @@ def test_bytes_that_fail_their_digest_are_never_served_whole_nor_kept(
     ]
     assert entry["state"] == "failed"
     assert "sha256" in entry["error"]
+
+
+def test_a_drop_upstream_mid_body_is_resumed_and_the_reader_never_notices(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    content = Content.generated(6 * MB, seed=404)
+    hub.commit("org/dropped", {"w.safetensors": content})
+    hub.set_faults(content, Faults(drop_after=2 * MB + 17, drop_times=1))
+    body = requests.get(url(daemon, "w.safetensors", "org/dropped"), timeout=60).content
+    assert hashlib.sha256(body).hexdigest() == content.sha256
+    assert hub.cdn_traffic.count(f"GET /lfs/{content.sha256}") == 2  # the resume: one more
+
+
+def test_a_reader_that_leaves_mid_file_leaves_the_download_going(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    content = Content.generated(8 * MB, seed=405)
+    release = held(hub, "org/left", content, after=MB)
+    try:
+        with requests.get(url(daemon, "w.safetensors", "org/left"), stream=True, timeout=60) as r:
+            assert r.raw.read(64 * 1024) == content.read(0, 64 * 1024)
+    finally:
+        release.set()  # the reader has gone; upstream sends the rest to the daemon
+    again = requests.get(url(daemon, "w.safetensors", "org/left"), timeout=60)
+    assert hashlib.sha256(again.content).hexdigest() == content.sha256
+    assert hub.cdn_traffic.count(f"GET /lfs/{content.sha256}") == 1
