@@ -17,8 +17,8 @@ from tests.fakes.hf_hub import FakeHub
 from tests.peers.hf_clients import HfClient, clients
 
 MB = 1024 * 1024
-GATED = "org/gated-model"
-PRIVATE = "org/private-model"
+GATED = "hubtest/gated-model"
+PRIVATE = "hubtest/private-model"
 WEIGHTS = Content.generated(2 * MB, seed=500)
 
 
@@ -101,16 +101,16 @@ def test_the_clients_raise_what_the_hub_makes_them_raise(
 def test_the_operators_token_never_reaches_upstream_for_a_request(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
-    hub.commit("org/public-model", {"config.json": b"{}"})
+    hub.commit("hubtest/public-model", {"config.json": b"{}"})
     start = len(hub.traffic.authorizations)
-    assert fetch(daemon, "org/public-model", "config.json", None).status_code == 200
+    assert fetch(daemon, "hubtest/public-model", "config.json", None).status_code == 200
     assert not any(hub.traffic.authorizations[start:])
 
 
 def test_asking_for_a_missing_file_first_does_not_lock_a_good_token_out(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
-    hub.commit("org/gated-second", {"config.json": b"{}"}, gated=True)
-    missing = fetch(daemon, "org/gated-second", "absent.bin", hub.token)
+    hub.commit("hubtest/gated-second", {"config.json": b"{}"}, gated=True)
+    missing = fetch(daemon, "hubtest/gated-second", "absent.bin", hub.token)
     assert (missing.status_code, missing.headers["X-Error-Code"]) == (404, "EntryNotFound")
-    assert fetch(daemon, "org/gated-second", "config.json", hub.token).content == b"{}"
+    assert fetch(daemon, "hubtest/gated-second", "config.json", hub.token).content == b"{}"

@@ -16,8 +16,8 @@ from tests.fakes.hf_hub import FakeHub
 from tests.peers.hf_clients import HfClient, clients
 
 MB = 1024 * 1024
-MODEL = "org/hub-model"
-DATASET = "org/hub-data"
+MODEL = "hubtest/hub-model"
+DATASET = "hubtest/hub-data"
 
 
 def model_files() -> dict[str, bytes | Content]:
@@ -120,8 +120,8 @@ def test_answers_are_the_upstream_hubs(
 @pytest.mark.parametrize(
     ("op", "raised"),
     [
-        ({"op": "info", "repo": "org/absent"}, "RepositoryNotFoundError"),
-        ({"op": "download", "repo": "org/absent", "filename": "a"}, "RepositoryNotFoundError"),
+        ({"op": "info", "repo": "hubtest/absent"}, "RepositoryNotFoundError"),
+        ({"op": "download", "repo": "hubtest/absent", "filename": "a"}, "RepositoryNotFoundError"),
         ({"op": "info", "repo": MODEL, "revision": "v9"}, "RevisionNotFoundError"),
         (
             {"op": "download", "repo": MODEL, "filename": "x", "revision": "v9"},

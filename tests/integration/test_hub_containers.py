@@ -22,7 +22,7 @@ from tests.peers.registry import RegistryPeer
 pytestmark = pytest.mark.docker
 
 MB = 1024 * 1024
-REPO = "org/container-model"
+REPO = "hubtest/container-model"
 WEIGHTS = Content.generated(6 * MB, seed=600)
 
 
@@ -60,8 +60,8 @@ def test_a_container_downloads_through_the_injected_endpoint(
         daemon,
         op(
             "fetch",
-            "wget -q -O - $HF_ENDPOINT/org/container-model/resolve/main/config.json; echo;"
-            " wget -q -O /tmp/w $HF_ENDPOINT/org/container-model/resolve/main/w.safetensors"
+            "wget -q -O - $HF_ENDPOINT/hubtest/container-model/resolve/main/config.json; echo;"
+            " wget -q -O /tmp/w $HF_ENDPOINT/hubtest/container-model/resolve/main/w.safetensors"
             " && sha256sum /tmp/w",
         ),
     )
@@ -77,11 +77,11 @@ def test_two_containers_reading_one_cold_file_fetch_it_once(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
     content = Content.generated(10 * MB, seed=601)
-    hub.commit("org/shared-weights", {"w.safetensors": content})
+    hub.commit("hubtest/shared-weights", {"w.safetensors": content})
     release = threading.Event()
     hub.set_faults(content, Faults(hold_after=MB, hold=release))
     fetch = (
-        "wget -q -O /tmp/w $HF_ENDPOINT/org/shared-weights/resolve/main/w.safetensors"
+        "wget -q -O /tmp/w $HF_ENDPOINT/hubtest/shared-weights/resolve/main/w.safetensors"
         " && sha256sum /tmp/w"
     )
     together = {"execution": {"group": "readers"}}
@@ -90,7 +90,7 @@ def test_two_containers_reading_one_cold_file_fetch_it_once(
         "POST", "/v1/jobs", body={"version": "0.1", "type": "container", "ops": ops}
     )
     try:
-        _wait_for_readers(daemon, "org/shared-weights", 2)  # both containers are reading
+        _wait_for_readers(daemon, "hubtest/shared-weights", 2)  # both containers are reading
     finally:
         release.set()
     record = daemon.wait_job(job["id"], timeout=180)

@@ -52,7 +52,7 @@ async def read(mirror: HubMirror, repo: RepoRef, path: str) -> bytes:
 
 
 async def test_a_revision_is_asked_upstream_once_per_ttl(mirror: HubMirror, hub: FakeHub) -> None:
-    repo = RepoRef("model", "org/rev-ttl")
+    repo = RepoRef("model", "hubtest/rev-ttl")
     first = hub.commit(repo.id, {"a.txt": b"one"})
     asked = f"GET /api/models/{repo.id}/revision/main"
     for _ in range(3):
@@ -66,7 +66,7 @@ async def test_a_revision_is_asked_upstream_once_per_ttl(mirror: HubMirror, hub:
 
 
 async def test_a_commit_already_listed_needs_no_upstream(mirror: HubMirror, hub: FakeHub) -> None:
-    repo = RepoRef("model", "org/rev-commit")
+    repo = RepoRef("model", "hubtest/rev-commit")
     commit = hub.commit(repo.id, {"a.txt": b"one", "b/c.txt": b"two"})
     listing = await mirror.listing(repo, "main", None)
     before = hub.traffic.total()
@@ -78,7 +78,7 @@ async def test_a_commit_already_listed_needs_no_upstream(mirror: HubMirror, hub:
 async def test_an_expired_revision_and_its_files_serve_while_upstream_is_down(
     mirror: HubMirror, hub: FakeHub
 ) -> None:
-    repo = RepoRef("model", "org/rev-outage")
+    repo = RepoRef("model", "hubtest/rev-outage")
     commit = hub.commit(repo.id, {"config.json": b'{"a": 1}', "other.json": b"{}"})
     assert await read(mirror, repo, "config.json") == b'{"a": 1}'
     clock_of(mirror).advance(TTL + 1)  # the revision and the file have expired, not gone
@@ -89,6 +89,6 @@ async def test_an_expired_revision_and_its_files_serve_while_upstream_is_down(
         with pytest.raises(UpstreamUnavailable):
             await read(mirror, repo, "other.json")  # never fetched: nothing to serve
         with pytest.raises(UpstreamUnavailable):
-            await mirror.listing(RepoRef("model", "org/never-seen"), "main", None)
+            await mirror.listing(RepoRef("model", "hubtest/never-seen"), "main", None)
     finally:
         hub.down = False

@@ -18,7 +18,7 @@ from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
 
 MB = 1024 * 1024
-REPO = "org/serving"
+REPO = "hubtest/serving"
 BIG = Content.generated(32 * MB + 3, seed=400)
 
 
@@ -76,10 +76,10 @@ def test_range_answers_like_the_hubs_content_host(daemon: DaemonProcess) -> None
 def test_the_first_bytes_arrive_while_upstream_still_holds_the_rest(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
-    release = held(hub, "org/streamed", BIG, after=8 * MB)
+    release = held(hub, "hubtest/streamed", BIG, after=8 * MB)
     try:
         with requests.get(
-            url(daemon, "w.safetensors", "org/streamed"), stream=True, timeout=60
+            url(daemon, "w.safetensors", "hubtest/streamed"), stream=True, timeout=60
         ) as r:
             assert r.status_code == 200
             assert int(r.headers["Content-Length"]) == BIG.size
@@ -87,7 +87,7 @@ def test_the_first_bytes_arrive_while_upstream_still_holds_the_rest(
             assert head == BIG.read(0, 4 * MB)
             assert not release.is_set()  # upstream has sent 8 MiB of 32: the download is on
             inside = requests.get(
-                url(daemon, "w.safetensors", "org/streamed"),
+                url(daemon, "w.safetensors", "hubtest/streamed"),
                 headers={"Range": "bytes=5000000-5000099"},
                 timeout=30,
             )
@@ -105,10 +105,10 @@ def test_concurrent_readers_of_one_cold_file_fetch_it_once_upstream(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
     content = Content.generated(12 * MB, seed=402)
-    release = held(hub, "org/herd", content, after=2 * MB)
+    release = held(hub, "hubtest/herd", content, after=2 * MB)
     try:
         readers = [
-            requests.get(url(daemon, "w.safetensors", "org/herd"), stream=True, timeout=60)
+            requests.get(url(daemon, "w.safetensors", "hubtest/herd"), stream=True, timeout=60)
             for _ in range(4)
         ]
         heads = [reader.raw.read(MB) for reader in readers]  # every reader is under way
@@ -125,21 +125,21 @@ def test_concurrent_readers_of_one_cold_file_fetch_it_once_upstream(
 def test_upstream_down_serves_what_is_cached_and_says_why_for_the_rest(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
-    hub.commit("org/outage", {"cached.json": b'{"here": true}', "missing.json": b"{}"})
-    assert requests.get(url(daemon, "cached.json", "org/outage"), timeout=30).status_code == 200
+    hub.commit("hubtest/outage", {"cached.json": b'{"here": true}', "missing.json": b"{}"})
+    assert requests.get(url(daemon, "cached.json", "hubtest/outage"), timeout=30).status_code == 200
     hub.down = True
     try:
-        cached = requests.get(url(daemon, "cached.json", "org/outage"), timeout=30)
+        cached = requests.get(url(daemon, "cached.json", "hubtest/outage"), timeout=30)
         assert cached.content == b'{"here": true}'
-        head = requests.head(url(daemon, "missing.json", "org/outage"), timeout=30)
+        head = requests.head(url(daemon, "missing.json", "hubtest/outage"), timeout=30)
         assert head.status_code == 200  # the revision is cached: its listing answers HEAD
-        missing = requests.get(url(daemon, "missing.json", "org/outage"), timeout=60)
+        missing = requests.get(url(daemon, "missing.json", "hubtest/outage"), timeout=60)
         assert missing.status_code == 502
         assert "could not reach the Hub" in missing.json()["error"]
-        unknown = requests.get(url(daemon, "a.json", "org/never-seen"), timeout=60)
+        unknown = requests.get(url(daemon, "a.json", "hubtest/never-seen"), timeout=60)
         assert unknown.status_code == 502
         assert "X-Error-Message" in unknown.headers
-        tree = requests.get(f"{daemon.url}/hf/api/models/org/outage/tree/main", timeout=30)
+        tree = requests.get(f"{daemon.url}/hf/api/models/hubtest/outage/tree/main", timeout=30)
         assert sorted(e["path"] for e in tree.json()) == ["cached.json", "missing.json"]
     finally:
         hub.down = False
@@ -149,13 +149,13 @@ def test_bytes_that_fail_their_digest_are_never_served_whole_nor_kept(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
     content = Content.generated(3 * MB, seed=403)
-    hub.commit("org/corrupt", {"w.safetensors": content})
+    hub.commit("hubtest/corrupt", {"w.safetensors": content})
     hub.set_faults(content, Faults(corrupt=True))
     got = bytearray()
 
     def read() -> None:
         with requests.get(
-            url(daemon, "w.safetensors", "org/corrupt"), stream=True, timeout=60
+            url(daemon, "w.safetensors", "hubtest/corrupt"), stream=True, timeout=60
         ) as response:
             for chunk in response.iter_content(MB):
                 got.extend(chunk)
@@ -167,7 +167,9 @@ def test_bytes_that_fail_their_digest_are_never_served_whole_nor_kept(
     assert not (blob / content.sha256[2:]).exists()
     entries = daemon.client().get("/v1/resources")["resources"]
     [entry] = [
-        e for e in entries if e["details"].get("repo") == "org/corrupt" and e["details"].get("path")
+        e
+        for e in entries
+        if e["details"].get("repo") == "hubtest/corrupt" and e["details"].get("path")
     ]
     assert entry["state"] == "failed"
     assert "sha256" in entry["error"]
@@ -177,9 +179,9 @@ def test_a_drop_upstream_mid_body_is_resumed_and_the_reader_never_notices(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
     content = Content.generated(6 * MB, seed=404)
-    hub.commit("org/dropped", {"w.safetensors": content})
+    hub.commit("hubtest/dropped", {"w.safetensors": content})
     hub.set_faults(content, Faults(drop_after=2 * MB + 17, drop_times=1))
-    body = requests.get(url(daemon, "w.safetensors", "org/dropped"), timeout=60).content
+    body = requests.get(url(daemon, "w.safetensors", "hubtest/dropped"), timeout=60).content
     assert hashlib.sha256(body).hexdigest() == content.sha256
     assert hub.cdn_traffic.count(f"GET /lfs/{content.sha256}") == 2  # the resume: one more
 
@@ -188,12 +190,14 @@ def test_a_reader_that_leaves_mid_file_leaves_the_download_going(
     daemon: DaemonProcess, hub: FakeHub
 ) -> None:
     content = Content.generated(8 * MB, seed=405)
-    release = held(hub, "org/left", content, after=MB)
+    release = held(hub, "hubtest/left", content, after=MB)
     try:
-        with requests.get(url(daemon, "w.safetensors", "org/left"), stream=True, timeout=60) as r:
+        with requests.get(
+            url(daemon, "w.safetensors", "hubtest/left"), stream=True, timeout=60
+        ) as r:
             assert r.raw.read(64 * 1024) == content.read(0, 64 * 1024)
     finally:
         release.set()  # the reader has gone; upstream sends the rest to the daemon
-    again = requests.get(url(daemon, "w.safetensors", "org/left"), timeout=60)
+    again = requests.get(url(daemon, "w.safetensors", "hubtest/left"), timeout=60)
     assert hashlib.sha256(again.content).hexdigest() == content.sha256
     assert hub.cdn_traffic.count(f"GET /lfs/{content.sha256}") == 1

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from daemon.api import models
 from daemon.api.models import body
 from daemon.api.openapi import REF, REQUESTS, RESPONSES, document, model_schemas
+from daemon.hub import RepoInfo, TreeEntries
 
 
 def test_each_response_schema_is_the_one_its_model_generates() -> None:
@@ -44,7 +45,12 @@ def test_response_schemas_are_closed_and_keep_their_enums_and_nulls() -> None:
     """What the hand-written schemas promised, and more: no undeclared field anywhere."""
     components = document()["components"]["schemas"]
     for model in RESPONSES:
+        if model in (RepoInfo, TreeEntries):
+            continue  # the Hub's own objects: what upstream sent beyond them passes through
         assert components[model.__name__]["additionalProperties"] is False, model.__name__
+    assert components["RepoInfo"]["additionalProperties"] is True
+    assert components["TreeEntry"]["additionalProperties"] is True
+    assert set(components["RepoInfo"]["required"]) == {"id", "sha", "private", "gated", "siblings"}
     entry = components["Entry"]
     assert set(entry["required"]) >= {"id", "type", "state", "path", "error", "progress"}
     assert "files" not in entry["required"]
