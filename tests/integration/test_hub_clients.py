@@ -158,3 +158,19 @@ def test_entries_made_through_the_endpoint_say_so(daemon: DaemonProcess) -> None
     assert weights["state"] == "ready"
     assert weights["file_count"] == 1
     assert weights["source"].endswith("/model-00002-of-00002.safetensors (via /hf)")
+
+
+def test_files_a_job_declared_are_not_fetched_again_through_the_endpoint(
+    daemon: DaemonProcess, hub: FakeHub, tmp_path: Path
+) -> None:
+    weights = Content.generated(3 * MB, seed=303)
+    hub.commit("hubtest/declared", {"w.safetensors": weights, "config.json": b'{"x": 1}'})
+    resource = {"type": "HF", "repo": "hubtest/declared"}
+    entry = daemon.client().request("POST", "/v1/resources", body=resource, params={"wait": True})
+    assert entry["state"] == "ready"
+    cdn, files = hub.cdn_traffic.total(), hub.traffic.total("GET /hubtest/declared/resolve/")
+    pinned = clients()[0]
+    got = pinned.run(f"{daemon.url}/hf", tmp_path, op="snapshot", repo="hubtest/declared")
+    assert got["files"]["w.safetensors"] == weights.sha256
+    assert hub.cdn_traffic.total() == cdn  # the LFS blob, by sha256
+    assert hub.traffic.total("GET /hubtest/declared/resolve/") == files  # the git blob, by id
