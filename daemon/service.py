@@ -116,12 +116,7 @@ class Service:
             allow_private=settings.security.allow_private_urls,
             mirror_private=settings.site.share_private,
         )
-        hub = None
-        if settings.huggingface.mirror:
-            hub = HubMirror(settings.huggingface, store, sources.hub, self.clock)
-            app = build_container_app(hub)
-            self.listener = ContainerListener(settings.huggingface, engine, app, self.clock)
-            stack.push_async_callback(self.listener.close)
+        hub = self._hub(stack, store, sources, engine)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -133,11 +128,7 @@ class Service:
         downloads = cache.resume_unfinished(await store.unfinished())
         if jobs or downloads:
             log.info("daemon.resuming", jobs=jobs, downloads=downloads)
-        scheduler = Scheduler()
-        scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
-        scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
-        scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
-        scheduler.every(settings.store.sweep_interval, "container-reaper", runner.reap_orphans)
+        scheduler = _housekeeping(settings, store, records, runner)
         market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
         market.start()
         scheduler.start()
@@ -153,6 +144,34 @@ class Service:
             metrics=metrics,
             hub=hub,
         )
+
+    def _hub(
+        self,
+        stack: contextlib.AsyncExitStack,
+        store: Store,
+        sources: Sources,
+        engine: Engine,
+    ) -> HubMirror | None:
+        """The Hub endpoint and the containers' listener for it (`huggingface.mirror`)."""
+        if not self.settings.huggingface.mirror:
+            return None
+        hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock)
+        app = build_container_app(hub)
+        self.listener = ContainerListener(self.settings.huggingface, engine, app, self.clock)
+        stack.push_async_callback(self.listener.close)
+        return hub
+
+
+def _housekeeping(
+    settings: Settings, store: Store, records: JobRecords, runner: Runner
+) -> Scheduler:
+    """The periodic work: sweeps, checkpoints, job records' expiry, orphan containers."""
+    scheduler = Scheduler()
+    scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
+    scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
+    scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
+    scheduler.every(settings.store.sweep_interval, "container-reaper", runner.reap_orphans)
+    return scheduler
 
 
 async def _report_engine(engine: Engine, listener: ContainerListener | None) -> None:
