@@ -92,7 +92,7 @@ def run(op_id: str, cmd: Any, image: str = "ubuntu", **args: Any) -> dict[str, A
 
 def test_the_seed_example_runs_unchanged(daemon: DaemonProcess) -> None:
     record = run_job(daemon, SEED)
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     [op] = record["ops"]
     assert op["exit_code"] == 0
     assert op["resources"][0]["source"] == "hf://TinyLlama/TinyLlama-1.1B-Chat-v1.0@main"
@@ -117,7 +117,7 @@ def test_commands_environment_work_dir_and_entrypoint(daemon: DaemonProcess) -> 
             run("entry", ["-c", "echo via entrypoint"], entrypoint="/bin/sh"),
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"], "string") == f"hi from {record['id']} in /tmp\n"
     assert logs(daemon, record["id"], "list") == "$NOT_EXPANDED\n"
     assert logs(daemon, record["id"], "entry") == "via entrypoint\n"
@@ -171,7 +171,7 @@ def test_a_group_runs_concurrently_and_depends_on_orders(daemon: DaemonProcess) 
             {**run("c", "cut -d' ' -f1 /proc/uptime"), "execution": {"depends_on": ["a", "b"]}},
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     a, b, c = (logs(daemon, record["id"], op).split() for op in ("a", "b", "c"))
     assert float(a[0]) < float(b[1])  # a started before b ended,
     assert float(b[0]) < float(a[1])  # and b before a ended: they overlapped
@@ -232,7 +232,7 @@ def test_allow_write_gives_a_writable_layer_and_the_store_is_unchanged(
             )
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"]) == "changed\nnew\n"
     view = Path(record["ops"][0]["resources"][0]["path"])
     assert (view / "input.txt").read_bytes() == b"original\n"
@@ -334,7 +334,7 @@ def test_an_ollama_resource_mounts_at_the_default_target(
             )
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     lines = logs(daemon, record["id"]).split()
     # The model's own registry name, not the host it was pulled from (ollama.registry here).
     assert "/root/.ollama/models/manifests/registry.ollama.ai/library/jobmodel/latest" in lines
@@ -357,7 +357,7 @@ def test_volumes_are_shared_between_ops_and_ports_are_published(daemon: DaemonPr
             ),
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"], "read") == "kept\n"
     host = record["ops"][2]["ports"]["8080/tcp"]
     assert host.startswith("127.0.0.1:")
@@ -397,7 +397,7 @@ def test_any_op_id_nosana_allows_names_its_containers_volumes_and_logs_safely(
             {**run("", "echo empty"), "execution": {"depends_on": ["模型"]}},
         ),
     )
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"], "gpt-oss:120b") == "answer=42\n"
     assert logs(daemon, record["id"], "..") == "got 42\n0\n"  # a_b is not a:b
     assert logs(daemon, record["id"], "a/b") == "slash\n"
@@ -433,7 +433,7 @@ def test_images_from_private_registries_are_refused_before_any_pull(
         assert record["ops"][0].get("image") is None  # no entry, no pull
         assert not engine.images.list(name=image.split(":latest")[0]) or image == "ubuntu"
     record = run_job(daemon, job(run("mirrored", "echo ran")))
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
 
 
 def test_invalid_jobs_are_400_with_locations(daemon: DaemonProcess) -> None:
@@ -476,7 +476,7 @@ def test_a_daemon_restart_during_a_job_reattaches_to_its_container(
     second = DaemonProcess(tmp_path, config, port=first.port).start()
     try:
         record = wait_job(second, submitted["id"])
-        assert record["state"] == "completed", record
+        assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
         assert logs(second, submitted["id"], "long") == "before\nafter\n"
         assert logs(second, submitted["id"], "next") == "next\n"
     finally:
@@ -516,7 +516,7 @@ def test_a_container_created_but_not_started_when_the_daemon_died_is_started_on_
     second = DaemonProcess(tmp_path, config, port=first.port).start()
     try:
         ended = wait_job(second, job_id)
-        assert ended["state"] == "completed", ended
+        assert ended["state"] == "completed", json.dumps(ended["ops"], indent=1)
         assert logs(second, job_id, "late") == "ran\n"
     finally:
         second.stop()
@@ -559,5 +559,5 @@ def test_each_resource_mounts_at_its_own_target_whichever_arrives_first(
         {"type": "HF", "repo": "order/fast", "target": "/b"},
     ]
     record = run_job(daemon, job(run("order", "cat /a/name /b/name", resources=resources)))
-    assert record["state"] == "completed", record
+    assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"], "order") == "slow\nfast\n"
