@@ -21,9 +21,62 @@ from tests.daemon_process import DaemonProcess
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Wan:
+    """A running link process (bench/link.py): a listener per upstream, by name."""
+
+    NAMES = ("hub", "cdn", "static", "registry")
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.link", profile, *self.NAMES],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        assert self._process.stdin is not None
+        self._stdin, self._stdout = self._process.stdin, self._process.stdout
+        self.urls: dict[str, str] = json.loads(self._stdout.readline())
+
+    def forward(self, targets: dict[str, str]) -> None:
+        """Point listeners (by name) at their upstreams' real URLs."""
+        addresses = {name: url.split("://", 1)[-1].rstrip("/") for name, url in targets.items()}
+        self._stdin.write(json.dumps(addresses) + "\n")
+        self._stdin.flush()
+
+    def stats(self) -> dict[str, Any]:
+        """What each listener carried so far: connections, peak open, bytes each way."""
+        self._stdin.write("stats\n")
+        self._stdin.flush()
+        return dict(json.loads(self._stdout.readline()))
+
+    def close(self) -> None:
+        self._stdin.close()
+        self._process.wait(timeout=30)
+
+
 @contextmanager
-def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Start bench/servers.py with `spec`; yield what it printed (URLs, digests)."""
+def link(profile: str) -> Iterator[Wan | None]:
+    """The link of `profile` (None on loopback, where the tools reach the peers directly)."""
+    if profile == "loopback":
+        yield None
+        return
+    wan = Wan(profile)
+    try:
+        yield wan
+    finally:
+        wan.close()
+
+
+@contextmanager
+def peers(spec: dict[str, Any], wan: Wan | None = None) -> Iterator[dict[str, Any]]:
+    """Start bench/servers.py with `spec`; yield what it printed (URLs, digests). Through a
+    link, the hub, its content host and the S3 host are its listeners (the hub's LFS
+    redirects too), and `direct` keeps the servers' own URLs."""
+    if wan is not None:
+        spec = spec | {"public_cdn": wan.urls["cdn"]}
     spec_file = Path(tempfile.mkdtemp(dir=scratch())) / "spec.json"
     spec_file.write_text(json.dumps(spec))  # a file: 10,000 paths do not fit in argv
     process = subprocess.Popen(
@@ -36,7 +89,12 @@ def peers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     assert process.stdout is not None
     assert process.stdin is not None
     try:
-        yield json.loads(process.stdout.readline())
+        servers = json.loads(process.stdout.readline())
+        if wan is not None:
+            direct = {"hub": servers["hub"], "cdn": servers["cdn"], "static": servers["static"]}
+            wan.forward(direct)
+            servers |= {name: wan.urls[name] for name in direct} | {"direct": direct}
+        yield servers
     finally:
         process.stdin.close()
         process.wait(timeout=30)

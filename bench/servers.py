@@ -4,7 +4,8 @@ the tools being measured.
     python -m bench.servers SPEC_FILE
 
 SPEC_JSON: {"repos": {"bench/model": {"path": [size, seed], ...}, ...},
-            "bucket": "bench", "objects": {"key": [size, seed], ...}}
+            "bucket": "bench", "objects": {"key": [size, seed], ...},
+            "public_cdn": "http://127.0.0.1:PORT"}  (optional: the hub's redirects go there)
 A repo given a list of such file maps gets one commit per map, in order (main moves on).
 Prints one JSON line with the URLs and each file's sha256, then serves until stdin closes.
 `GET {traffic}` answers how many body bytes the hub and its content host have sent so far.
@@ -30,6 +31,9 @@ def main() -> None:
     servers.start()
     hub = FakeHub(servers)
     hub.tree_page_size = 1000  # as the real Hub pages its tree
+    cdn_direct = hub.cdn_url
+    if spec.get("public_cdn"):  # through a link: LFS files redirect to its listener
+        hub.cdn_url = spec["public_cdn"]
     static = StaticHost(servers, listing=True)
     traffic = servers.serve(_traffic_app(hub))
     repos: dict[str, dict[str, str]] = {}
@@ -50,7 +54,7 @@ def main() -> None:
         json.dumps(
             {
                 "hub": hub.url,
-                "cdn": hub.cdn_url,
+                "cdn": cdn_direct,
                 "static": static.url,
                 "traffic": traffic,
                 "repos": repos,
