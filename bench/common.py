@@ -189,6 +189,12 @@ def parallel_curl(urls: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),

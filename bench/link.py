@@ -40,38 +40,14 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.profiles import Profile, profile
+
 MiB = 1024 * 1024
-SEGMENT = 1448
 SLICE = 256 * 1024
 """Bytes released at a time (one socket read at most, as asyncio reads): at 10 MiB/s,
 25 ms, small against the RTTs modelled; larger slices cost the relay fewer timers."""
 QUEUE_HIGH, QUEUE_LOW = 2 * MiB, 1 * MiB
 """Bytes waiting in a lane beyond which reading its source pauses (the sender's buffer)."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One kind of link, named in the report."""
-
-    name: str
-    rtt: float  # seconds
-    per_connection: float  # bytes per second, each direction
-    aggregate: float  # bytes per second over all connections, each direction
-    handshake_rtts: int = 2  # TCP, then TLS 1.3
-    initial_window: int = 10 * SEGMENT  # RFC 6928, Linux's default
-    receive_window: int = 6 * MiB  # Linux's tcp_rmem maximum
-
-    @property
-    def rto(self) -> float:
-        """Linux's retransmission timeout on a steady path: the RTT plus its 200 ms floor."""
-        return self.rtt + 0.2
-
-
-PROFILES = {
-    "cdn": Profile("cdn", rtt=0.040, per_connection=25 * MiB, aggregate=400 * MiB),
-    "far": Profile("far", rtt=0.150, per_connection=10 * MiB, aggregate=200 * MiB),
-}
-"""`loopback` is no link at all: the tools reach the upstreams directly."""
 
 
 class _Pacer:
@@ -95,15 +71,19 @@ class Counters:
 
     connections: int = 0
     open: int = 0
-    peak_open: int = 0
+    used: int = 0  # connections that carried bytes down since the last stats()
+    epoch: int = 0
     bytes_down: int = 0  # upstream to client
     bytes_up: int = 0
 
-    def carried(self, down: bool, count: int) -> None:
-        if down:
-            self.bytes_down += count
-        else:
+    def carried(self, lane: _Lane, count: int) -> None:
+        if not lane.down:
             self.bytes_up += count
+            return
+        self.bytes_down += count
+        if lane.epoch != self.epoch:
+            lane.epoch = self.epoch
+            self.used += 1
 
 
 @dataclass
@@ -129,6 +109,7 @@ class _Lane:
     writable: asyncio.Event = field(default_factory=asyncio.Event)
     due: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
+    epoch: int = -1
 
     def __post_init__(self) -> None:
         profile = self.link.profile
@@ -232,7 +213,7 @@ class _Lane:
                 return
             if not self.dest.is_closing():
                 self.dest.write(data)
-            self.counters.carried(self.down, len(data))
+            self.counters.carried(self, len(data))
 
 
 class _End(asyncio.Protocol):
@@ -305,7 +286,6 @@ class Link:
         """Connect upstream and run both lanes until both sides are done."""
         counters = self.counters[name]
         counters.connections, counters.open = counters.connections + 1, counters.open + 1
-        counters.peak_open = max(counters.peak_open, counters.open)
         closed = asyncio.Event()
         upstream: asyncio.BaseTransport | None = None
         watch: asyncio.Future[None] | None = None
@@ -342,7 +322,10 @@ class Link:
             task.cancel()
 
     def stats(self) -> dict[str, Any]:
+        """Counters so far; `used` since the last call (one contender's run)."""
         listeners = {name: asdict(c) for name, c in self.counters.items()}
+        for counters in self.counters.values():
+            counters.used, counters.epoch = 0, counters.epoch + 1
         cpu = round(time.process_time(), 2)  # the relay's own cost, beside the tools'
         return {"profile": asdict(self.profile), "listeners": listeners, "cpu_seconds": cpu}
 
@@ -391,9 +374,9 @@ async def _main(profile: Profile, names: list[str]) -> None:
 
 
 def main() -> None:
-    profile, *names = sys.argv[1:]
+    name, *names = sys.argv[1:]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(PROFILES[profile], names))
+        asyncio.run(_main(profile(name), names))
 
 
 if __name__ == "__main__":

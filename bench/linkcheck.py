@@ -22,7 +22,7 @@ import subprocess
 from typing import Any
 
 from bench.common import link, peers
-from bench.link import PROFILES, Profile
+from bench.profiles import Profile, profile
 
 MB = 1024 * 1024
 BUCKET = "bench"
@@ -79,21 +79,21 @@ def _expected_rate(profile: Profile, size: int) -> float:
 
 
 def check(profile_name: str, quick: bool) -> dict[str, Any]:
-    profile = PROFILES[profile_name]
+    link_profile = profile(profile_name)
     seconds = 2 if quick else 5
-    size = int(profile.per_connection * seconds)
+    size = int(link_profile.per_connection * seconds)
     spec = {"bucket": BUCKET, "objects": {"check/big": [size, 1], "check/tiny": [16, 2]}}
     with link(profile_name) as wan, peers(spec, wan) as servers:
         assert wan is not None
         base = f"{servers['static']}/{BUCKET}/check"
         new, reused = _curl([f"{base}/tiny", f"{base}/tiny"], "%{time_starttransfer}")
         counts = sorted(
-            {1, 4, int(profile.aggregate // profile.per_connection), 32 if quick else 48}
+            {1, 4, int(link_profile.aggregate // link_profile.per_connection), 32 if quick else 48}
         )
         rates = {}
         for count in counts:
             total, each = _parallel(f"{base}/big", count)
-            expected = min(count * _expected_rate(profile, size), profile.aggregate)
+            expected = min(count * _expected_rate(link_profile, size), link_profile.aggregate)
             rates[str(count)] = {
                 "mib_s": round(total / MB, 1),
                 "expected_mib_s": round(expected / MB, 1),
@@ -101,7 +101,7 @@ def check(profile_name: str, quick: bool) -> dict[str, Any]:
                 "slowest_connection_mib_s": round(min(each) / MB, 1),
             }
         stats = wan.stats()
-    handshake = (profile.handshake_rtts + 1) * profile.rtt
+    handshake = (link_profile.handshake_rtts + 1) * link_profile.rtt
     return {
         "profile": profile_name,
         "first_byte_new_connection_ms": {
@@ -111,12 +111,12 @@ def check(profile_name: str, quick: bool) -> dict[str, Any]:
         },
         "first_byte_reused_connection_ms": {
             "measured": round(reused[0] * 1000, 1),
-            "expected": round(profile.rtt * 1000, 1),
-            "ratio": round(reused[0] / profile.rtt, 3),
+            "expected": round(link_profile.rtt * 1000, 1),
+            "ratio": round(reused[0] / link_profile.rtt, 3),
         },
         "one_connection_mib_s": rates["1"],
         "connections": rates,
-        "cap_mib_s": round(profile.per_connection / MB, 1),
+        "cap_mib_s": round(link_profile.per_connection / MB, 1),
         "relay_cpu_seconds_per_gib": round(
             stats["cpu_seconds"] / (stats["listeners"]["static"]["bytes_down"] / 1024**3), 2
         ),

@@ -1,82 +1,52 @@
-"""Cold downloads (issue 4): the daemon against what users would run instead, in one run.
+"""Cold downloads on each link (issue 19, measure 1): the daemon against every peer.
 
-    python -m bench.transfers [--runs 5] [--sizes 100,400,1000]
+    python -m bench.transfers [--runs 5] [--sizes 100,400,1000] [--profile cdn]
 
-- HF: the daemon's `POST /v1/resources?wait=true` against huggingface_hub's
-  `snapshot_download` (default 8 workers), on the same repo from the same fake hub;
-- S3: the daemon against boto3's transfer manager with default settings, every object of the
-  prefix submitted at once (what `aws s3 sync` does), from the same S3-compatible host;
-- both against the machine's limits: the same bytes fetched by parallel `curl` into
-  /dev/null, and the disk's sequential write speed (`dd` with fsync).
+One repo (LFS files of `sizes` MiB, plus small ones) from the bench's hub and the same bytes as
+an S3 prefix from its S3 host, fetched cold by the daemon (`POST /v1/resources?wait=true`) and
+by the peers of bench/tools.py, interleaved. On `cdn` and `far` every upstream is behind the
+link (bench/link.py); the daemon's figure is also the fraction of the link's aggregate cap it
+used (target: 90%). On `loopback` the limits are the machine's: the same bytes fetched by
+parallel `curl` into /dev/null, and the disk's sequential write speed (`dd` with fsync); the
+tools are also timed "+ sync" there (the daemon's blobs are made durable by the store's
+checkpoint, a syncfs every 30 s, so none of them waits for the disk).
 
-Neither the daemon nor the tools wait for the disk (the daemon's blobs are made durable by
-the store's checkpoint, a syncfs every 30 s), so the ratios are against the tools as they
-are; the tools are also timed "+ sync" (until their bytes are on disk), for reference.
-Servers run in a separate process (bench/servers.py); the S3 host streams (it is not moto,
-which copies a whole object for every ranged GET).
+Every run also records the CPU it cost (the daemon's own process from /proc, a tool's child
+processes from getrusage) and, on a link, the most connections it held open at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
-import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
+from bench import tools
 from bench.common import (
+    Wan,
     daemon,
     disk_write_speed,
     interleave,
+    link,
     machine,
     parallel_curl,
     peers,
+    process_cpu_seconds,
     save,
-    scratch,
     summary,
-    timed_python,
 )
+from bench.profiles import PROFILES
+from bench.profiles import profile as link_profile
 
 MB = 1024 * 1024
 REPO = "bench/model"
 BUCKET = "bench"
 PREFIX = "models/sd"
-
-SNAPSHOT = """
-import time, sys
-from huggingface_hub import snapshot_download
-started = time.perf_counter()
-snapshot_download({repo!r}, endpoint={endpoint!r}, cache_dir={cache!r})
-if {sync}:
-    import os; os.sync()
-print(time.perf_counter() - started)
-"""
-
-BOTO3 = """
-import time, os
-import boto3
-from botocore import UNSIGNED
-from botocore.config import Config
-from boto3.s3.transfer import TransferConfig
-from s3transfer.manager import TransferManager
-started = time.perf_counter()
-client = boto3.client("s3", endpoint_url={endpoint!r}, region_name="us-east-1",
-                      config=Config(signature_version=UNSIGNED, s3={{"addressing_style": "path"}}))
-manager = TransferManager(client, TransferConfig())
-futures = []
-for page in client.get_paginator("list_objects_v2").paginate(Bucket={bucket!r}, Prefix={prefix!r}):
-    for item in page.get("Contents", []):
-        target = os.path.join({target!r}, item["Key"])
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        futures.append(manager.download({bucket!r}, item["Key"], target))
-for future in futures:
-    future.result()
-manager.shutdown()
-if {sync}:
-    os.sync()
-print(time.perf_counter() - started)
-"""
+DAEMON = "daemon"
 
 
 def spec(sizes: list[int]) -> dict[str, Any]:
@@ -88,19 +58,58 @@ def spec(sizes: list[int]) -> dict[str, Any]:
     return {"repos": {REPO: files}, "bucket": BUCKET, "objects": objects}
 
 
-def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
+class Meter:
+    """Wraps contenders so each run also leaves its CPU seconds and peak connections."""
+
+    def __init__(self, wan: Wan | None, daemon_pid: int) -> None:
+        self.wan = wan
+        self.daemon_pid = daemon_pid
+        self.cpu: dict[str, list[float]] = {}
+        self.connections: dict[str, list[int]] = {}
+
+    def __call__(self, name: str, run: Callable[[], float]) -> Callable[[], float]:
+        def measured() -> float:
+            if self.wan is not None:
+                self.wan.stats()  # peaks count from here
+            ours = process_cpu_seconds(self.daemon_pid)
+            children = _children_cpu()
+            elapsed = run()
+            if name.startswith(DAEMON):
+                cost = process_cpu_seconds(self.daemon_pid) - ours
+            else:
+                cost = _children_cpu() - children
+            self.cpu.setdefault(name, []).append(cost)
+            if self.wan is not None:
+                listeners = self.wan.stats()["listeners"].values()
+                peak = sum(c["used"] for c in listeners)
+                self.connections.setdefault(name, []).append(peak)
+            return elapsed
+
+        return measured
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str, Any]:
     wanted = spec(sizes)
     total_hf = sum(size for size, _seed in wanted["repos"][REPO].values())
     total_s3 = sum(size for size, _seed in wanted["objects"].values())
-    with peers(wanted) as servers:
+    local = profile == "loopback"
+    with link(profile) as wan, peers(wanted, wan) as servers:
+        hub, static = servers["hub"], servers["static"]
         config = {
-            "huggingface": {"endpoint": servers["hub"]},
-            "s3": {"endpoint_url": servers["static"]},
+            "huggingface": {"endpoint": hub},
+            "s3": {"endpoint_url": static},
             "store": {"min_free": "0"},
         }
-        hf_urls = [f"{servers['hub']}/{REPO}/resolve/main/{path}" for path in wanted["repos"][REPO]]
-        s3_urls = [f"{servers['static']}/{BUCKET}/{key}" for key in wanted["objects"]]
+        hf_urls = [f"{hub}/{REPO}/resolve/main/{path}" for path in wanted["repos"][REPO]]
+        s3_urls = [f"{static}/{BUCKET}/{key}" for key in wanted["objects"]]
         with daemon(config) as cache:
+            assert cache.process is not None
+            meter = Meter(wan, cache.process.pid)
 
             def cold(resource: dict[str, Any]) -> float:
                 client = cache.client()
@@ -114,84 +123,104 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
                 client.request("POST", "/v1/gc")
                 return elapsed
 
-            def snapshot(sync: bool) -> float:
-                cache_dir = tempfile.mkdtemp(dir=scratch())
-                try:
-                    code = SNAPSHOT.format(
-                        repo=REPO, endpoint=servers["hub"], cache=cache_dir, sync=sync
-                    )
-                    return timed_python(code, {"HF_HUB_DISABLE_XET": "1"})
-                finally:
-                    shutil.rmtree(cache_dir, ignore_errors=True)
-
-            def boto3(sync: bool) -> float:
-                target = tempfile.mkdtemp(dir=scratch())
-                try:
-                    code = BOTO3.format(
-                        endpoint=servers["static"],
-                        bucket=BUCKET,
-                        prefix=PREFIX,
-                        target=target,
-                        sync=sync,
-                    )
-                    return timed_python(code)
-                finally:
-                    shutil.rmtree(target, ignore_errors=True)
-
-            hf = interleave(
-                runs,
-                {
-                    "daemon": lambda: cold({"type": "HF", "repo": REPO}),
-                    "snapshot_download": lambda: snapshot(False),
-                    "snapshot_download + sync": lambda: snapshot(True),
-                    "parallel curl": lambda: parallel_curl(hf_urls),
-                },
-            )
-            s3 = interleave(
-                runs,
-                {
-                    "daemon": lambda: cold({"type": "S3", "url": f"s3://{BUCKET}/{PREFIX}"}),
-                    "boto3 transfer manager": lambda: boto3(False),
-                    "boto3 transfer manager + sync": lambda: boto3(True),
-                    "parallel curl": lambda: parallel_curl(s3_urls),
-                },
-            )
-    disk = disk_write_speed(max(total_hf, total_s3))
-    return {
+            hf: dict[str, Callable[[], float]] = {
+                DAEMON: lambda: cold({"type": "HF", "repo": REPO}),
+                "snapshot_download": lambda: tools.snapshot_download(hub, REPO),
+                "aria2c -x16 -s16 (SHA-256 checked)": lambda: tools.aria2c_hf(hub, REPO),
+            }
+            s3: dict[str, Callable[[], float]] = {
+                DAEMON: lambda: cold({"type": "S3", "url": f"s3://{BUCKET}/{PREFIX}"}),
+                "boto3 transfer manager": lambda: tools.boto3(static, BUCKET, PREFIX),
+                "s5cmd": lambda: tools.s5cmd(static, BUCKET, PREFIX),
+                "aria2c -x16 -s16 (MD5 checked)": lambda: tools.aria2c_s3(static, BUCKET, PREFIX),
+            }
+            if local:
+                hf["snapshot_download + sync"] = lambda: tools.snapshot_download(hub, REPO, True)
+                hf["parallel curl"] = lambda: parallel_curl(hf_urls)
+                s3["boto3 transfer manager + sync"] = lambda: tools.boto3(
+                    static, BUCKET, PREFIX, True
+                )
+                s3["parallel curl"] = lambda: parallel_curl(s3_urls)
+            hf_times = interleave(runs, {name: meter(name, run) for name, run in hf.items()})
+            hf_meter = (dict(meter.cpu), dict(meter.connections))
+            meter.cpu, meter.connections = {}, {}
+            s3_times = interleave(runs, {name: meter(name, run) for name, run in s3.items()})
+            s3_meter = (meter.cpu, meter.connections)
+        link_stats = wan.stats() if wan is not None else None
+    limit = _limit(profile, max(total_hf, total_s3))
+    result: dict[str, Any] = {
         "machine": machine(),
+        "profile": profile,
         "files_mib": sizes,
-        "hf": report(hf, total_hf, disk, "snapshot_download"),
-        "s3": report(s3, total_s3, disk, "boto3 transfer manager"),
-        "disk_write_mib_s": round(disk / MB, 1),
+        "hf": report(hf_times, *hf_meter, total_hf, limit, "snapshot_download"),
+        "s3": report(s3_times, *s3_meter, total_s3, limit, "boto3 transfer manager"),
+        "served_by": _served_by(profile, link_stats),
     }
+    if local:
+        result["disk_write_mib_s"] = round(limit["disk"] / MB, 1)
+    return result
 
 
-def report(samples: dict[str, list[float]], total: int, disk: float, rival: str) -> dict[str, Any]:
-    medians = {name: summary(times) for name, times in samples.items()}
-    ours = medians["daemon"]["median_s"]
-    limit = min(total / medians["parallel curl"]["median_s"], disk)
-    return {
+def _limit(profile: str, total: int) -> dict[str, float]:
+    """What bounds a download: the link's aggregate cap, or (loopback) the disk's speed."""
+    if profile == "loopback":
+        return {"disk": disk_write_speed(total)}
+    return {"link": link_profile(profile).aggregate}
+
+
+def _served_by(profile: str, stats: dict[str, Any] | None) -> str:
+    where = "directly on loopback" if stats is None else f"through the {profile} link"
+    return (
+        f"HF: the bench's fake hub (API and resolve) and its content host (LFS redirects), "
+        f"S3: the bench's S3 host (ListObjectsV2, ranged GET), all in bench/servers.py, {where}"
+    )
+
+
+def report(
+    samples: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    connections: dict[str, list[int]],
+    total: int,
+    limit: dict[str, float],
+    rival: str,
+) -> dict[str, Any]:
+    times = {name: summary(values) for name, values in samples.items()}
+    ours = times[DAEMON]["median_s"]
+    out: dict[str, Any] = {
         "bytes": total,
-        "times": medians,
-        "speedup_vs_" + rival.replace(" ", "_"): round(medians[rival]["median_s"] / ours, 2),
-        "speedup_vs_" + rival.replace(" ", "_") + "_with_sync": round(
-            medians[rival + " + sync"]["median_s"] / ours, 2
-        ),
+        "times": times,
+        "speedups": {
+            name: round(t["median_s"] / ours, 2) for name, t in times.items() if name != DAEMON
+        },
         "daemon_mib_s": round(total / ours / MB, 1),
-        "fraction_of_machine_limit": round(total / ours / limit, 2),
+        "core_seconds_per_gib": {
+            name: round(sorted(v)[len(v) // 2] / (total / 1024**3), 2) for name, v in cpu.items()
+        },
+        "peak_connections": {name: max(v) for name, v in connections.items()},
     }
+    out["speedup_vs_" + rival.replace(" ", "_")] = out["speedups"][rival]
+    if "link" in limit:
+        out["fraction_of_link"] = round(total / ours / limit["link"], 3)
+    else:
+        machine_limit = min(total / times["parallel curl"]["median_s"], limit["disk"])
+        out["fraction_of_machine_limit"] = round(total / ours / machine_limit, 2)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="100,400,1000", help="LFS file sizes in MiB")
+    parser.add_argument(
+        "--profile", default="cdn", help=f"loopback, {', '.join(PROFILES)} (or e.g. cdn@0.25)"
+    )
     args = parser.parse_args()
-    if shutil.which("curl") is None:
-        raise SystemExit("curl is needed (apt-get install curl)")
-    result = measure(args.runs, [int(s) for s in args.sizes.split(",")])
+    for tool in ("curl", "aria2c"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (bench/run installs it)")
+    result = measure(args.runs, [int(s) for s in args.sizes.split(",")], args.profile)
     print(json.dumps(result, indent=2))
-    print(f"saved to {save('transfers', result)}")
+    print(f"saved to {save(f'transfers-{args.profile}', result)}")
 
 
 if __name__ == "__main__":

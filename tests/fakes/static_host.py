@@ -101,6 +101,10 @@ class StaticHost:
         )
         return web.Response(text=body, content_type="application/xml")
 
+    def _is_bucket(self, path: str) -> bool:
+        bucket = path.strip("/")
+        return "/" not in bucket and any(p.startswith(f"{bucket}/") for p in self.files)
+
     def _failed_listing(self) -> web.Response:
         """A listing answered as S3 answers when it is too busy (503 SlowDown)."""
         faults = self.listing_faults
@@ -142,6 +146,8 @@ class StaticHost:
                 return self._failed_listing()
             return self._list(request.match_info["path"], request.query.get("prefix", ""))
         path = request.match_info["path"]
+        if request.method == "HEAD" and self.listing and self._is_bucket(path):
+            return web.Response(status=200)  # HeadBucket, which s5cmd asks before listing
         content = self.files.get(path)
         if content is None:
             return web.Response(status=404, text="Not Found")
