@@ -3,8 +3,9 @@
     download(url, sink)
       ├─ the first missing part is requested alone (following redirects by hand, dropping
       │  credentials when the host changes): a 206 means the server honours Range, and the
-      │  remaining parts go in parallel; a 200 means it does not, and that one stream is
-      │  written whole
+      │  remaining parts go in parallel as soon as it comes (not after the first part's
+      │  bytes: on a WAN that would be one capped stream for a whole part); a 200 means it
+      │  does not, and that one stream is written whole
       └─ each part writes what it receives as it arrives; a dropped or stalled connection is
          retried with backoff from the first byte not yet received, never from zero
 
@@ -24,7 +25,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiohttp
@@ -91,6 +92,7 @@ class _Target:
     size: int
     sign: Signer | None = None
     ranges: bool | None = None  # unknown until the first answer
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # the first answer came
 
 
 class Transfer:
@@ -185,16 +187,25 @@ class Transfer:
             return
         target = _Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign)
         parts = _split(missing, self.settings.part_size)
-        await self._part(target, sink, *parts[0])
-        if target.ranges is False:
-            return  # the server ignored Range and sent everything in one stream
-        await all_or_nothing([self._part(target, sink, start, end) for start, end in parts[1:]])
+
+        async def the_rest() -> None:
+            await target.answered.wait()
+            if target.ranges is False:
+                return  # the server ignored Range: the first part is the whole file
+            await all_or_nothing([self._part(target, sink, *part) for part in parts[1:]])
+
+        await all_or_nothing([self._part(target, sink, *parts[0]), the_rest()])
 
     async def _part(self, target: _Target, sink: BlobSink, start: int, end: int) -> None:
         """Fetch `[start, end)` into the sink, resuming after drops from the first byte
         not yet received."""
         cursor = _Cursor(start, end)
+        try:
+            await self._retrying_part(target, sink, cursor)
+        finally:
+            target.answered.set()  # whatever happened, no part waits for this one's answer
 
+    async def _retrying_part(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
         async def once() -> None:
             if cursor.offset >= cursor.end:
                 return  # a drop after the last byte (a Content-Length that promised more)
@@ -245,11 +256,13 @@ class Transfer:
         async with response:
             if response.status == 206:
                 target.ranges = True
+                target.answered.set()
                 first = _content_range_start(response.headers.get("Content-Range"))
                 if first != offset:
                     raise UpstreamError(f"{target.name}: asked for byte {offset}, got {first}")
             elif response.status == 200:
                 target.ranges = False
+                target.answered.set()
                 offset, end = 0, target.size
                 cursor.offset, cursor.end = offset, end
             else:
