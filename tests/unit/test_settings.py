@@ -114,7 +114,7 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
         [ollama]
         registry = "http://127.0.0.1:5001"
         [download]
-        concurrency = 32
+        concurrency = 48
         max_retries = 3
         [security]
         allow_private_urls = true
@@ -127,7 +127,7 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
     assert settings.api.listen[1] == Listener(unix_path="/run/nosana-cache/api.sock")
     assert settings.docker.registry_mirrors == {"registry.hub.docker.com": "127.0.0.1:5000"}
     assert settings.s3.hosts["models.nosana.io"].bucket == "nos"
-    assert settings.download.concurrency == 32
+    assert settings.download.concurrency == 48
     assert settings.security.allow_private_urls is True
 
 
