@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import daemon, interleave, peers, scratch, summary
+from bench.common import Wan, daemon, interleave, peers, scratch, summary
 from tests.daemon_process import DaemonProcess
 from tests.peers.dockerd import DockerPeer
 from tests.peers.images import publish
@@ -69,9 +69,15 @@ print(time.perf_counter() - started)
 
 
 @contextmanager
-def engine() -> Iterator[DockerPeer]:
+def engine(wan: Wan | None = None) -> Iterator[DockerPeer]:
+    """A Docker engine pulling Docker Hub names from the bench's registry (through the
+    link's `registry` listener, given one), the standard images pushed there."""
     registry = RegistryPeer(Path(tempfile.mkdtemp(prefix="bench-registry-"))).start()
-    peer = DockerPeer(mirror=registry.url).start()
+    mirror = registry.url
+    if wan is not None:
+        wan.forward({"registry": registry.url})
+        mirror = wan.urls["registry"]
+    peer = DockerPeer(mirror=mirror).start()
     try:
         client = peer.client()
         publish(client, registry.host)

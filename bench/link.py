@@ -73,6 +73,8 @@ class Counters:
     open: int = 0
     used: int = 0  # connections that carried bytes down since the last stats()
     epoch: int = 0
+    first_at: float = 0.0  # when bytes first and last came down since the last stats()
+    last_at: float = 0.0
     bytes_down: int = 0  # upstream to client
     bytes_up: int = 0
 
@@ -81,6 +83,8 @@ class Counters:
             self.bytes_up += count
             return
         self.bytes_down += count
+        self.last_at = time.monotonic()  # the clock of asyncio's loop
+        self.first_at = self.first_at or self.last_at
         if lane.epoch != self.epoch:
             lane.epoch = self.epoch
             self.used += 1
@@ -322,12 +326,23 @@ class Link:
             task.cancel()
 
     def stats(self) -> dict[str, Any]:
-        """Counters so far; `used` since the last call (one contender's run)."""
+        """Counters so far; `used` and `busy_seconds` (first byte down to last, on any
+        listener) since the last call: one contender's run."""
         listeners = {name: asdict(c) for name, c in self.counters.items()}
+        busy = [c for c in self.counters.values() if c.first_at]
+        span = max((c.last_at for c in busy), default=0) - min(
+            (c.first_at for c in busy), default=0
+        )
         for counters in self.counters.values():
             counters.used, counters.epoch = 0, counters.epoch + 1
+            counters.first_at = counters.last_at = 0.0
         cpu = round(time.process_time(), 2)  # the relay's own cost, beside the tools'
-        return {"profile": asdict(self.profile), "listeners": listeners, "cpu_seconds": cpu}
+        return {
+            "profile": asdict(self.profile),
+            "listeners": listeners,
+            "busy_seconds": round(span, 3),
+            "cpu_seconds": cpu,
+        }
 
     async def close(self) -> None:
         for server in self._servers:

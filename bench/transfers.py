@@ -66,6 +66,7 @@ class Meter:
         self.daemon_pid = daemon_pid
         self.cpu: dict[str, list[float]] = {}
         self.connections: dict[str, list[int]] = {}
+        self.busy: dict[str, list[float]] = {}
 
     def __call__(self, name: str, run: Callable[[], float]) -> Callable[[], float]:
         def measured() -> float:
@@ -80,9 +81,10 @@ class Meter:
                 cost = _children_cpu() - children
             self.cpu.setdefault(name, []).append(cost)
             if self.wan is not None:
-                listeners = self.wan.stats()["listeners"].values()
-                peak = sum(c["used"] for c in listeners)
-                self.connections.setdefault(name, []).append(peak)
+                stats = self.wan.stats()
+                used = sum(c["used"] for c in stats["listeners"].values())
+                self.connections.setdefault(name, []).append(used)
+                self.busy.setdefault(name, []).append(stats["busy_seconds"])
             return elapsed
 
         return measured
@@ -109,7 +111,7 @@ def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str,
         s3_urls = [f"{static}/{BUCKET}/{key}" for key in wanted["objects"]]
         with daemon(config) as cache:
             assert cache.process is not None
-            meter = Meter(wan, cache.process.pid)
+            hf_meter, s3_meter = Meter(wan, cache.process.pid), Meter(wan, cache.process.pid)
 
             def cold(resource: dict[str, Any]) -> float:
                 client = cache.client()
@@ -141,20 +143,21 @@ def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str,
                     static, BUCKET, PREFIX, True
                 )
                 s3["parallel curl"] = lambda: parallel_curl(s3_urls)
-            hf_times = interleave(runs, {name: meter(name, run) for name, run in hf.items()})
-            hf_meter = (dict(meter.cpu), dict(meter.connections))
-            meter.cpu, meter.connections = {}, {}
-            s3_times = interleave(runs, {name: meter(name, run) for name, run in s3.items()})
-            s3_meter = (meter.cpu, meter.connections)
+            hf_times = interleave(runs, {name: hf_meter(name, run) for name, run in hf.items()})
+            s3_times = interleave(runs, {name: s3_meter(name, run) for name, run in s3.items()})
         link_stats = wan.stats() if wan is not None else None
     limit = _limit(profile, max(total_hf, total_s3))
     result: dict[str, Any] = {
         "machine": machine(),
         "profile": profile,
         "files_mib": sizes,
-        "hf": report(hf_times, *hf_meter, total_hf, limit, "snapshot_download"),
-        "s3": report(s3_times, *s3_meter, total_s3, limit, "boto3 transfer manager"),
+        "hf": report(hf_times, hf_meter, total_hf, limit, "snapshot_download"),
+        "s3": report(s3_times, s3_meter, total_s3, limit, "boto3 transfer manager"),
         "served_by": _served_by(profile, link_stats),
+        "mib_through_each_listener": {
+            name: round(c["bytes_down"] / MB, 1)
+            for name, c in (link_stats or {"listeners": {}})["listeners"].items()
+        },
     }
     if local:
         result["disk_write_mib_s"] = round(limit["disk"] / MB, 1)
@@ -178,8 +181,7 @@ def _served_by(profile: str, stats: dict[str, Any] | None) -> str:
 
 def report(
     samples: dict[str, list[float]],
-    cpu: dict[str, list[float]],
-    connections: dict[str, list[int]],
+    meter: Meter,
     total: int,
     limit: dict[str, float],
     rival: str,
@@ -194,17 +196,26 @@ def report(
         },
         "daemon_mib_s": round(total / ours / MB, 1),
         "core_seconds_per_gib": {
-            name: round(sorted(v)[len(v) // 2] / (total / 1024**3), 2) for name, v in cpu.items()
+            name: round(_median(v) / (total / 1024**3), 2) for name, v in meter.cpu.items()
         },
-        "peak_connections": {name: max(v) for name, v in connections.items()},
+        "connections_used": {name: max(v) for name, v in meter.connections.items()},
     }
     out["speedup_vs_" + rival.replace(" ", "_")] = out["speedups"][rival]
     if "link" in limit:
+        # Over the whole wait, and while bytes flowed (first byte to last, as the link saw
+        # them): the difference is set-up (round trips, slow start) and the end (the view).
         out["fraction_of_link"] = round(total / ours / limit["link"], 3)
+        busy = _median(meter.busy[DAEMON])
+        out["fraction_of_link_while_transferring"] = round(total / busy / limit["link"], 3)
+        out["daemon_busy_s"] = round(busy, 3)
     else:
         machine_limit = min(total / times["parallel curl"]["median_s"], limit["disk"])
         out["fraction_of_machine_limit"] = round(total / ours / machine_limit, 2)
     return out
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def main() -> None:
