@@ -7,8 +7,8 @@ from FOLDER's `daemon` package (e.g. `git archive HEAD daemon | tar -x -C /tmp/b
 code before a change, `.` for the work tree), with the overrides merged into its config.
 Every variant fetches the bench's HF repo and S3 prefix (bench/transfers.py's, LFS files of
 SIZES MiB) cold, in turn, RUNS times; printed: medians with min and max, MiB/s, the fraction
-of the link's aggregate cap, and the connections each run used. This is how the figures in
-transfer.py's and the settings' commit messages were taken.
+of the link's aggregate cap, the daemon's CPU per GiB and the connections each run used.
+This is how the figures in transfer.py's and the settings' commit messages were taken.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from bench.common import daemon, link, peers
+from bench.common import daemon, link, peers, process_cpu_seconds
 from bench.profiles import profile as link_profile
 from bench.transfers import BUCKET, PREFIX, REPO, spec
 from tests.daemon_process import DaemonProcess
@@ -53,6 +53,7 @@ def main() -> None:
         "s3": sum(size for size, _ in wanted["objects"].values()),
     }
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     used: dict[tuple[str, str], list[int]] = {}
     here = os.getcwd()
     with ExitStack() as stack:
@@ -74,7 +75,11 @@ def main() -> None:
                     os.sync()
                     if wan is not None:
                         wan.stats()
+                    assert cache.process is not None
+                    before = process_cpu_seconds(cache.process.pid)
                     times.setdefault((name, kind), []).append(_cold(cache, body))
+                    spent = process_cpu_seconds(cache.process.pid) - before
+                    cpu.setdefault((name, kind), []).append(spent / (totals[kind] / 2**30))
                     if wan is not None:
                         listeners = wan.stats()["listeners"].values()
                         used.setdefault((name, kind), []).append(sum(c["used"] for c in listeners))
@@ -86,6 +91,7 @@ def main() -> None:
         print(
             f"{profile} {kind} {name}: median {median:.2f} s (min {min(values):.2f}, max "
             f"{max(values):.2f}, {len(values)} runs), {rate / 2**20:.0f} MiB/s{share}, "
+            f"{statistics.median(cpu[(name, kind)]):.2f} core-s/GiB, "
             f"connections {used.get((name, kind), [])}"
         )
 

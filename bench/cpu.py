@@ -41,6 +41,9 @@ KINDS = (
 )
 """How a sampled stack's top frame is classed, first match wins (substrings of py-spy's
 `function (file:line)` frames); the rest is 'other'."""
+IDLE = ("_worker (concurrent/futures/thread.py", ".select (selectors.py", ".wait (threading.py")
+"""Top frames of a thread that waits (an executor thread on its queue, the loop in epoll):
+py-spy samples them as running, since they wait in C; they are left out."""
 
 
 def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str, Any]:
@@ -124,7 +127,7 @@ def _profiled(pid: int, fetch: Any) -> dict[str, Any]:
 
 
 def summarize(raw: str) -> dict[str, Any]:
-    """py-spy's raw (collapsed) stacks: `frame;frame;...;top count` a line."""
+    """py-spy's raw (collapsed) stacks (`frame;frame;...;top count` a line), less idle ones."""
     leaves: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     for line in raw.splitlines():
@@ -132,6 +135,8 @@ def summarize(raw: str) -> dict[str, Any]:
         if not stack or not count.isdigit():
             continue
         top = stack.rsplit(";", 1)[-1]
+        if any(mark in top for mark in IDLE):
+            continue
         leaves[top] += int(count)
         kinds[_kind(stack.split(";")[-3:])] += int(count)
     samples = sum(leaves.values()) or 1
