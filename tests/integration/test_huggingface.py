@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 
 import pytest
 
@@ -193,6 +194,32 @@ async def test_server_errors_are_retried_and_range_is_optional(
         assert (lease.view / "plain.bin").read_bytes() == plain.read()
     assert hub.cdn_traffic.count(f"GET /lfs/{flaky.sha256}") >= 4  # 2 failures, then 2 parts
     assert hub.cdn_traffic.count(f"GET /lfs/{plain.sha256}") == 1  # one stream, no parts
+
+
+async def test_the_other_parts_start_on_the_first_parts_answer_not_its_end(
+    hub: FakeHub, make_cache: CacheFactory
+) -> None:
+    """On a link that caps each connection, waiting for the whole first part before the
+    others is one capped stream for a part's length: they go as soon as it answers 206."""
+    weights = Content.generated(3 * MB, seed=72)
+    hub.commit("org/parallel", {"w.safetensors": weights})
+    release = threading.Event()
+    hub.set_faults(weights, Faults(hold_after=256 * 1024, hold=release))  # every part held
+    try:
+        async with make_cache(hub=hub, NOSANA_CACHE_DOWNLOAD__PART_SIZE="1MiB") as cache:
+            fetch = asyncio.ensure_future(cache.acquire(hf("org/parallel"), holder="t"))
+            for _ in range(200):  # all three parts asked for while the first is held
+                if len([p for p, _ in hub.cdn_traffic.ranges if weights.sha256 in p]) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            asked = [r for p, r in hub.cdn_traffic.ranges if weights.sha256 in p]
+            release.set()
+            lease = await fetch
+            assert lease.view is not None
+            assert (lease.view / "w.safetensors").read_bytes() == weights.read()
+    finally:
+        release.set()
+    assert sorted(asked) == sorted(f"bytes={i * MB}-{(i + 1) * MB - 1}" for i in range(3))
 
 
 async def test_wrong_bytes_from_the_content_host_store_nothing(
