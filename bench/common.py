@@ -47,7 +47,8 @@ class Wan:
         self._stdin.flush()
 
     def stats(self) -> dict[str, Any]:
-        """What each listener carried so far: connections, peak open, bytes each way."""
+        """What each listener carried so far (connections, bytes each way), and since the last
+        call the connections used and the seconds from first byte to last."""
         self._stdin.write("stats\n")
         self._stdin.flush()
         return dict(json.loads(self._stdout.readline()))

@@ -8,9 +8,11 @@ theirs is known: the two steps let an upstream advertise its proxied address, as
 in its LFS redirects); `stats` is answered with one JSON line of counters; end of input ends.
 
 Why a userspace relay: this kernel has no `netem` (TESTBED.md), and `tc tbf` can only cap a
-whole interface, not each connection as a CDN does. Relaying bytes, not HTTP, keeps the
-model honest for every client (huggingface_hub, aria2c, s5cmd, dockerd) without knowing
-their protocol. How the link treats each connection, in each direction:
+whole interface, not each connection as a CDN does. The aggregate cap is a pacer here too, not
+a tbf: a tbf would need the upstreams behind a veth in a network namespace of their own, and
+one shared pacer does the same while everything stays on loopback. Relaying bytes, not HTTP,
+keeps the model honest for every client (huggingface_hub, aria2c, s5cmd, dockerd) without
+knowing their protocol. How the link treats each connection, in each direction:
 
 - propagation: bytes arrive `rtt / 2` after they leave, so a request and its answer cost one
   RTT, however small;
