@@ -6,8 +6,8 @@ until the feature is in the daemon; then they run the module named below.
   `HF_ENDPOINT`, cold through the daemon against straight from the upstream hub, and warm.
   To be written as `bench/hf_endpoint.py` with `measure(runs, sizes, profile)`.
 - `site_store` (measure 4), once the `site` section exists (a site-wide second-level store):
-  node B's cold job against node A's, both daemons sharing one site store on the bench's S3
-  host. To be written as `bench/site_store.py` with `measure(runs, sizes, profile)`.
+  node B's cold job against node A's and against a node without one: `bench/site.py`, its
+  upstreams behind the link, the site store on loopback.
 Each returns a dict the report prints as a table of times (`times`: name -> summary()).
 """
 
@@ -44,4 +44,4 @@ def site_store(runs: int, sizes: list[int], profile: str) -> dict[str, Any]:
     feature = "the site store ([site] store)"
     if not _has_setting("site"):
         return {"skipped": f"{feature} has not landed in the daemon"}
-    return _run("site_store", feature, runs, sizes, profile)
+    return _run("site", feature, runs, sizes, profile)

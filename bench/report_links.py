@@ -121,6 +121,14 @@ def summary(results: dict[str, Any]) -> str:
             f"| warm job start | loopback | {ours:.2f} s | plain docker run | **{ratio}x** its "
             "time | under 1.2x |"
         )
+    site = results.get("site_store", {})
+    if "speedup_b_vs_a" in site:
+        ours = site["times"]["B: cold, A's entries in the site store"]["median_s"]
+        rows.append(
+            f"| node B's cold job, A's downloads in the site store | {site['link']} | "
+            f"{ours:.2f} s | node A (empty site store) / node C (none) | "
+            f"**{site['speedup_b_vs_a']}x** / **{site['speedup_b_vs_c']}x** | faster |"
+        )
     for step in ("hf_endpoint", "site_store"):
         if "skipped" in results.get(step, {}):
             rows.append(
@@ -296,5 +304,13 @@ def _hooks(results: dict[str, Any]) -> str:
         if "skipped" in r:
             lines += [f"## {title}", "", f"Skipped: {r['skipped']}.", ""]
         elif "times" in r:
-            lines += [f"## {title}", "", _table(r["times"], {}), ""]
+            lines += [f"## {title}", "", f"Link: {r.get('link', '')}.", ""]
+            lines += [_table(r["times"], {}), ""]
+            if "b_bytes_from_site" in r:
+                lines.append(
+                    f"Node B took {r['b_bytes_from_site'] // MB} MiB from the site store and "
+                    f"{r['b_bytes_from_upstream'] // MB} MiB from upstream; A's upload after its "
+                    f"job took {r['upload_after_a_s']['median_s']:.2f} s (not on any job's path)."
+                )
+                lines.append("")
     return "\n".join(lines).rstrip()

@@ -1,7 +1,7 @@
 """Cold job start across a site (issue 18): node B's after node A fetched, against node A's,
 and against node B without a site store.
 
-    python -m bench.site [--runs 5] [--quick]
+    python -m bench.site [--runs 5] [--quick] [--profile loopback|cdn|far]
 
 Three daemons on one Docker engine, each with its own store: A and B share a site store (an
 s3rver bucket, on disk: moto copies a whole object for every ranged GET, which would be the
@@ -16,9 +16,9 @@ bucket is: entries fetched with credentials are not shared by default), and a sm
 pulled from the bench's registry by all three alike.
 
 On loopback, upstream is as near as the site store, so B gains only what fewer requests and
-a second copy on the same disk give. Where the upstream should sit behind a WAN-like link
-(bench/ links, `--profile`, once it lands), see `_upstream_urls`: the hub and the S3 host go
-behind the link, the site store stays on the local network.
+a second copy on the same disk give. With `--profile cdn` (or far) the hub, the S3 host and
+the registry sit behind that link (bench/link.py) and the site store stays on the local
+network, as on a real site.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold import engine
-from bench.common import daemon, interleave, machine, peers, save, summary
+from bench.common import daemon, interleave, link, machine, peers, save, summary
 from tests.daemon_process import DaemonProcess
 from tests.peers.dockerd import DockerPeer
 from tests.peers.s3rver import S3rverPeer
@@ -69,8 +69,8 @@ def _job() -> dict[str, Any]:
 
 
 def _upstream_urls(servers: dict[str, Any]) -> dict[str, str]:
-    """Where the daemons reach upstream. With a WAN profile (`--profile`), these are the URLs
-    to route through the link; the site store's is not."""
+    """Where the daemons reach upstream: through the link on a WAN profile (peers() puts
+    the hub and the S3 host behind it); the site store is not."""
     return {"hub": servers["hub"], "static": servers["static"]}
 
 
@@ -149,7 +149,7 @@ def _configs(
     return base | {"site": site}, base
 
 
-def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
+def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str, Any]:
     spec = {
         "repos": {
             REPO: {f"model-{i:05}.safetensors": [s * MB, 5000 + i] for i, s in enumerate(sizes)}
@@ -159,7 +159,11 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
         "objects": {f"{PREFIX}/unet/part-{i}.bin": [s * MB, 6000 + i] for i, s in enumerate(sizes)},
     }
     uploads: list[float] = []
-    with engine() as peer, peers(spec) as servers, _site_store() as store, ExitStack() as stack:
+    with ExitStack() as stack:
+        wan = stack.enter_context(link(profile))  # the upstreams behind it, not the site store
+        peer = stack.enter_context(engine(wan))
+        servers = stack.enter_context(peers(spec, wan))
+        store = stack.enter_context(_site_store())
         upstream = _upstream_urls(servers)
         s3_url = f"{upstream['static']}/{BUCKET}/{PREFIX}"
         with_site, without = _configs(peer, upstream, store)
@@ -192,7 +196,11 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
     b_median = times["B: cold, A's entries in the site store"]["median_s"]
     return {
         "files_mib": sizes,
-        "link": "loopback (upstream and site store on this host)",
+        "link": (
+            "loopback (upstream and site store on this host)"
+            if profile == "loopback"
+            else f"{profile} (the hub, the S3 host and the registry; the site store on loopback)"
+        ),
         "site_store": "s3rver (disk)",
         "times": times,
         "upload_after_a_s": summary(uploads),
@@ -207,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="Small files, to check the bench.")
+    parser.add_argument("--profile", default="loopback", help="the upstreams' link (cdn, far)")
     parser.add_argument(
         "--sizes",
         help="File sizes in MiB, comma-separated (one LFS file and one S3 object of each)",
@@ -215,7 +224,7 @@ def main() -> None:
     sizes = [5, 20] if args.quick else [100, 300]
     if args.sizes:
         sizes = [int(size) for size in args.sizes.split(",")]
-    result = {"machine": machine(), **measure(args.runs, sizes)}
+    result = {"machine": machine(), **measure(args.runs, sizes, args.profile)}
     print(json.dumps(result, indent=1))
     print(f"results: {save('site-quick' if args.quick else 'site', result)}")
 
