@@ -1,6 +1,6 @@
 """A job container that downloads its own model (issue 17), side by side in one run:
 
-    python -m bench.hub [--runs 3] [--sizes 500,500,500]
+    python -m bench.hub [--runs 3] [--sizes 500,500,500] [--profile loopback|cdn|far]
 
 - upstream: the container downloads straight from the hub (`docker run --network host` with
   `HF_ENDPOINT` at the fake hub: what happens today, without the daemon);
@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import daemon, machine, peers, save, summary
+from bench.common import daemon, link, machine, peers, save, summary
 from bench.hub_image import build
 from tests.daemon_process import DaemonProcess
 from tests.peers.dockerd import DockerPeer
@@ -132,7 +132,7 @@ def spec_files(servers: dict[str, Any]) -> dict[str, int]:
     return {path: int(size) for path, size in servers["sizes"].items()}
 
 
-def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
+def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str, Any]:
     if shutil.which("docker") is None:
         raise SystemExit("the docker CLI is needed (apt-get install docker.io)")
     registry = RegistryPeer(Path(tempfile.mkdtemp(prefix="bench-registry-"))).start()
@@ -144,7 +144,7 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
         client.images.push(f"{registry.host}/nosana/hf-client", tag="bench")
         client.close()
         wanted = spec(sizes)
-        with peers(wanted) as servers:
+        with link(profile) as wan, peers(wanted, wan) as servers:  # the hub behind the link
             servers["sizes"] = {path: size for path, (size, _seed) in wanted["repos"][REPO].items()}
             config = {
                 "docker": {"host": engine.host, "gpu": "none"},
@@ -158,7 +158,8 @@ def measure(runs: int, sizes: list[int]) -> dict[str, Any]:
     finally:
         engine.stop()
         registry.stop()
-    return _report(samples, sum(size for size, _seed in wanted["repos"][REPO].values()), sizes)
+    total = sum(size for size, _seed in wanted["repos"][REPO].values())
+    return _report(samples, total, sizes) | {"profile": profile}
 
 
 def _interleave(runs: int, bench: Bench) -> dict[str, list[dict[str, float]]]:
@@ -198,8 +199,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="500,500,500", help="LFS shard sizes in MiB")
+    parser.add_argument("--profile", default="loopback", help="the hub's link (cdn, far)")
     args = parser.parse_args()
-    result = measure(args.runs, [int(s) for s in args.sizes.split(",")])
+    result = measure(args.runs, [int(s) for s in args.sizes.split(",")], args.profile)
     print(json.dumps(result, indent=2))
     print(f"saved to {save('hub', result)}")
 

@@ -43,6 +43,16 @@ def _table(times: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
+def _hub_link(hub: dict[str, Any]) -> str:
+    profile = hub.get("profile", "loopback")
+    if profile == "loopback":
+        return (
+            "The hub is on the same machine, so the cold run shows the cache's overhead, not "
+            "the network it saves (a WAN makes upstream the slow part)."
+        )
+    return f"The hub and its content host are behind the `{profile}` link (bench/link.py)."
+
+
 def write(results: dict[str, Any], source: Path, docs: Path = ROOT / "docs") -> Path:
     images = docs / "img"
     images.mkdir(parents=True, exist_ok=True)
@@ -153,8 +163,7 @@ repo of {", ".join(str(s) for s in hub["files_mib"])} MiB shards ({hub["bytes"] 
 `docker run --network host`, `HF_ENDPOINT` at the hub), through the daemon cold (a job, with
 the `HF_ENDPOINT` it injects, the store emptied first) and warm (the next job). The image is
 busybox plus this machine's own Python and huggingface_hub (bench/hub_image.py); the times
-are measured inside the container. The hub is on the same machine, so the cold run shows the
-cache's overhead, not the network it saves (a WAN makes upstream the slow part).
+are measured inside the container. {_hub_link(hub)}
 
 {_table(hub["times"])}
 

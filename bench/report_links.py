@@ -1,5 +1,5 @@
 """The report's summary table and its sections on links (issue 19): the link's self-check,
-cold downloads on each profile, the service job, CPU per GiB, and the hooks still skipped.
+cold downloads on each profile, the service job, CPU per GiB, and a site store.
 
 report.py calls `summary(results)` first and `sections(results, images)` after it; each
 section has one plot. Every figure names the profile it was taken on and who served it.
@@ -129,18 +129,25 @@ def summary(results: dict[str, Any]) -> str:
             f"{ours:.2f} s | node A (empty site store) / node C (none) | "
             f"**{site['speedup_b_vs_a']}x** / **{site['speedup_b_vs_c']}x** | faster |"
         )
-    for step in ("hf_endpoint", "site_store"):
-        if "skipped" in results.get(step, {}):
-            rows.append(
-                f"| {step.replace('_', ' ')} | | skipped: {results[step]['skipped']} | | | |"
-            )
+    hub = results.get("hub", {})
+    if "warm_speedup" in hub:
+        warm, cold = (
+            hub["times"]["daemon warm"]["median_s"],
+            hub["times"]["daemon cold"]["median_s"],
+        )
+        rows.append(
+            f"| a job's container downloads its model (/hf) | {hub.get('profile', 'loopback')} "
+            f"| warm {warm:.2f} s, cold {cold:.2f} s | straight from the hub, "
+            f"{hub['times']['upstream']['median_s']:.2f} s | **{hub['warm_speedup']}x** warm, "
+            f"{hub['cold_over_upstream']}x the time cold | faster warm |"
+        )
     return "\n".join(rows)
 
 
 def sections(results: dict[str, Any], images: Path) -> str:
     """The link, downloads, service job and CPU sections, their plots written to `images`."""
     parts = [_links(results, images), _downloads(results, images)]
-    parts += [_service(results, images), _cpu(results, images), _hooks(results)]
+    parts += [_service(results, images), _cpu(results, images), _site(results)]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -294,23 +301,15 @@ def _cpu(results: dict[str, Any], images: Path) -> str:
     )
 
 
-def _hooks(results: dict[str, Any]) -> str:
-    lines = []
-    for step, title in (
-        ("hf_endpoint", "Downloads through the daemon's HF_ENDPOINT"),
-        ("site_store", "A site store"),
-    ):
-        r = results.get(step, {})
-        if "skipped" in r:
-            lines += [f"## {title}", "", f"Skipped: {r['skipped']}.", ""]
-        elif "times" in r:
-            lines += [f"## {title}", "", f"Link: {r.get('link', '')}.", ""]
-            lines += [_table(r["times"], {}), ""]
-            if "b_bytes_from_site" in r:
-                lines.append(
-                    f"Node B took {r['b_bytes_from_site'] // MB} MiB from the site store and "
-                    f"{r['b_bytes_from_upstream'] // MB} MiB from upstream; A's upload after its "
-                    f"job took {r['upload_after_a_s']['median_s']:.2f} s (not on any job's path)."
-                )
-                lines.append("")
-    return "\n".join(lines).rstrip()
+def _site(results: dict[str, Any]) -> str:
+    r = results.get("site_store", {})
+    if "times" not in r:
+        return ""
+    lines = ["## A site store", "", f"Link: {r.get('link', '')}.", "", _table(r["times"], {}), ""]
+    if "b_bytes_from_site" in r:
+        lines.append(
+            f"Node B took {r['b_bytes_from_site'] // MB} MiB from the site store and "
+            f"{r['b_bytes_from_upstream'] // MB} MiB from upstream; A's upload after its "
+            f"job took {r['upload_after_a_s']['median_s']:.2f} s (not on any job's path)."
+        )
+    return "\n".join(lines)

@@ -3,8 +3,9 @@
     bench/run [--runs 5] [--quick] [--profile loopback,cdn,far] [--resume]
 
 --profile picks the links the downloads are measured on (bench/profiles.py; `cdn@0.25` scales
-a profile's rates for a machine that cannot feed them); the service job runs on `cdn` (or
-the first link given). --quick uses small sizes and fewer runs, to check the suite itself.
+a profile's rates for a machine that cannot feed them); the service job, the site store's
+and the Hub endpoint's benchmarks run on `cdn` (or the first link given). --quick uses small
+sizes and fewer runs, to check the suite itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import cold, cpu, hooks, hub, jobs, linkcheck, memory, report, service, transfers
+from bench import cold, cpu, hub, jobs, linkcheck, memory, report, service, site, transfers
 from bench.common import ROOT, machine
 from bench.store import bench_acquire_and_view, bench_sweep
 
@@ -40,8 +41,7 @@ def steps(runs: int, quick: bool, profiles: list[str]) -> list[Step]:
         out.append(("service_job", lambda: service.measure(runs, job_sizes, service_on)))
     out += [
         ("cpu", lambda: cpu.measure(runs, sizes, "loopback")),
-        ("hf_endpoint", lambda: hooks.hf_endpoint(runs, job_sizes, service_on or "loopback")),
-        ("site_store", lambda: hooks.site_store(runs, job_sizes, service_on or "loopback")),
+        ("site_store", lambda: site.measure(runs, job_sizes, service_on or "loopback")),
         ("cold_job_start", lambda: cold.cold_start(runs, job_sizes)),
         ("warm_job_start", lambda: jobs.measure(max(runs, 5))),
         ("dedup", lambda: cold.dedup(10, 5 if quick else 20)),
@@ -49,7 +49,11 @@ def steps(runs: int, quick: bool, profiles: list[str]) -> list[Step]:
         ("memory", lambda: memory.measure(1 if quick else 4, 1000 if quick else 10_000)),
         (
             "hub",
-            lambda: hub.measure(1 if quick else max(runs, 3), [20] * 3 if quick else [500] * 3),
+            lambda: hub.measure(
+                1 if quick else max(runs, 3),
+                [20] * 3 if quick else [500] * 3,
+                service_on or "loopback",
+            ),
         ),
         ("scale", lambda: _scale(10_000 if quick else 100_000, 100_000 if quick else 1_000_000)),
     ]
