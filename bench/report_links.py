@@ -73,7 +73,11 @@ def _transfers(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _best_peer(times: dict[str, dict[str, float]]) -> tuple[str, float]:
-    peers = {n: t["median_s"] for n, t in times.items() if n != "daemon" and "curl" not in n}
+    peers = {
+        n: t["median_s"]
+        for n, t in times.items()
+        if n != "daemon" and "curl" not in n and "+ sync" not in n  # references, not peers
+    }
     name = min(peers, key=lambda n: peers[n])
     return name, peers[name]
 
