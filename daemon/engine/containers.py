@@ -1,7 +1,8 @@
 """Containers for job ops: create, start, logs, wait, stop, remove, through the Docker SDK.
 
-Every container carries labels naming the daemon, its job and its op, so a restarted daemon
-finds its own containers again, and nothing else is ever touched. Cached views are bind
+Every container carries labels naming the daemon (and which one: `io.nosana-cache.owner`), its
+job and its op, so a restarted daemon finds its own containers again, and nothing else is
+ever touched. Cached views are bind
 mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
 a device request when `docker.gpu` says so; exposed ports are published on 127.0.0.1 only.
 """
@@ -26,6 +27,20 @@ log = get_logger(__name__)
 LABEL_MANAGED = "io.nosana-cache.managed"
 LABEL_JOB = "io.nosana-cache.job"
 LABEL_OP = "io.nosana-cache.op"
+LABEL_OWNER = "io.nosana-cache.owner"
+"""Which daemon made it (a digest of its store's path): two daemons on one engine (a test
+bed's, an operator trying a second store) never reap each other's containers or networks."""
+
+
+def labels(owner: str, job_id: str, op_id: str | None = None) -> dict[str, str]:
+    """The labels of what the daemon makes for a job."""
+    made = {LABEL_MANAGED: "true", LABEL_OWNER: owner, LABEL_JOB: job_id}
+    return made if op_id is None else {**made, LABEL_OP: op_id}
+
+
+def ours(found: dict[str, str] | None, owner: str) -> bool:
+    """Made by this daemon (or by an earlier version, which wrote no owner)."""
+    return (found or {}).get(LABEL_OWNER, owner) == owner
 
 
 @dataclass(frozen=True)
@@ -59,8 +74,9 @@ class Created:
 
 
 class Containers:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, owner: str) -> None:
         self.engine = engine
+        self.owner = owner
 
     async def create(self, spec: ContainerSpec) -> Created:
         client = await self.engine.client()
@@ -86,7 +102,7 @@ class Containers:
                 environment=spec.env,
                 working_dir=spec.work_dir,
                 host_config=host_config,
-                labels={LABEL_MANAGED: "true", LABEL_JOB: spec.job_id, LABEL_OP: spec.op_id},
+                labels=labels(self.owner, spec.job_id, spec.op_id),
                 name=spec.name,
                 ports=[p.split("/")[0] for p in spec.ports] or None,
             )
@@ -178,8 +194,10 @@ class Containers:
         )
         reaped = 0
         for container in found:
-            labels = container.get("Labels") or {}
-            if not active(labels.get(LABEL_JOB, ""), labels.get(LABEL_OP, "")):
+            found_labels = container.get("Labels") or {}
+            if not ours(found_labels, self.owner):
+                continue
+            if not active(found_labels.get(LABEL_JOB, ""), found_labels.get(LABEL_OP, "")):
                 await self.remove(container["Id"])
                 reaped += 1
         if reaped:
@@ -237,7 +255,7 @@ class Containers:
                 name,
                 driver="local",
                 driver_opts=driver_opts,
-                labels={LABEL_MANAGED: "true", LABEL_JOB: job_id},
+                labels=labels(self.owner, job_id),
             )
         except docker.errors.APIError as exc:
             raise JobError(f"cannot create volume {name}: {exc.explanation or exc}") from exc

@@ -10,6 +10,7 @@ does not stop jobs (a systemd restart must never kill them); `POST /v1/jobs/{id}
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import secrets
 import time
@@ -58,7 +59,7 @@ class Runner:
             cache=cache,
             images=images,
             engine=engine,
-            containers=Containers(engine),
+            containers=Containers(engine, owner_of(settings)),
             metrics=metrics or Metrics(),
             hub=hub,
         )
@@ -257,6 +258,12 @@ class JobRun:
             self.record.error = self.control.stop_reason
         await self.save()
         log.info("job.ended", job_id=self.job_id, state=self.record.state, error=self.record.error)
+
+
+def owner_of(settings: Settings) -> str:
+    """How this daemon labels what it makes in the engine: its store's path, digested (two
+    daemons cannot share a store)."""
+    return hashlib.sha256(str(settings.store.path).encode()).hexdigest()[:16]
 
 
 def _failure(op_id: str, task: asyncio.Task[None]) -> str | None:

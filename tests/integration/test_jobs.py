@@ -561,3 +561,30 @@ def test_each_resource_mounts_at_its_own_target_whichever_arrives_first(
     record = run_job(daemon, job(run("order", "cat /a/name /b/name", resources=resources)))
     assert record["state"] == "completed", json.dumps(record["ops"], indent=1)
     assert logs(daemon, record["id"], "order") == "slow\nfast\n"
+
+
+def test_a_daemon_never_reaps_the_containers_of_another_daemon_on_its_engine(
+    daemon: DaemonProcess, tmp_path: Path, docker_peer: DockerPeer
+) -> None:
+    """Two daemons on one engine (this test bed's, an operator trying a second store): each
+    one's reaper removes only what it made. It used to remove every container of a job it did
+    not know, other daemons' running jobs included."""
+    submitted = daemon.client().request("POST", "/v1/jobs", body=job(run("keep", "sleep 300")))
+    job_id = submitted["id"]
+    engine = docker_peer.client()
+    deadline = time.monotonic() + 30
+    while daemon.client().get(f"/v1/jobs/{job_id}")["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    config = {"docker": {"host": docker_peer.host}, "store": {"sweep_interval": "1s"}}
+    other = DaemonProcess(tmp_path, config).start()
+    try:
+        deadline = time.monotonic() + 30
+        while other.client().get("/v1/status")["scheduler"]["container-reaper"]["runs"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        other.stop()
+    assert engine.containers.list(filters={"label": f"io.nosana-cache.job={job_id}"})
+    assert daemon.client().get(f"/v1/jobs/{job_id}")["state"] == "running"
+    assert daemon.client().request("POST", f"/v1/jobs/{job_id}/stop")["state"] == "stopped"
