@@ -4,7 +4,9 @@ Every container carries labels naming the daemon (and which one: `io.nosana-cach
 job and its op, so a restarted daemon finds its own containers again, and nothing else is
 ever touched. Cached views are bind
 mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
-a device request when `docker.gpu` says so; exposed ports are published on 127.0.0.1 only.
+a device request when `docker.gpu` says so. Exposed ports are published on
+`docker.publish_host` (127.0.0.1 unless the operator says otherwise) on ports the engine
+picks, and `ports` reports where they landed.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class Containers:
                 for b in spec.binds
             }
             | {name: {"bind": target, "mode": "rw"} for name, target in spec.volumes.items()},
-            port_bindings=dict.fromkeys(spec.ports, ("127.0.0.1", None)),
+            port_bindings=dict.fromkeys(spec.ports, (self.engine.settings.publish_host, None)),
             extra_hosts=spec.extra_hosts or None,
             device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if spec.gpu
@@ -138,7 +140,7 @@ class Containers:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineUnavailable(f"Docker engine: {exc}") from exc
         return {
-            port: f"{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
+            port: _address(bindings[0]["HostIp"], bindings[0]["HostPort"])
             for port, bindings in (inspected["NetworkSettings"].get("Ports") or {}).items()
             if bindings
         }
@@ -276,3 +278,8 @@ class Containers:
             client.api.containers, all=True, filters={"label": [f"{LABEL_JOB}={job_id}"]}
         )
         return found
+
+
+def _address(host: str, port: str) -> str:
+    """`127.0.0.1:32768`, `[::1]:32768`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -12,7 +12,15 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 
 from ..errors import ConfigError
 from ..units import parse_duration, parse_size
@@ -174,6 +182,13 @@ class MarketSettings(Section):
         return value
 
 
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (ports are published on one)") from None
+
+
 class DockerSettings(Section):
     host: str = Field(description="Docker engine address; default DOCKER_HOST or the socket")
     registry_mirrors: dict[str, str] = Field(
@@ -181,6 +196,9 @@ class DockerSettings(Section):
     )
     gpu: Literal["auto", "all", "none"] = Field(
         "auto", description="auto: request GPUs when the engine has them; all; none"
+    )
+    publish_host: Annotated[str, AfterValidator(_ip_address)] = Field(
+        "127.0.0.1", description="the host address job ports are published on"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -588,3 +589,34 @@ def test_a_daemon_never_reaps_the_containers_of_another_daemon_on_its_engine(
     assert engine.containers.list(filters={"label": f"io.nosana-cache.job={job_id}"})
     assert daemon.client().get(f"/v1/jobs/{job_id}")["state"] == "running"
     assert daemon.client().request("POST", f"/v1/jobs/{job_id}/stop")["state"] == "stopped"
+
+
+def test_ports_are_published_on_the_address_the_operator_sets(
+    tmp_path: Path, docker_peer: DockerPeer
+) -> None:
+    config = {"docker": {"host": docker_peer.host, "publish_host": "127.0.0.2"}}
+    elsewhere = DaemonProcess(tmp_path, config).start()
+    serve = "mkdir /www && echo up > /www/index.html && httpd -f -p 8080 -h /www"
+    try:
+        job_id = elsewhere.client().request(
+            "POST", "/v1/jobs", body=job(run("web", serve, expose=8080))
+        )["id"]
+        deadline = time.monotonic() + 30
+        while not (ports := elsewhere.client().get(f"/v1/jobs/{job_id}")["ops"][0]["ports"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        host, _, port = ports["8080/tcp"].rpartition(":")
+        assert host == "127.0.0.2"
+        deadline = time.monotonic() + 30
+        while True:  # until httpd listens in the container
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.2:{port}/", timeout=5) as answer:
+                    assert answer.read() == b"up\n"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        stopped = elsewhere.client().request("POST", f"/v1/jobs/{job_id}/stop")
+        assert stopped["state"] == "stopped"
+    finally:
+        elsewhere.stop()

@@ -102,6 +102,7 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
         host = "unix:///tmp/d.sock"
         registry_mirrors = { "registry.hub.docker.com" = "127.0.0.1:5000" }
         gpu = "none"
+        publish_host = "0.0.0.0"
         [huggingface]
         endpoint = "http://127.0.0.1:8000"
         token = "hf_x"
@@ -126,6 +127,7 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
     assert settings.store.max_size == 500 * 1024**3
     assert settings.api.listen[1] == Listener(unix_path="/run/nosana-cache/api.sock")
     assert settings.docker.registry_mirrors == {"registry.hub.docker.com": "127.0.0.1:5000"}
+    assert settings.docker.publish_host == "0.0.0.0"
     assert settings.s3.hosts["models.nosana.io"].bucket == "nos"
     assert settings.download.concurrency == 48
     assert settings.security.allow_private_urls is True
@@ -169,6 +171,7 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ('[store]\ncolour = "blue"\n', "store.colour: unknown key"),
         ('[stor]\nttl = "1h"\n', "stor: unknown key"),
         ('[docker]\ngpu = "maybe"\n', "docker.gpu"),
+        ('[docker]\npublish_host = "localhost"\n', "docker.publish_host"),
         ("[download]\nconcurrency = 0\n", "download.concurrency"),
         ('[download]\nmax_retries = "many"\n', "download.max_retries"),
         ('[api]\nlisten = ["nonsense"]\n', "api.listen"),
