@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..engine.containers import Containers
+from .models import Results
 from .output import STREAMS, LogWriter, OpOutput
 from .spec import ResultPattern, RunOp
 
@@ -47,33 +48,44 @@ class LogCapture:
         self._pumps.clear()
 
 
-async def extract_results(output: OpOutput, job_id: str, op: RunOp) -> dict[str, list[str]]:
-    """The op's `results`: each regex's matches (its first group, if it has one) over the
-    streams it names, in time order. Reads the output in a worker thread."""
+async def extract_results(output: OpOutput, job_id: str, op: RunOp) -> Results:
+    """The op's `results`, read from its output in a worker thread, as Nosana's node reads
+    them when an op ends: each line of the streams a pattern names (both when it names none)
+    is searched once, and a match adds what JavaScript's `line.match(regex)` gives: the whole
+    match, then each group (null for a group that took no part). A pattern that is not a
+    regex gives the error instead."""
     return await asyncio.to_thread(_extract, output, job_id, op)
 
 
-def _extract(output: OpOutput, job_id: str, op: RunOp) -> dict[str, list[str]]:
-    results: dict[str, list[str]] = {}
+def _extract(output: OpOutput, job_id: str, op: RunOp) -> Results:
+    results: Results = {}
     patterns: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {}
     for name, spec in (op.results or {}).items():
         regex = spec.regex if isinstance(spec, ResultPattern) else spec
         streams = tuple(spec.logType) if isinstance(spec, ResultPattern) else STREAMS
+        results[name] = []
         try:
-            compiled = re.compile(regex)
+            patterns[name] = (re.compile(_python_regex(regex)), streams)
         except re.error as exc:
             results[name] = [f"invalid regex: {exc}"]
-            continue
-        patterns[name] = (compiled, streams)
-        results[name] = []
     if not patterns:
         return results
     for _stamp, stream, line in output.lines(job_id, op.id):
         for name, (pattern, wanted) in patterns.items():
-            if stream in wanted:
-                found = pattern.finditer(line)
-                results[name] += [m.group(1) if pattern.groups else m.group(0) for m in found]
+            if stream in wanted and (found := pattern.search(line)):
+                results[name] += [found.group(0), *found.groups()]
     return results
+
+
+_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+
+
+def _python_regex(regex: str) -> str:
+    """A JavaScript regex as Python's `re` reads it: Nosana's node reads `*` as `/*`, and
+    JavaScript names a group `(?<name>...)` where Python wants `(?P<name>...)`."""
+    if regex == "*":
+        return "/*"
+    return _NAMED_GROUP.sub("(?P<", regex)
 
 
 def _seconds(stamp: str | None) -> float | None:

@@ -1,15 +1,13 @@
 """How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
-`allowWrite`, the job's volumes), command, environment with earlier ops' results filled in,
-`HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), and whether it gets a
-GPU (`docker.gpu`).
+`allowWrite`, the job's volumes), command, environment with earlier ops' results filled in
+(`fill`), `HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), and whether
+it gets a GPU (`docker.gpu`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 
 from ..engine.containers import Bind, ContainerSpec
@@ -18,15 +16,12 @@ from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
 from .context import OpContext
+from .fill import Filler
 from .models import OpRecord
 from .names import container_name, op_key, volume_name
 from .spec import RunOp, mount_target
 
 log = get_logger(__name__)
-
-_PLACEHOLDER = re.compile(r"%%ops\.([^%\s]+)\.results\.([^%\s]+)%%")
-"""`%%ops.<id>.results.<name>%%`: an id is any text without a space (`gpt-oss:120b`), and the
-last `.results.` separates it from the name."""
 
 
 async def container_spec(
@@ -37,18 +32,19 @@ async def container_spec(
     binds, volumes = await _mounts(ctx, op, record, leases)
     env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
     extra_hosts = await _hub(ctx, env)
+    fill = Filler(ctx.results_of)
 
-    def fill(items: list[str] | None) -> list[str] | None:
-        return [_fill(item, ctx.results_of) for item in items] if items is not None else None
+    def filled(items: list[str] | None) -> list[str] | None:
+        return fill.items(items) if items is not None else None
 
     return ContainerSpec(
         name=container_name(ctx.job_id, op.id),
         image=args.image,
         job_id=ctx.job_id,
         op_id=op.id,
-        cmd=fill(_command(args.cmd)),
-        entrypoint=fill(_command_list(args.entrypoint)),
-        env={k: _fill(v, ctx.results_of) for k, v in env.items()},
+        cmd=filled(_command(args.cmd)),
+        entrypoint=filled(_command_list(args.entrypoint)),
+        env={k: fill.text(v) for k, v in env.items()},
         work_dir=args.work_dir,
         binds=binds,
         volumes=volumes,
@@ -127,18 +123,6 @@ async def _writable_layer(
     )
     record.writable_layers.append(name)
     return name
-
-
-def _fill(text: str, results_of: Callable[[str], dict[str, list[str]]]) -> str:
-    """`%%ops.<id>.results.<name>%%` from an earlier op's results (first match)."""
-
-    def replace(match: re.Match[str]) -> str:
-        values = results_of(match.group(1)).get(match.group(2))
-        if not values:
-            raise JobError(f"{match.group(0)}: op {match.group(1)} has no such result")
-        return str(values[0])
-
-    return _PLACEHOLDER.sub(replace, text)
 
 
 def _command(cmd: str | list[str] | None) -> list[str] | None:

@@ -17,6 +17,7 @@ from ..engine.containers import Containers
 from ..engine.images import Images
 from ..metrics import Metrics
 from ..settings import Settings
+from .models import Results
 from .records import JobRecords
 
 HubAddress = Callable[[], Awaitable[tuple[str, str] | None]]
@@ -53,8 +54,9 @@ class OpContext:
     parts: Components
     job_id: str
     control: JobControl
-    results_of: Callable[[str], dict[str, list[str]]]
-    """An earlier op's results by its id (for `%%ops.<id>.results.<name>%%`)."""
+    results_of: Callable[[str], Results | None]
+    """An earlier op's results by its id (for `%%ops.<id>.results.<name>%%`); None when the
+    job has no such op."""
     save: Callable[[], Awaitable[None]]
     """Save the job's record, which holds this op's: after every change an API reader should
     see."""

@@ -17,6 +17,10 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 
 from .states import FINAL, JobState, OpState
 
+Results = dict[str, list[str | None]]
+"""An op's results by name: what its pattern matched, in Nosana's node's shape (the whole
+match then each group, null for a group that took no part)."""
+
 
 class _Record(BaseModel):
     @model_serializer(mode="wrap")
@@ -73,7 +77,7 @@ class OpRecord(_Record):
     container_id: str | None = None
     device_requests: list[dict[str, Any]] = Field(default_factory=list)
     ports: dict[str, str] = Field(default_factory=dict)
-    results: dict[str, list[str]] = Field(default_factory=dict)
+    results: Results = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     writable_layers: list[str] = Field(default_factory=list)
     """Docker volumes (copy-on-write layers over views) that go when the op ends."""

@@ -5,6 +5,8 @@ whatever ends it, record how and release what it held.
     queued → preparing → running → completed | failed | stopped
 
 A failed preparation (missing image, missing resource, no GPU) fails the op with the reason.
+Results are read from the output whenever the container has run, a stopped op's too (as
+Nosana's node does).
 While the op holds its container, its leases keep every entry it mounted from eviction. An
 op that is cancelled because the job is stopped stops its container; one cancelled because
 the daemon itself is stopping leaves the container running, to be re-attached on restart.
@@ -23,7 +25,7 @@ from ..logs import get_logger
 from .capture import LogCapture, extract_results
 from .container import container_spec
 from .context import OpContext
-from .models import OpRecord
+from .models import OpRecord, Results
 from .names import op_key, volume_name
 from .prepare import Preparation
 from .spec import RunOp, VolumeOp
@@ -108,7 +110,7 @@ class OpRun:
         *,
         error: str | None = None,
         exit_code: int | None = None,
-        results: dict[str, list[str]] | None = None,
+        results: Results | None = None,
     ) -> None:
         """Record how the op ended (only what is given changes besides the state)."""
         record = self.record
@@ -140,13 +142,18 @@ class OpRun:
     async def _finish(self, op: RunOp, exit_code: int) -> None:
         await self.capture.join()
         self._observe_durations()
-        results = await extract_results(self.ctx.parts.records.output, self.ctx.job_id, op)
+        results = await self._results(op)
         if exit_code == 0:
             await self._end(OpState.COMPLETED, exit_code=0, results=results)
             return
         reason = _exit_reason(exit_code)
         await self._end(OpState.FAILED, exit_code=exit_code, results=results, error=reason)
         raise OpFailed(f"op {op.id} {reason}")
+
+    async def _results(self, op: RunOp | VolumeOp) -> Results | None:
+        if not isinstance(op, RunOp):
+            return None
+        return await extract_results(self.ctx.parts.records.output, self.ctx.job_id, op)
 
     def _observe_durations(self) -> None:
         record, metrics = self.record, self.ctx.parts.metrics
@@ -173,12 +180,14 @@ class OpRun:
         control = self.ctx.control
         log.info("op.stopping", job_id=self.ctx.job_id, op=self.op.id, detached=control.detached)
         container_id = self.record.container_id
+        results = None
         if container_id and self.record.state == OpState.RUNNING:
             await self.ctx.parts.containers.stop(container_id)
             await self.capture.join()
+            results = await self._results(self.op)
         if not self.record.final:
             self.record.error = control.stop_reason
-            await self._end(OpState.STOPPED)
+            await self._end(OpState.STOPPED, results=results)
 
     async def _clean_up(self) -> None:
         parts, record = self.ctx.parts, self.record

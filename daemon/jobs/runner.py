@@ -29,7 +29,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
 from .context import Components, HubAddress, JobControl, OpContext
-from .models import JobRecord, OpRecord
+from .models import JobRecord, OpRecord, Results
 from .names import volume_name
 from .ops import OpFailed, OpRun
 from .records import JobRecords
@@ -169,8 +169,8 @@ class JobRun:
         self._save_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def _results_of(self, op_id: str) -> dict[str, list[str]]:
-        return next((op.results for op in self.record.ops if op.id == op_id), {})
+    def _results_of(self, op_id: str) -> Results | None:
+        return next((op.results for op in self.record.ops if op.id == op_id), None)
 
     async def save(self) -> None:
         self.record.state = self.record.derive_state()

@@ -139,7 +139,11 @@ def test_stdout_and_stderr_stay_apart_and_results_are_extracted(daemon: DaemonPr
     )
     assert logs(daemon, record["id"], stream="stdout") == "score=42\nscore=7\n"
     assert logs(daemon, record["id"], stream="stderr") == "oops\n"
-    assert record["ops"][0]["results"] == {"scores": ["42", "7"], "errors": ["oops"]}
+    # As Nosana's node reads them: each line's first match, whole, then its groups.
+    assert record["ops"][0]["results"] == {
+        "scores": ["score=42", "42", "score=7", "7"],
+        "errors": ["oops"],
+    }
 
 
 def test_following_a_long_output_gives_every_line_once(daemon: DaemonProcess) -> None:
@@ -382,7 +386,7 @@ def test_any_op_id_nosana_allows_names_its_containers_volumes_and_logs_safely(
                     "echo answer=42; echo kept > /v/file",
                     volumes=[{"name": "a:b", "dest": "/v"}],
                 ),
-                "results": {"answer": "answer=(\\d+)"},
+                "results": {"answer": "(?<=answer=)\\d+"},
                 **after,
             },
             {
@@ -620,3 +624,16 @@ def test_ports_are_published_on_the_address_the_operator_sets(
         assert stopped["state"] == "stopped"
     finally:
         elsewhere.stop()
+
+
+def test_a_stopped_op_has_its_results_too(daemon: DaemonProcess) -> None:
+    """As on Nosana's node, whose ops are read for results whichever way they end."""
+    talk = {**run("talk", "echo 'port=8080'; sleep 300"), "results": {"port": "port=(\\d+)"}}
+    job_id = daemon.client().request("POST", "/v1/jobs", body=job(talk))["id"]
+    deadline = time.monotonic() + 30
+    while logs(daemon, job_id, "talk") != "port=8080\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stopped = daemon.client().request("POST", f"/v1/jobs/{job_id}/stop")
+    assert stopped["state"] == "stopped"
+    assert stopped["ops"][0]["results"] == {"port": ["port=8080", "8080"]}

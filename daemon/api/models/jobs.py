@@ -122,7 +122,7 @@ class Op:
     cache: OpCache
     timings: OpTimings
     ports: dict[str, str]
-    results: dict[str, list[str]]
+    results: dict[str, list[str | None]]
     device_requests: list[dict[str, Any]]
     warnings: list[str]
 
