@@ -122,7 +122,9 @@ class Service:
         stack.push_async_callback(records.close)
         metrics = Metrics()
         containers_hub = self.listener.endpoint if self.listener else None
-        runner = Runner(settings, records, cache, images, engine, metrics, hub=containers_hub)
+        runner = Runner(
+            settings, records, cache, images, engine, metrics, hub=containers_hub, clock=self.clock
+        )
         stack.push_async_callback(runner.close)
         jobs = await runner.recover(store.release_holders)
         downloads = cache.resume_unfinished(await store.unfinished())

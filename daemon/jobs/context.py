@@ -8,10 +8,12 @@ the runner need not know each other's classes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..cache import Cache
+from ..clock import Clock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
@@ -36,6 +38,8 @@ class Components:
     engine: Engine
     containers: Containers
     metrics: Metrics
+    clock: Clock
+    """The runner's clock: health checks' pauses and timeouts, readiness times."""
     hub: HubAddress | None = None
 
 
@@ -47,6 +51,8 @@ class JobControl:
     """Why the job is being stopped (a request, another op's failure); None while it is not."""
     detached: bool = False
     """The daemon is stopping: leave the containers running, to be re-attached at restart."""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when an op became ready: ops that depend on it may start before it ends."""
 
 
 @dataclass(frozen=True)

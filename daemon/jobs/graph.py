@@ -8,6 +8,8 @@ job runs. The daemon refuses them up front, naming the place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import FieldError
 from ..resources import HFResource, S3Resource
 from .definition import JobDefinition, RunOp, VolumeOp
@@ -70,12 +72,45 @@ def _depends_on(op: RunOp | VolumeOp) -> list[str]:
     return list(op.execution.depends_on or []) if op.execution else []
 
 
+@dataclass(frozen=True)
+class Waits:
+    """What an op waits for before it starts."""
+
+    stages: frozenset[str]
+    """Every op of the earlier stages: each must have completed (a stage ends when all of
+    its ops have, as a group does on Nosana's node)."""
+    depends_on: frozenset[str]
+    """Its `depends_on`: each must have completed, or, for an op that exposes ports (a
+    service, which may never end), be ready: Nosana's node starts the ops that depend on a
+    service once its health checks pass."""
+
+    def met(self, completed: set[str], ready: set[str]) -> bool:
+        return self.stages <= completed and self.depends_on <= completed | ready
+
+
+def order(job: JobDefinition) -> dict[str, Waits]:
+    """What each op waits for (see `predecessors` for the stages)."""
+    stages = _stages(job)
+    return {op.id: Waits(frozenset(stages[op.id]), frozenset(_depends_on(op))) for op in job.ops}
+
+
+def is_service(op: RunOp | VolumeOp) -> bool:
+    """An op that exposes ports: its dependents wait for it to be ready, not to end."""
+    return isinstance(op, RunOp) and op.args.expose is not None
+
+
 def predecessors(job: JobDefinition) -> dict[str, set[str]]:
     """What each op waits for: every op of the earlier stages, and its `depends_on`.
 
     Stages follow the order of the definition: the ops of one `execution.group` form one
     stage (at the place the group first appears), an op without a group a stage of its own.
     """
+    stages = _stages(job)
+    return {op.id: stages[op.id] | set(_depends_on(op)) for op in job.ops}
+
+
+def _stages(job: JobDefinition) -> dict[str, set[str]]:
+    """Every op of the stages before each op's."""
     stage_of: dict[str, int] = {}
     stages: list[list[str]] = []
     group_stage: dict[str, int] = {}
@@ -90,11 +125,7 @@ def predecessors(job: JobDefinition) -> dict[str, set[str]]:
                 group_stage[group] = stage
         stages[stage].append(op.id)
         stage_of[op.id] = stage
-    waits: dict[str, set[str]] = {}
-    for op in job.ops:
-        earlier = {o for s in stages[: stage_of[op.id]] for o in s}
-        waits[op.id] = earlier | set(_depends_on(op))
-    return waits
+    return {op.id: {o for s in stages[: stage_of[op.id]] for o in s} for op in job.ops}
 
 
 def _cycle(job: JobDefinition) -> list[str] | None:

@@ -58,6 +58,33 @@ class ResourceUse(_Record):
     path: str | None = None
 
 
+class CheckRecord(_Record):
+    """One health check of an exposed port, and what it saw last."""
+
+    description: str
+    """The check in words: `http GET /health expects 200`, `websocket expects "pong"`."""
+    continuous: bool
+    passed: bool | None = None
+    """None until it has run once."""
+    answer: str | None = None
+    """What the service answered last (a status, the start of a body, a refused connection)."""
+    checked_at: float | None = None
+
+
+class EndpointRecord(_Record):
+    """One exposed port of an op: where it was published and how its service is."""
+
+    port: int
+    type: str
+    """As the definition says (`web`, `api`, `websocket`, `webapi`, `none`); `none` when it
+    says nothing, as Nosana's node reads a bare port number."""
+    address: str | None = None
+    """Where the engine published it (`127.0.0.1:32768`); None until the container started."""
+    health: str = "unknown"
+    """`unknown` (it has no checks), `starting`, `healthy` or `unhealthy`."""
+    checks: list[CheckRecord] = Field(default_factory=list)
+
+
 class OpRecord(_Record):
     id: str
     type: str
@@ -81,10 +108,32 @@ class OpRecord(_Record):
     warnings: list[str] = Field(default_factory=list)
     writable_layers: list[str] = Field(default_factory=list)
     """Docker volumes (copy-on-write layers over views) that go when the op ends."""
+    endpoints: list[EndpointRecord] = Field(default_factory=list)
+    ready_at: float | None = None
+    """When every health check of every exposed port had passed (the op's service is up)."""
 
     @property
     def final(self) -> bool:
         return self.state in FINAL
+
+    def health(self) -> tuple[str | None, str | None]:
+        """The op's service as a whole: None (it exposes nothing), `starting`, `healthy` or
+        `unhealthy`, and what is wrong, naming the check, while it is not healthy."""
+        if not self.endpoints:
+            return None, None
+        if self.ready_at is None:
+            return "starting", _first_failure(self.endpoints)
+        if any(e.health == "unhealthy" for e in self.endpoints):
+            return "unhealthy", _first_failure(self.endpoints)
+        return "healthy", None
+
+
+def _first_failure(endpoints: list[EndpointRecord]) -> str | None:
+    for endpoint in endpoints:
+        for check in endpoint.checks:
+            if check.passed is False:
+                return f"port {endpoint.port}: {check.description}: {check.answer}"
+    return None
 
 
 class JobRecord(_Record):

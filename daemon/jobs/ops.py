@@ -1,12 +1,14 @@
 """One op of a job, from start to end: prepare it (`prepare`), run its container with the
-cached views mounted read-only (`container`), keep its output and results (`capture`), and,
-whatever ends it, record how and release what it held.
+cached views mounted read-only (`container`), follow it through its restarts and health checks
+(`supervise`), keep its output and results (`capture`), and, whatever ends it, record how and
+release what it held.
 
     queued → preparing → running → completed | failed | stopped
 
-A failed preparation (missing image, missing resource, no GPU) fails the op with the reason.
-Results are read from the output whenever the container has run, a stopped op's too (as
-Nosana's node does).
+A failed preparation (missing image, missing resource, no GPU) fails the op with the reason;
+so does a service whose health checks did not pass within `jobs.ready_timeout`. Results are
+read from the output whenever the container has run, a stopped op's too (as Nosana's node
+does).
 While the op holds its container, its leases keep every entry it mounted from eviction. An
 op that is cancelled because the job is stopped stops its container; one cancelled because
 the daemon itself is stopping leaves the container running, to be re-attached on restart.
@@ -25,11 +27,13 @@ from ..logs import get_logger
 from .capture import LogCapture, extract_results
 from .container import container_spec
 from .context import OpContext
+from .health import NotReady
 from .models import OpRecord, Results
 from .names import op_key, volume_name
 from .prepare import Preparation
 from .spec import RunOp, VolumeOp
 from .states import OpState
+from .supervise import Supervision, endpoints_for
 
 log = get_logger(__name__)
 
@@ -49,6 +53,9 @@ class OpRun:
         self.preparation = Preparation(ctx, record, self.holder)
         parts = ctx.parts
         self.capture = LogCapture(parts.containers, parts.records.output, ctx.job_id, op.id)
+        self.supervision = (
+            Supervision(ctx, op, record, self.capture) if isinstance(op, RunOp) else None
+        )
 
     # -- the whole op -------------------------------------------------------------------------
 
@@ -76,14 +83,13 @@ class OpRun:
         if state.get("Status") == "created":
             # The daemon stopped between creating the container and starting it: a wait
             # would answer at once (0, for a container that never ran). Start it now.
-            record.ports = await containers.start(container_id, gpu=bool(op.args.gpu))
-            await self.ctx.save()
-        elif not record.ports:  # stopped before the ports were recorded
-            record.ports = await containers.ports(container_id)
-            await self.ctx.save()
+            await self._published(op, await containers.start(container_id, gpu=bool(op.args.gpu)))
+        elif not record.ports or len(record.endpoints) != len(op.args.ports()):
+            # stopped before the ports were recorded
+            await self._published(op, await containers.ports(container_id))
         last = await self.ctx.parts.records.output.last_timestamp(self.ctx.job_id, op.id)
         self.capture.start(container_id, after=last)
-        await self._finish(op, await containers.wait(container_id))
+        await self._supervise(op, container_id, started=record.run_started or time.time())
 
     async def _ending_cleanly(self, work: Coroutine[Any, Any, None]) -> None:
         """Run the op's work; whatever ends it, record how, and release what it held.
@@ -134,21 +140,35 @@ class OpRun:
         created = await containers.create(spec)
         record.container_id, record.device_requests = created.container_id, created.device_requests
         await self.ctx.save()
-        record.ports = await containers.start(created.container_id, gpu=spec.gpu)
-        await self.ctx.save()
+        await self._published(op, await containers.start(created.container_id, gpu=spec.gpu))
         self.capture.start(created.container_id)
-        await self._finish(op, await containers.wait(created.container_id))
+        await self._supervise(op, created.container_id, started=self.ctx.parts.clock.now())
 
-    async def _finish(self, op: RunOp, exit_code: int) -> None:
+    async def _published(self, op: RunOp, ports: dict[str, str]) -> None:
+        """Record where the engine published the op's ports, before any check runs."""
+        self.record.ports = ports
+        self.record.endpoints = endpoints_for(op, ports)
+        await self.ctx.save()
+
+    async def _supervise(self, op: RunOp, container_id: str, *, started: float) -> None:
+        assert self.supervision is not None
+        try:
+            exit_code = await self.supervision.until_exit(container_id, started=started)
+        except NotReady as exc:
+            await self._finish(op, self.record.exit_code, failure=exc.message)
+            return
+        await self._finish(op, exit_code)
+
+    async def _finish(self, op: RunOp, exit_code: int | None, failure: str | None = None) -> None:
         await self.capture.join()
         self._observe_durations()
         results = await self._results(op)
-        if exit_code == 0:
+        if exit_code == 0 and failure is None:
             await self._end(OpState.COMPLETED, exit_code=0, results=results)
             return
-        reason = _exit_reason(exit_code)
+        reason = failure or _exit_reason(exit_code)
         await self._end(OpState.FAILED, exit_code=exit_code, results=results, error=reason)
-        raise OpFailed(f"op {op.id} {reason}")
+        raise OpFailed(failure or f"op {op.id} {reason}")
 
     async def _results(self, op: RunOp | VolumeOp) -> Results | None:
         if not isinstance(op, RunOp):
@@ -206,11 +226,13 @@ class OpRun:
                 log.warning("op.private_image_kept", op=self.op.id, error=exc.message)
 
 
-def _exit_reason(exit_code: int) -> str:
+def _exit_reason(exit_code: int | None) -> str:
     """ "exited with code N", naming the signal when the code says the container was killed by
     one (128 + N, as shells and Docker report it): 137 means SIGKILL, which job authors meet as
     running out of memory, a stop that ran out of time, or an engine that stopped, and would
     otherwise have to decode."""
+    if exit_code is None:
+        return "ended without an exit code"
     reason = f"exited with code {exit_code}"
     if exit_code <= 128 or exit_code - 128 not in _SIGNALS:
         return reason

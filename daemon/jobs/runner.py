@@ -10,6 +10,7 @@ does not stop jobs (a systemd restart must never kill them); `POST /v1/jobs/{id}
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import secrets
@@ -21,6 +22,7 @@ import structlog
 
 from ..aiotasks import TaskSet
 from ..cache import Cache
+from ..clock import Clock, SystemClock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
@@ -33,7 +35,7 @@ from .models import JobRecord, OpRecord, Results
 from .names import volume_name
 from .ops import OpFailed, OpRun
 from .records import JobRecords
-from .spec import JobDefinition, RunOp, VolumeOp, parse_job, predecessors
+from .spec import JobDefinition, RunOp, VolumeOp, is_service, order, parse_job
 from .states import FINAL, JobState, OpState
 
 log = get_logger(__name__)
@@ -51,6 +53,7 @@ class Runner:
         engine: Engine,
         metrics: Metrics | None = None,
         hub: HubAddress | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.records = records
         self.parts = Components(
@@ -61,6 +64,7 @@ class Runner:
             engine=engine,
             containers=Containers(engine, owner_of(settings)),
             metrics=metrics or Metrics(),
+            clock=clock or SystemClock(),
             hub=hub,
         )
         self._runs: dict[str, JobRun] = {}
@@ -103,6 +107,8 @@ class Runner:
                 raise Conflict(f"job {job_id} has already ended ({record.state})")
             raise NotFound(f"job {job_id} is not running here")
         await run.stop("stopped on request")
+        if run.task is not None:  # its end recorded (ops stopped, network gone), not only begun
+            await asyncio.wait([run.task], timeout=30)
         return await self.records.get(job_id)
 
     async def recover(
@@ -212,27 +218,49 @@ class JobRun:
     async def _schedule(self, recovering: bool) -> str | None:
         """Start every op whose turn has come, until all have ended or one failed; the
         failure, if any."""
-        waits = predecessors(self.job)
+        waits = order(self.job)
         ops = {op.id: op for op in self.job.ops}
         runs = self._resume(ops) if recovering else {}
         failure: str | None = None
         while failure is None and self.control.stop_reason is None:
-            done = {o.id for o in self.record.ops if o.state == OpState.COMPLETED}
+            self.control.changed.clear()  # what follows sees every change made before
+            completed, ready = self._progress(ops)
             active = set(runs.values())
             for op_id, op in ops.items():
                 record = self.record.op(op_id)
-                if record.state == OpState.QUEUED and op_id not in active and waits[op_id] <= done:
+                startable = record.state == OpState.QUEUED and op_id not in active
+                if startable and waits[op_id].met(completed, ready):
                     runs[asyncio.ensure_future(self._op(op, record).execute())] = op_id
             if not runs:
                 break
             self._tasks = {runs[t]: t for t in runs}
-            finished, _pending = await asyncio.wait(list(runs), return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
+            for task in await self._next_change(list(runs)):
                 failure = _failure(runs.pop(task), task) or failure
         if runs:  # a failure: stop what is still running
             self.control.stop_reason = f"stopped: {failure}"
             await _cancel(runs)
         return failure
+
+    def _progress(self, ops: dict[str, RunOp | VolumeOp]) -> tuple[set[str], set[str]]:
+        """The ops that have completed, and the services that are up (running, ready)."""
+        completed = {o.id for o in self.record.ops if o.state == OpState.COMPLETED}
+        ready = {
+            o.id
+            for o in self.record.ops
+            if o.state == OpState.RUNNING and o.ready_at is not None and is_service(ops[o.id])
+        }
+        return completed, ready
+
+    async def _next_change(self, runs: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        """Wait until an op ends or becomes ready; the ops' tasks that have ended."""
+        waker: asyncio.Future[Any] = asyncio.ensure_future(self.control.changed.wait())
+        try:
+            await asyncio.wait([*runs, waker], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waker
+        return {task for task in runs if task.done()}
 
     async def stop(self, reason: str) -> None:
         self.control.stop_reason = reason

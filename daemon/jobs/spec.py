@@ -26,7 +26,7 @@ from ..resources import (
     field_errors,
 )
 from .definition import JobDefinition, ResultPattern, RunArgs, RunOp, VolumeOp
-from .graph import predecessors, reference_errors
+from .graph import Waits, is_service, order, predecessors, reference_errors
 from .variables import fill_variables
 
 __all__ = [
@@ -34,7 +34,10 @@ __all__ = [
     "ResultPattern",
     "RunOp",
     "VolumeOp",
+    "Waits",
+    "is_service",
     "mount_target",
+    "order",
     "parse_job",
     "predecessors",
 ]

@@ -186,7 +186,9 @@ def _ip_address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address (ports are published on one)") from None
+        raise ValueError(
+            f"{value!r} is not an IP address (Docker publishes ports on one)"
+        ) from None
 
 
 class DockerSettings(Section):
@@ -200,6 +202,25 @@ class DockerSettings(Section):
     publish_host: Annotated[str, AfterValidator(_ip_address)] = Field(
         "127.0.0.1", description="the host address job ports are published on"
     )
+
+
+class JobsSettings(Section):
+    health_interval: Duration = Field(
+        1.0, description="longest pause between an op's health checks until it is ready"
+    )
+    health_continuous_interval: Duration = Field(
+        30.0, description="pause between the continuous health checks of a ready op"
+    )
+    ready_timeout: Duration = Field(
+        0.0, description="an op whose health checks have not passed by then fails; 0: no limit"
+    )
+
+    @field_validator("health_interval", "health_continuous_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value < 0.1:
+            raise ValueError("must be at least 0.1s")
+        return value
 
 
 DEFAULT_MIRROR_PORT = 9811
@@ -337,6 +358,7 @@ class Settings(Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
     docker: DockerSettings
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     huggingface: HuggingFaceSettings
     s3: S3Settings = Field(default_factory=S3Settings)
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)

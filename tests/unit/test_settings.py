@@ -103,6 +103,10 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
         registry_mirrors = { "registry.hub.docker.com" = "127.0.0.1:5000" }
         gpu = "none"
         publish_host = "0.0.0.0"
+        [jobs]
+        health_interval = "2s"
+        health_continuous_interval = "1m"
+        ready_timeout = "30m"
         [huggingface]
         endpoint = "http://127.0.0.1:8000"
         token = "hf_x"
@@ -128,6 +132,7 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
     assert settings.api.listen[1] == Listener(unix_path="/run/nosana-cache/api.sock")
     assert settings.docker.registry_mirrors == {"registry.hub.docker.com": "127.0.0.1:5000"}
     assert settings.docker.publish_host == "0.0.0.0"
+    assert (settings.jobs.health_interval, settings.jobs.ready_timeout) == (2.0, 1800.0)
     assert settings.s3.hosts["models.nosana.io"].bucket == "nos"
     assert settings.download.concurrency == 48
     assert settings.security.allow_private_urls is True
@@ -172,6 +177,8 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ('[stor]\nttl = "1h"\n', "stor: unknown key"),
         ('[docker]\ngpu = "maybe"\n', "docker.gpu"),
         ('[docker]\npublish_host = "localhost"\n', "docker.publish_host"),
+        ('[jobs]\nhealth_interval = "10ms"\n', "jobs.health_interval"),
+        ('[jobs]\nready_timeout = "soon"\n', "jobs.ready_timeout"),
         ("[download]\nconcurrency = 0\n", "download.concurrency"),
         ('[download]\nmax_retries = "many"\n', "download.max_retries"),
         ('[api]\nlisten = ["nonsense"]\n', "api.listen"),

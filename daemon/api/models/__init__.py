@@ -2,6 +2,7 @@
 declaration (see `daemon.wire`)."""
 
 from ...wire import Instant, Omitted, body, respond, timestamp, to_json
+from .endpoints import Endpoint, HealthCheckState
 from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyReport, entry_files
 from .health import Health, Readiness, Unready
 from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, redacted
@@ -19,11 +20,13 @@ from .status import (
 
 __all__ = [
     "DockerStatus",
+    "Endpoint",
     "Entry",
     "EntryFile",
     "EntryList",
     "FieldProblem",
     "Health",
+    "HealthCheckState",
     "ImageUse",
     "Instant",
     "Job",

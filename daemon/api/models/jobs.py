@@ -10,6 +10,7 @@ from ...jobs.models import JobRecord, OpRecord
 from ...jobs.models import ResourceUse as ResourceRecord
 from ...jobs.states import JobState, OpState
 from ...wire import Instant, Omitted, body
+from .endpoints import PRIVATE, Endpoint
 
 SECRET_FIELDS = frozenset({"password", "accessToken", "SECRET_ACCESS_KEY"})
 """Fields of a job definition that hold credentials (registry password, HF token, S3 secret):
@@ -89,10 +90,16 @@ class OpCache:
 
 @body
 class OpTimings:
+    """When the op's phases began and how long they took. `ready_seconds` is its
+    time-to-ready: from the op's start (its preparation's) until every health check of every
+    exposed port had passed."""
+
     prepare_seconds: float | None
     run_seconds: float | None
+    ready_seconds: float | None
     prepare_started_at: Instant
     run_started_at: Instant
+    ready_at: Instant
     ended_at: Instant
 
     @classmethod
@@ -100,15 +107,21 @@ class OpTimings:
         return cls(
             prepare_seconds=_span(op.prepare_started, op.prepare_ended),
             run_seconds=_span(op.run_started, op.ended),
+            ready_seconds=_span(op.prepare_started or op.run_started, op.ready_at),
             prepare_started_at=op.prepare_started,
             run_started_at=op.run_started,
+            ready_at=op.ready_at,
             ended_at=op.ended,
         )
 
 
 @body
 class Op:
-    """One op of a job. `ports` maps each exposed container port to its host address."""
+    """One op of a job. `ports` maps each exposed container port to its host address (a
+    private op's are `private` in listings); `endpoints` says more of each. `health` is None
+    for an op that exposes nothing, else `starting` until its checks have passed (then
+    `ready_at` is set), `healthy`, or `unhealthy` while a continuous check fails;
+    `health_detail` names the check that is failing."""
 
     id: str
     type: Literal["container/run", "container/create-volume"]
@@ -122,12 +135,17 @@ class Op:
     cache: OpCache
     timings: OpTimings
     ports: dict[str, str]
+    endpoints: list[Endpoint]
+    health: Literal["starting", "healthy", "unhealthy"] | None
+    health_detail: str | None
     results: dict[str, list[str | None]]
     device_requests: list[dict[str, Any]]
     warnings: list[str]
 
     @classmethod
-    def of(cls, op: OpRecord) -> Op:
+    def of(cls, op: OpRecord, *, private: bool = False, listing: bool = False) -> Op:
+        hide = private and listing
+        health, detail = op.health()
         return cls(
             id=op.id,
             type=op.type,  # type: ignore[arg-type]  # the record keeps the definition's type
@@ -140,7 +158,10 @@ class Op:
             resources=[ResourceUse.of(r) for r in op.resources],
             cache=OpCache.of(op),
             timings=OpTimings.of(op),
-            ports=op.ports,
+            ports=dict.fromkeys(op.ports, PRIVATE) if hide else op.ports,
+            endpoints=[Endpoint.of(e, private=private, hide=hide) for e in op.endpoints],
+            health=health,  # type: ignore[arg-type]  # OpRecord.health's words
+            health_detail=detail,
             results=op.results,
             device_requests=op.device_requests,
             warnings=op.warnings,
@@ -162,6 +183,8 @@ class Job:
 
     @classmethod
     def of(cls, record: JobRecord, *, definition: bool = True) -> Job:
+        """One job (`definition`), or a job in a listing (private ops' addresses hidden)."""
+        private = private_ops(record.definition)
         return cls(
             id=record.id,
             state=record.state,
@@ -169,7 +192,7 @@ class Job:
             started_at=record.started,
             ended_at=record.ended,
             error=record.error,
-            ops=[Op.of(op) for op in record.ops],
+            ops=[Op.of(op, private=op.id in private, listing=not definition) for op in record.ops],
             definition=redacted(record.definition) if definition else None,
         )
 
@@ -183,6 +206,20 @@ class JobList:
     @classmethod
     def of(cls, records: list[JobRecord]) -> JobList:
         return cls(jobs=[Job.of(record, definition=False) for record in records])
+
+
+def private_ops(definition: Any) -> set[str]:
+    """The ids of the ops that ask for `private: true`, read from the definition as
+    submitted (a record keeps nothing else of it)."""
+    ops = definition.get("ops") if isinstance(definition, dict) else None
+    return {
+        op["id"]
+        for op in ops or []
+        if isinstance(op, dict)
+        and isinstance(op.get("args"), dict)
+        and op["args"].get("private") is True
+        and isinstance(op.get("id"), str)
+    }
 
 
 def _span(start: float | None, end: float | None) -> float | None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.errors import InvalidInput
-from daemon.jobs.spec import RunOp, parse_job, predecessors
+from daemon.jobs.spec import RunOp, is_service, order, parse_job, predecessors
 
 SEED = json.loads(
     (Path(__file__).resolve().parents[3] / "tests" / "data" / "seed-job.json").read_text()
@@ -188,3 +188,23 @@ def test_volumes_must_be_made_by_a_create_volume_op_and_targets_are_required() -
     assert "required" in locations(no_target)["ops[0].args.resources[0].target"]
     ollama = job(run("a", resources=[{"type": "Ollama", "model": "llama3:8b"}]))
     parse_job(ollama)  # Ollama has a default target
+
+
+def test_an_op_that_depends_on_a_service_of_its_group_waits_for_it_to_be_ready() -> None:
+    """A service may never end: its dependents in its group start once it is ready (as on
+    Nosana's node); the next group waits for the whole group to end, a service included."""
+    parsed = parse_job(
+        job(
+            {**run("web", expose=8080), "execution": {"group": "up"}},
+            {**run("client"), "execution": {"group": "up", "depends_on": ["web"]}},
+            {**run("batch"), "execution": {"group": "up", "depends_on": ["client"]}},
+            run("after"),
+        )
+    )
+    waits = order(parsed)
+    assert [is_service(op) for op in parsed.ops] == [True, False, False, False]
+    assert waits["client"].met(completed=set(), ready={"web"})
+    assert not waits["batch"].met(completed=set(), ready={"web"})  # client must have ended
+    assert waits["batch"].met(completed={"client"}, ready=set())
+    assert not waits["after"].met(completed={"client", "batch"}, ready={"web"})
+    assert waits["after"].met(completed={"web", "client", "batch"}, ready=set())

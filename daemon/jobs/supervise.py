@@ -1,0 +1,90 @@
+"""An op's container between its start and its end: its exposed ports and their health.
+
+Health checks (`health`) run beside the wait for the container's exit; if the op is not ready
+within `jobs.ready_timeout`, its container is stopped and the op fails (`NotReady`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ..logs import get_logger
+from .capture import LogCapture
+from .context import OpContext
+from .health import HealthWatch, NotReady, endpoint_records
+from .models import EndpointRecord, OpRecord
+from .ports import HealthCheck
+from .probes import prober
+from .spec import RunOp
+
+log = get_logger(__name__)
+
+
+def endpoints_for(op: RunOp, published: dict[str, str]) -> list[EndpointRecord]:
+    """The records of the op's exposed ports, each with where the engine published it."""
+    records = endpoint_records(
+        {p.port: (p.type or "none", list(p.health_checks or [])) for p in op.args.ports()}
+    )
+    for record in records:
+        record.address = published.get(f"{record.port}/tcp")
+    return records
+
+
+class Supervision:
+    def __init__(self, ctx: OpContext, op: RunOp, record: OpRecord, capture: LogCapture) -> None:
+        self.ctx = ctx
+        self.op = op
+        self.record = record
+        self.capture = capture
+
+    async def until_exit(self, container_id: str, *, started: float) -> int:
+        """The container's last exit code. `NotReady` (the container stopped) if the op's
+        checks have not all passed `jobs.ready_timeout` after `started`."""
+        waiting = asyncio.ensure_future(self._exit(container_id))
+        watching = asyncio.ensure_future(self._watch(started)) if self.record.endpoints else None
+        try:
+            if watching is not None:
+                await asyncio.wait([waiting, watching], return_when=asyncio.FIRST_COMPLETED)
+                failure = _failure(watching)
+                if failure is not None:
+                    await self.ctx.parts.containers.stop(container_id)
+                    self.record.exit_code = await waiting
+                    raise failure
+            return await waiting
+        finally:
+            for task in (waiting, watching):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _watch(self, started: float) -> None:
+        checks: dict[int, list[HealthCheck]] = {
+            p.port: list(p.health_checks or []) for p in self.op.args.ports()
+        }
+        parts = self.ctx.parts
+        async with prober() as probe:
+            watch = HealthWatch(
+                self.record, checks, probe, parts.clock, parts.settings.jobs, self._changed
+            )
+            await watch.run(started)
+
+    async def _changed(self) -> None:
+        await self.ctx.save()
+        self.ctx.control.changed.set()
+
+    async def _exit(self, container_id: str) -> int:
+        return await self.ctx.parts.containers.wait(container_id)
+
+
+def _failure(task: asyncio.Task[None]) -> NotReady | None:
+    """Why the health watch ended the op, if it did. A watch that crashed is logged and the op
+    runs on, its health no longer known: a fault of the daemon's is not the job's."""
+    if not task.done() or task.cancelled():
+        return None
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, NotReady):
+        log.error("op.health_watch_crashed", exc_info=exc)
+        return None
+    return exc
