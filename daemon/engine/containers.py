@@ -6,7 +6,8 @@ ever touched. Cached views are bind
 mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
 a device request when `docker.gpu` says so. Exposed ports are published on
 `docker.publish_host` (127.0.0.1 unless the operator says otherwise) on ports the engine
-picks, and `ports` reports where they landed.
+picks, and `ports` reports where they landed. A container may carry a restart policy that
+the engine acts on (`run_state` says whether it is being restarted).
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ class ContainerSpec:
     gpu: bool = False
     ports: list[str] = field(default_factory=list)  # "8080/tcp"
     extra_hosts: list[str] = field(default_factory=list)  # "name:address" lines of /etc/hosts
+    restart: dict[str, Any] | None = None
+    """Docker's restart policy (`{"Name": "on-failure", "MaximumRetryCount": 3}`)."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a container is in its life, as the engine reports it."""
+
+    status: str  # created, running, restarting, exited...
+    restarting: bool
+    exit_code: int
+    restarts: int
+
+    @property
+    def ended(self) -> bool:
+        """It has stopped and its restart policy will not start it again."""
+        return not self.restarting and self.status not in ("running", "restarting", "created")
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class Containers:
             device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if spec.gpu
             else None,
+            restart_policy=spec.restart,
         )
         try:
             created = await self.engine.call(
@@ -165,6 +184,22 @@ class Containers:
             return None
         state: dict[str, Any] = inspected["State"]
         return state
+
+    async def run_state(self, container_id: str) -> RunState | None:
+        """Whether the container runs, is being restarted by its policy, or has ended (and
+        how often the engine restarted it); None if it is gone."""
+        client = await self.engine.client()
+        try:
+            inspected = await self.engine.call(client.api.inspect_container, container_id)
+        except docker.errors.NotFound:
+            return None
+        state = inspected["State"]
+        return RunState(
+            status=str(state.get("Status", "")),
+            restarting=bool(state.get("Restarting")),
+            exit_code=int(state.get("ExitCode") or 0),
+            restarts=int(inspected.get("RestartCount") or 0),
+        )
 
     async def stop(self, container_id: str, timeout: int = 10) -> None:
         client = await self.engine.client()

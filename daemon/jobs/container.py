@@ -1,7 +1,7 @@
 """How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
 `allowWrite`, the job's volumes), command, environment with earlier ops' results filled in
-(`fill`), `HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), and whether
-it gets a GPU (`docker.gpu`).
+(`fill`), `HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), whether it
+gets a GPU (`docker.gpu`), and its `restart_policy` as the engine's.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from pathlib import Path
+from typing import Any
 
 from ..engine.containers import Bind, ContainerSpec
 from ..errors import JobError
@@ -16,6 +17,7 @@ from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
 from .context import OpContext
+from .definition import RestartOnFailure, RestartPolicy
 from .fill import Filler
 from .models import OpRecord
 from .names import container_name, op_key, volume_name
@@ -49,8 +51,9 @@ async def container_spec(
         binds=binds,
         volumes=volumes,
         gpu=await _wants_gpu(ctx, op, record),
-        ports=[f"{p.port}/tcp" for p in args.ports() if isinstance(p.port, int)],
+        ports=[f"{p.port}/tcp" for p in args.ports()],
         extra_hosts=extra_hosts,
+        restart=docker_restart_policy(args.restart_policy),
     )
 
 
@@ -64,6 +67,19 @@ async def _hub(ctx: OpContext, env: dict[str, str]) -> list[str]:
         return []
     env["HF_ENDPOINT"], extra_host = hub
     return [extra_host]
+
+
+def docker_restart_policy(policy: RestartPolicy | None) -> dict[str, Any] | None:
+    """Nosana's `restart_policy` as Docker's: `always` is `unless-stopped`, as Nosana's node
+    has it (a container the daemon stopped stays stopped when the engine restarts), and
+    `restart_tries` is Docker's maximum retry count (0, none given: no limit)."""
+    if policy is None or policy == "no":
+        return None
+    if isinstance(policy, RestartOnFailure):
+        return {"Name": "on-failure", "MaximumRetryCount": policy.restart_tries or 0}
+    if policy == "on-failure":
+        return {"Name": "on-failure", "MaximumRetryCount": 0}
+    return {"Name": "unless-stopped"}  # always, unless-stopped
 
 
 async def _mounts(

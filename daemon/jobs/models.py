@@ -111,6 +111,8 @@ class OpRecord(_Record):
     endpoints: list[EndpointRecord] = Field(default_factory=list)
     ready_at: float | None = None
     """When every health check of every exposed port had passed (the op's service is up)."""
+    restarts: int = 0
+    """How often the engine restarted the container under its `restart_policy`."""
 
     @property
     def final(self) -> bool:

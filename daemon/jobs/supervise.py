@@ -1,7 +1,11 @@
-"""An op's container between its start and its end: its exposed ports and their health.
+"""An op's container between its start and its end: its exposed ports and their health, and
+the engine's restarts under its `restart_policy`.
 
 Health checks (`health`) run beside the wait for the container's exit; if the op is not ready
-within `jobs.ready_timeout`, its container is stopped and the op fails (`NotReady`).
+within `jobs.ready_timeout`, its container is stopped and the op fails (`NotReady`). A
+container that its restart policy restarts is followed through every run: the engine ends a
+log stream when its container exits, so the log pumps are attached again once it runs again,
+from the last line written, and the op ends only when the engine gives up restarting it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from .probes import prober
 from .spec import RunOp
 
 log = get_logger(__name__)
+
+RESTART_POLL = 0.1
+"""How often a container that the engine is restarting is looked at until it runs again."""
 
 
 def endpoints_for(op: RunOp, published: dict[str, str]) -> list[EndpointRecord]:
@@ -41,7 +48,7 @@ class Supervision:
     async def until_exit(self, container_id: str, *, started: float) -> int:
         """The container's last exit code. `NotReady` (the container stopped) if the op's
         checks have not all passed `jobs.ready_timeout` after `started`."""
-        waiting = asyncio.ensure_future(self._exit(container_id))
+        waiting = asyncio.ensure_future(self._through_restarts(container_id))
         watching = asyncio.ensure_future(self._watch(started)) if self.record.endpoints else None
         try:
             if watching is not None:
@@ -74,8 +81,39 @@ class Supervision:
         await self.ctx.save()
         self.ctx.control.changed.set()
 
-    async def _exit(self, container_id: str) -> int:
-        return await self.ctx.parts.containers.wait(container_id)
+    async def _through_restarts(self, container_id: str) -> int:
+        containers = self.ctx.parts.containers
+        while True:
+            exit_code = await containers.wait(container_id)
+            state = await containers.run_state(container_id)
+            if state is None or state.ended:
+                if state is not None and state.restarts != self.record.restarts:
+                    # Restarted between two looks (a wait on a restarting container answers
+                    # at its next exit): read what those runs wrote.
+                    self.record.restarts = state.restarts
+                    await self._attach_again(container_id)
+                return exit_code
+            self.record.restarts = state.restarts
+            await self.ctx.save()
+            log.info("op.restarting", op=self.op.id, exit_code=exit_code, restarts=state.restarts)
+            await self._restarted(container_id)
+            await self._attach_again(container_id)
+
+    async def _attach_again(self, container_id: str) -> None:
+        """Follow the container's new run from the last line written; or, if it has ended
+        already, read what it wrote. The engine ends a log stream when its run ends."""
+        await self.capture.join()
+        output = self.ctx.parts.records.output
+        after = await output.last_timestamp(self.ctx.job_id, self.op.id)
+        self.capture.start(container_id, after=after)
+
+    async def _restarted(self, container_id: str) -> None:
+        """Wait while the engine restarts the container (it runs again, or it has ended)."""
+        while True:
+            state = await self.ctx.parts.containers.run_state(container_id)
+            if state is None or not state.restarting:
+                return
+            await asyncio.sleep(RESTART_POLL)
 
 
 def _failure(task: asyncio.Task[None]) -> NotReady | None:

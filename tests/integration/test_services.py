@@ -1,5 +1,5 @@
 """Service jobs through the real daemon and the test bed's Docker engine: exposed ports and
-their health checks, readiness, and ops that depend on a service.
+their health checks, readiness, ops that depend on a service, and restart policies.
 
 Each service is busybox's httpd in the `ubuntu` stand-in. Where a test needs a service to be
 not ready yet, the container waits for a file that the test creates (docker exec) once it has
@@ -195,6 +195,29 @@ def test_a_failing_continuous_check_marks_the_op_unhealthy_while_it_fails(
     assert container.exec_run(["sh", "-c", "echo up > /www/live"]).exit_code == 0
     until(daemon, job_id, lambda r: op(r, "web")["health"] == "healthy")
     assert stop(daemon, job_id)["state"] == "stopped"
+
+
+def test_a_restart_policy_restarts_a_failing_container_until_it_gives_up(
+    daemon: DaemonProcess,
+) -> None:
+    tries = {"policy": "on-failure", "restart_tries": 2}
+    failing = run("flaky", "echo run; exit 3", restart_policy=tries)
+    record = daemon.wait_job(daemon.client().request("POST", "/v1/jobs", body=job(failing))["id"])
+    flaky = op(record, "flaky")
+    assert (record["state"], flaky["exit_code"], flaky["restarts"]) == ("failed", 3, 2)
+    assert daemon.job_logs(record["id"], "flaky") == "run\nrun\nrun\n"  # every run's output
+
+
+def test_a_container_restarted_on_failure_can_complete(daemon: DaemonProcess) -> None:
+    once = "if [ -f /v/tried ]; then echo second; exit 0; fi; touch /v/tried; echo first; exit 1"
+    definition = job(
+        {"type": "container/create-volume", "id": "vol", "args": {"name": "state"}},
+        run("retry", once, restart_policy="on-failure", volumes=[{"name": "state", "dest": "/v"}]),
+    )
+    record = daemon.wait_job(daemon.client().request("POST", "/v1/jobs", body=definition)["id"])
+    retry = op(record, "retry")
+    assert (record["state"], retry["exit_code"], retry["restarts"]) == ("completed", 0, 1)
+    assert daemon.job_logs(record["id"], "retry") == "first\nsecond\n"
 
 
 def test_a_websocket_check_reads_the_handshake(daemon: DaemonProcess) -> None:

@@ -138,6 +138,7 @@ class Op:
     endpoints: list[Endpoint]
     health: Literal["starting", "healthy", "unhealthy"] | None
     health_detail: str | None
+    restarts: int
     results: dict[str, list[str | None]]
     device_requests: list[dict[str, Any]]
     warnings: list[str]
@@ -162,6 +163,7 @@ class Op:
             endpoints=[Endpoint.of(e, private=private, hide=hide) for e in op.endpoints],
             health=health,  # type: ignore[arg-type]  # OpRecord.health's words
             health_detail=detail,
+            restarts=op.restarts,
             results=op.results,
             device_requests=op.device_requests,
             warnings=op.warnings,

@@ -206,6 +206,7 @@ ADDED_TO_OPS: dict[str, Any] = {
     "endpoints": [],
     "health": None,
     "health_detail": None,
+    "restarts": 0,
 }
 ADDED_TO_TIMINGS = {"ready_seconds": None, "ready_at": None}
 
