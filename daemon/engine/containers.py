@@ -6,8 +6,8 @@ ever touched. Cached views are bind
 mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
 a device request when `docker.gpu` says so. Exposed ports are published on
 `docker.publish_host` (127.0.0.1 unless the operator says otherwise) on ports the engine
-picks, and `ports` reports where they landed. A container may carry a restart policy that
-the engine acts on (`run_state` says whether it is being restarted).
+picks, and `ports` reports where they landed. A container may join its job's network under
+aliases, and carry a restart policy that the engine acts on.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class ContainerSpec:
     gpu: bool = False
     ports: list[str] = field(default_factory=list)  # "8080/tcp"
     extra_hosts: list[str] = field(default_factory=list)  # "name:address" lines of /etc/hosts
+    network: str | None = None
+    """The job's network to join instead of the engine's default bridge."""
+    aliases: list[str] = field(default_factory=list)
+    """Names the container answers to on `network`."""
     restart: dict[str, Any] | None = None
     """Docker's restart policy (`{"Name": "on-failure", "MaximumRetryCount": 3}`)."""
 
@@ -112,8 +116,13 @@ class Containers:
             device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
             if spec.gpu
             else None,
+            network_mode=spec.network,
             restart_policy=spec.restart,
         )
+        networking = None
+        if spec.network is not None:
+            endpoint = api.create_endpoint_config(aliases=spec.aliases or None)
+            networking = api.create_networking_config({spec.network: endpoint})
         try:
             created = await self.engine.call(
                 api.create_container,
@@ -126,6 +135,7 @@ class Containers:
                 labels=labels(self.owner, spec.job_id, spec.op_id),
                 name=spec.name,
                 ports=[p.split("/")[0] for p in spec.ports] or None,
+                networking_config=networking,
             )
         except docker.errors.APIError as exc:
             raise JobError(f"cannot create the container: {exc.explanation or exc}") from exc

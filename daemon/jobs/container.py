@@ -1,7 +1,8 @@
 """How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
 `allowWrite`, the job's volumes), command, environment with earlier ops' results filled in
 (`fill`), `HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), whether it
-gets a GPU (`docker.gpu`), and its `restart_policy` as the engine's.
+gets a GPU (`docker.gpu`), the job's network and its `aliases` there, and its `restart_policy`
+as the engine's.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ async def container_spec(
     binds, volumes = await _mounts(ctx, op, record, leases)
     env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
     extra_hosts = await _hub(ctx, env)
-    fill = Filler(ctx.results_of)
+    fill = Filler(ctx.results_of, lambda op_id: container_name(ctx.job_id, op_id))
 
     def filled(items: list[str] | None) -> list[str] | None:
         return fill.items(items) if items is not None else None
@@ -53,6 +54,8 @@ async def container_spec(
         gpu=await _wants_gpu(ctx, op, record),
         ports=[f"{p.port}/tcp" for p in args.ports()],
         extra_hosts=extra_hosts,
+        network=await ctx.network(),
+        aliases=_aliases(args.aliases),
         restart=docker_restart_policy(args.restart_policy),
     )
 
@@ -67,6 +70,12 @@ async def _hub(ctx: OpContext, env: dict[str, str]) -> list[str]:
         return []
     env["HF_ENDPOINT"], extra_host = hub
     return [extra_host]
+
+
+def _aliases(aliases: str | list[str] | None) -> list[str]:
+    if aliases is None:
+        return []
+    return [aliases] if isinstance(aliases, str) else list(aliases)
 
 
 def docker_restart_policy(policy: RestartPolicy | None) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from ..clock import Clock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
+from ..engine.networks import Networks
 from ..metrics import Metrics
 from ..settings import Settings
 from .models import Results
@@ -37,6 +38,7 @@ class Components:
     images: Images
     engine: Engine
     containers: Containers
+    networks: Networks
     metrics: Metrics
     clock: Clock
     """The runner's clock: health checks' pauses and timeouts, readiness times."""
@@ -66,3 +68,6 @@ class OpContext:
     save: Callable[[], Awaitable[None]]
     """Save the job's record, which holds this op's: after every change an API reader should
     see."""
+    network: Callable[[], Awaitable[str | None]]
+    """The job's network, made at the first call; None when its ops need none (one op, no
+    `aliases`)."""

@@ -99,6 +99,13 @@ def is_service(op: RunOp | VolumeOp) -> bool:
     return isinstance(op, RunOp) and op.args.expose is not None
 
 
+def needs_network(job: JobDefinition) -> bool:
+    """Whether the job's ops need a network of their own to reach each other: more than one
+    container, or `aliases` to answer to."""
+    run_ops = list(job.run_ops())
+    return len(run_ops) > 1 or any(op.args.aliases for op in run_ops)
+
+
 def predecessors(job: JobDefinition) -> dict[str, set[str]]:
     """What each op waits for: every op of the earlier stages, and its `depends_on`.
 

@@ -26,6 +26,7 @@ from ..clock import Clock, SystemClock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
+from ..engine.networks import Networks
 from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..logs import get_logger
 from ..metrics import Metrics
@@ -35,7 +36,7 @@ from .models import JobRecord, OpRecord, Results
 from .names import volume_name
 from .ops import OpFailed, OpRun
 from .records import JobRecords
-from .spec import JobDefinition, RunOp, VolumeOp, is_service, order, parse_job
+from .spec import JobDefinition, RunOp, VolumeOp, is_service, needs_network, order, parse_job
 from .states import FINAL, JobState, OpState
 
 log = get_logger(__name__)
@@ -63,6 +64,7 @@ class Runner:
             images=images,
             engine=engine,
             containers=Containers(engine, owner_of(settings)),
+            networks=Networks(engine, owner_of(settings)),
             metrics=metrics or Metrics(),
             clock=clock or SystemClock(),
             hub=hub,
@@ -135,10 +137,12 @@ class Runner:
             if op.state == OpState.RUNNING and op.container_id
         }
         await release_leases(lambda holder: holder in keep)
+        pending_ids = {record.id for record, _job in pending}
         try:  # before anything starts again: what is not kept now is a leftover
             await self.parts.containers.reap(
                 lambda job_id, op_id: f"job:{job_id}/op:{op_id}" in keep
             )
+            await self.parts.networks.reap(lambda job_id: job_id in pending_ids)
         except EngineUnavailable:
             log.warning("job.reap_skipped", reason="the Docker engine is not reachable")
         for record, job in pending:
@@ -150,6 +154,7 @@ class Runner:
         """Containers of ours that no live job owns go (run with every sweep)."""
         try:
             await self.parts.containers.reap(lambda job_id, _op_id: job_id in self._runs)
+            await self.parts.networks.reap(lambda job_id: job_id in self._runs)
         except EngineUnavailable:
             return  # nothing can be removed while the engine is away: next time
 
@@ -171,12 +176,26 @@ class JobRun:
         self.record = record
         self.control = JobControl()
         self.task: asyncio.Task[None] | None = None
-        self._ctx = OpContext(parts, record.id, self.control, self._results_of, self.save)
+        self._ctx = OpContext(
+            parts, record.id, self.control, self._results_of, self.save, self._network
+        )
         self._save_lock = asyncio.Lock()
+        self._network_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def _results_of(self, op_id: str) -> Results | None:
         return next((op.results for op in self.record.ops if op.id == op_id), None)
+
+    async def _network(self) -> str | None:
+        """The job's network, made with its first container and looked for again before each
+        next one (it is looked up, not remembered: an engine that lost it, or an operator
+        who pruned it between two ops, must not fail the next); None for a job whose ops
+        need none: one container, no `aliases` (the engine's default bridge, as before,
+        spares a one-op job the network set-up and the engine's limited address pools)."""
+        if not needs_network(self.job):
+            return None
+        async with self._network_lock:  # ops of a group start together: made once
+            return await self.parts.networks.ensure(self.job_id)
 
     async def save(self) -> None:
         self.record.state = self.record.derive_state()
@@ -279,6 +298,8 @@ class JobRun:
                 await self.parts.containers.remove_volume(
                     volume_name(self.job_id, op_def.args.name)
                 )
+        if needs_network(self.job):
+            await self.parts.networks.remove(self.job_id)
         self.record.ended = time.time()
         if failure:
             self.record.error = failure

@@ -26,7 +26,7 @@ from ..resources import (
     field_errors,
 )
 from .definition import JobDefinition, ResultPattern, RunArgs, RunOp, VolumeOp
-from .graph import Waits, is_service, order, predecessors, reference_errors
+from .graph import Waits, is_service, needs_network, order, predecessors, reference_errors
 from .variables import fill_variables
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Waits",
     "is_service",
     "mount_target",
+    "needs_network",
     "order",
     "parse_job",
     "predecessors",

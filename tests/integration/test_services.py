@@ -1,5 +1,6 @@
 """Service jobs through the real daemon and the test bed's Docker engine: exposed ports and
-their health checks, readiness, ops that depend on a service, and restart policies.
+their health checks, readiness, ops that depend on a service, aliases on the job's network,
+and restart policies.
 
 Each service is busybox's httpd in the `ubuntu` stand-in. Where a test needs a service to be
 not ready yet, the container waits for a file that the test creates (docker exec) once it has
@@ -108,12 +109,15 @@ def test_a_service_is_ready_when_its_check_passes_and_its_dependents_start_then(
     daemon: DaemonProcess, docker_peer: DockerPeer
 ) -> None:
     web = {
-        **service("web", WAIT_FOR_GO + SERVE, check()),
+        **service("web", WAIT_FOR_GO + SERVE, check(), aliases=["model-server"]),
         "results": {"listening": "listening on (\\d+)"},
         "execution": {"group": "up"},
     }
     client = {
-        **run("client", "echo started"),
+        **run(
+            "client",
+            "wget -qO- http://model-server:8080/health; wget -qO- http://%%ops.web.host%%:8080/health",
+        ),
         # One group: the next group would wait for this one to end, as on Nosana's node.
         "execution": {"group": "up", "depends_on": ["web"]},
     }
@@ -145,12 +149,14 @@ def test_a_service_is_ready_when_its_check_passes_and_its_dependents_start_then(
     assert web_op["endpoints"][0]["checks"][0]["answer"] == "200 OK"
     assert web_op["timings"]["ready_seconds"] > 0
     assert client_op["timings"]["run_started_at"] >= web_op["timings"]["ready_at"]
-    assert daemon.job_logs(job_id, "client") == "started\n"
+    assert daemon.job_logs(job_id, "client") == "ok\nok\n"  # by alias, and by host name
     assert get(f"{web_op['endpoints'][0]['url']}/health") == "ok\n"
 
     stopped = stop(daemon, job_id)
     assert stopped["state"] == "stopped"
     assert op(stopped, "web")["results"] == {"listening": ["listening on 8080", "8080"]}
+    engine = docker_peer.client()
+    assert not [n for n in engine.networks.list() if job_id in n.name]
 
 
 def test_a_check_that_never_passes_fails_the_op_with_its_last_answer(

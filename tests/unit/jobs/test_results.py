@@ -76,7 +76,7 @@ async def test_log_types_and_javascripts_regex_forms(tmp_path: Path) -> None:
 
 
 def filler(results: dict[str, Results]) -> Filler:
-    return Filler(lambda op_id: results.get(op_id))
+    return Filler(lambda op_id: results.get(op_id), lambda op_id: f"nosana-job-{op_id}")
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def filler(results: dict[str, Results]) -> Filler:
         ("%%ops.a.results.none%%", ""),
         ("[%%ops.a.results.listed%%]", "[x y]"),
         ("%%ops.a.results.nulls%%", "g"),
-        ("%%ops.gpt-oss:120b.results.one%%", "1"),
+        ("http://%%ops.gpt-oss:120b.host%%:8080", "http://nosana-job-gpt-oss:120b:8080"),
         ("%%ops.a.b.results.dotted%%", "d"),
     ],
 )
@@ -102,7 +102,7 @@ def test_literals_are_filled_as_nosanas_node_fills_them(text: str, filled: str) 
             "listed": ['["x", "y"]'],
             "nulls": [None, "g", None],
         },
-        "gpt-oss:120b": {"one": ["1"]},
+        "gpt-oss:120b": {},
         "a.b": {"dotted": ["d"]},
     }
     assert filler(results).text(text) == filled
@@ -124,3 +124,5 @@ def test_a_result_or_an_op_that_does_not_exist_fails_the_op() -> None:
         fill.text("%%ops.a.results.two%%")
     with pytest.raises(JobError, match="the job has no op 'b'"):
         fill.text("%%ops.b.results.one%%")
+    with pytest.raises(JobError, match="the job has no op 'b'"):
+        fill.text("%%ops.b.host%%")
