@@ -1,6 +1,6 @@
 """Service jobs through the real daemon and the test bed's Docker engine: exposed ports and
 their health checks, readiness, ops that depend on a service, aliases on the job's network,
-and restart policies.
+restart policies, and what stays private.
 
 Each service is busybox's httpd in the `ubuntu` stand-in. Where a test needs a service to be
 not ready yet, the container waits for a file that the test creates (docker exec) once it has
@@ -224,6 +224,45 @@ def test_a_container_restarted_on_failure_can_complete(daemon: DaemonProcess) ->
     retry = op(record, "retry")
     assert (record["state"], retry["exit_code"], retry["restarts"]) == ("completed", 0, 1)
     assert daemon.job_logs(record["id"], "retry") == "first\nsecond\n"
+
+
+def test_what_nosanas_node_keeps_private_stays_out_of_listings_and_the_daemons_log(
+    daemon: DaemonProcess,
+) -> None:
+    password = "s3cret-registry-password"
+    private = service(
+        "web",
+        SERVE,
+        check(),
+        private=True,
+        authentication={"docker": {"username": "someone", "password": password}},
+    )
+    submitted = daemon.client().request("POST", "/v1/jobs", body=job(private))
+    job_id = submitted["id"]
+    shown = until(daemon, job_id, lambda r: op(r, "web")["health"] == "healthy")
+    address = op(shown, "web")["endpoints"][0]["address"]
+    assert address
+    assert op(shown, "web")["endpoints"][0]["private"] is True
+    assert get(f"http://{address}/health") == "ok\n"  # the job's own record has it
+    [listed] = [j for j in daemon.client().get("/v1/jobs")["jobs"] if j["id"] == job_id]
+    listed_op = op(listed, "web")
+    assert listed_op["ports"] == {"8080/tcp": "private"}
+    assert listed_op["endpoints"][0]["address"] is None
+    assert listed_op["endpoints"][0]["url"] is None
+    assert address not in json.dumps(listed)
+    stopped = stop(daemon, job_id)
+    answers = [
+        json.dumps(shown),
+        json.dumps(stopped),
+        json.dumps(daemon.client().get("/v1/jobs")),
+        daemon.job_logs(job_id),
+    ]
+    assert not [a for a in answers if password in a]
+    assert shown["definition"]["ops"][0]["args"]["authentication"]["docker"]["password"] == "***"
+    log = daemon.log()
+    assert job_id in log  # the daemon did log this job,
+    assert password not in log  # but neither its credentials
+    assert address not in log  # nor where its private service listens
 
 
 def test_a_websocket_check_reads_the_handshake(daemon: DaemonProcess) -> None:
