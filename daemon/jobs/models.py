@@ -113,6 +113,8 @@ class OpRecord(_Record):
     """When every health check of every exposed port had passed (the op's service is up)."""
     restarts: int = 0
     """How often the engine restarted the container under its `restart_policy`."""
+    not_acted_on: list[str] = Field(default_factory=list)
+    """What the op's definition asks that the daemon accepts but does not do."""
 
     @property
     def final(self) -> bool:
@@ -148,6 +150,8 @@ class JobRecord(_Record):
     definition: Any
     """The definition as submitted, credentials included (a restart may need them again)."""
     ops: list[OpRecord]
+    not_acted_on: list[str] = Field(default_factory=list)
+    """What the job's definition asks beyond its ops that the daemon does not do."""
 
     @property
     def final(self) -> bool:

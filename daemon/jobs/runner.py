@@ -32,6 +32,7 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
 from .context import Components, HubAddress, JobControl, OpContext
+from .ignored import job_not_acted_on, op_not_acted_on
 from .models import JobRecord, OpRecord, Results
 from .names import volume_name
 from .ops import OpFailed, OpRun
@@ -336,7 +337,7 @@ async def _cancel(runs: dict[asyncio.Task[None], str]) -> None:
 
 def _new_record(job_id: str, definition: Any, job: JobDefinition) -> JobRecord:
     """A job's first record: every field that records have always had, given explicitly so
-    that it is saved (see `models`)."""
+    that it is saved (see `models`); what the daemon will not do, said from the start."""
     ops = [
         OpRecord(
             id=op.id,
@@ -348,7 +349,10 @@ def _new_record(job_id: str, definition: Any, job: JobDefinition) -> JobRecord:
         )
         for op in job.ops
     ]
-    return JobRecord(
+    for op, op_record in zip(job.ops, ops, strict=True):
+        if ignored := op_not_acted_on(op):
+            op_record.not_acted_on = ignored
+    record = JobRecord(
         id=job_id,
         state=JobState.QUEUED,
         created=time.time(),
@@ -358,3 +362,6 @@ def _new_record(job_id: str, definition: Any, job: JobDefinition) -> JobRecord:
         definition=definition,
         ops=ops,
     )
+    if ignored := job_not_acted_on(job):
+        record.not_acted_on = ignored
+    return record

@@ -121,7 +121,8 @@ class Op:
     private op's are `private` in listings); `endpoints` says more of each. `health` is None
     for an op that exposes nothing, else `starting` until its checks have passed (then
     `ready_at` is set), `healthy`, or `unhealthy` while a continuous check fails;
-    `health_detail` names the check that is failing."""
+    `health_detail` names the check that is failing. `not_acted_on` lists what the definition
+    asks of this op that the daemon accepts but does not do."""
 
     id: str
     type: Literal["container/run", "container/create-volume"]
@@ -142,6 +143,7 @@ class Op:
     results: dict[str, list[str | None]]
     device_requests: list[dict[str, Any]]
     warnings: list[str]
+    not_acted_on: list[str]
 
     @classmethod
     def of(cls, op: OpRecord, *, private: bool = False, listing: bool = False) -> Op:
@@ -167,6 +169,7 @@ class Op:
             results=op.results,
             device_requests=op.device_requests,
             warnings=op.warnings,
+            not_acted_on=op.not_acted_on,
         )
 
 
@@ -181,6 +184,9 @@ class Job:
     ended_at: Instant
     error: str | None
     ops: list[Op]
+    not_acted_on: list[str]
+    """What the definition asks beyond its ops (`logistics`, `deployment_id`) that the
+    daemon accepts but does not do."""
     definition: Omitted[Any] = None
 
     @classmethod
@@ -195,6 +201,7 @@ class Job:
             ended_at=record.ended,
             error=record.error,
             ops=[Op.of(op, private=op.id in private, listing=not definition) for op in record.ops],
+            not_acted_on=record.not_acted_on,
             definition=redacted(record.definition) if definition else None,
         )
 

@@ -207,6 +207,7 @@ ADDED_TO_OPS: dict[str, Any] = {
     "health": None,
     "health_detail": None,
     "restarts": 0,
+    "not_acted_on": [],
 }
 ADDED_TO_TIMINGS = {"ready_seconds": None, "ready_at": None}
 
@@ -216,7 +217,7 @@ def _with_fields_added_since(response: dict[str, Any]) -> dict[str, Any]:
         {**op, **ADDED_TO_OPS, "timings": {**op["timings"], **ADDED_TO_TIMINGS}}
         for op in response["ops"]
     ]
-    return {**response, "ops": ops}
+    return {**response, "ops": ops, "not_acted_on": []}
 
 
 @pytest.fixture
