@@ -13,7 +13,7 @@ from ..jobs.states import JobState
 from ..jobs.tail import LogTail
 from .context import context_of
 from .models import Job, JobList, respond
-from .shapes import read_json, truthy
+from .shapes import flag, read_json
 
 routes = web.RouteTableDef()
 
@@ -27,8 +27,9 @@ async def submit(request: web.Request) -> web.Response:
     """Validate and start a job; 201 with its record. `?id=` names it (default: random);
     `?wait=true` answers when the job has ended."""
     runner = context_of(request).runner
+    wait = flag(request, "wait")  # a bad flag is refused before anything starts
     record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
-    if truthy(request.query.get("wait")):
+    if wait:
         record = await runner.wait(record.id)
     return respond(Job.of(record), status=201)
 
@@ -68,7 +69,7 @@ async def job_logs(request: web.Request) -> web.StreamResponse:
         raise NotFound(f"job {job_id} has no op {wanted!r}")
     streams = _streams(request.query.get("stream"))
     ops = [wanted] if wanted is not None else op_ids  # an op id may be the empty string
-    follow = truthy(request.query.get("follow"))
+    follow = flag(request, "follow")
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     for op_id in ops:
@@ -111,7 +112,7 @@ def _op_ended(records: JobRecords, job_id: str, op_id: str) -> Callable[[], Awai
 
 
 def _streams(value: str | None) -> tuple[str, ...]:
-    if value in (None, "", "all"):
+    if value in (None, "all"):
         return ("stdout", "stderr")
     if value not in ("stdout", "stderr"):
         raise InvalidInput("stream is stdout, stderr or all")

@@ -37,6 +37,7 @@ from .models import (
     SweepReport,
     VerifyReport,
 )
+from .shapes import FLAG_VALUES
 
 routes = web.RouteTableDef()
 
@@ -89,7 +90,7 @@ def _ref(model: type | str) -> dict[str, str]:
 
 # -- Paths ------------------------------------------------------------------------------------
 
-BOOL = {"type": "string", "enum": ["true", "false"]}
+BOOL = {"type": "string", "enum": FLAG_VALUES}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from .models import (
     entry_files,
     respond,
 )
-from .shapes import read_json, truthy
+from .shapes import flag, read_json
 
 routes = web.RouteTableDef()
 
@@ -26,7 +26,7 @@ async def pull_resource(request: web.Request) -> web.Response:
     """Start (or join) a resource's download; `?wait=true` answers when it is ready."""
     context = context_of(request)
     resource = parse_resource(await read_json(request))
-    if truthy(request.query.get("wait")):
+    if flag(request, "wait"):
         entry = await context.cache.wait_ready(resource)
         return respond(Entry.of(context.store, entry), status=200)
     entry = await context.cache.ensure(resource)
@@ -52,7 +52,7 @@ async def list_resources(request: web.Request) -> web.Response:
 async def show_resource(request: web.Request) -> web.Response:
     store = context_of(request).store
     entry = await store.get(request.match_info["id"])
-    files = await entry_files(store, entry.id) if truthy(request.query.get("files")) else None
+    files = await entry_files(store, entry.id) if flag(request, "files") else None
     return respond(Entry.of(store, entry, files))
 
 

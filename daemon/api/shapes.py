@@ -1,4 +1,4 @@
-"""Reading requests: a JSON body, a boolean query flag. (Responses are `models`.)"""
+"""Reading requests: a JSON body, a boolean query parameter. (Responses are `models`.)"""
 
 from __future__ import annotations
 
@@ -20,5 +20,19 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidInput("the body is not JSON this daemon accepts: nested too deeply") from exc
 
 
-def truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes")
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+FLAG_VALUES = list(_FLAGS)
+"""What a boolean query parameter may be (the OpenAPI document lists the same)."""
+
+
+def flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: absent is false; a value that is not one is a 400 (read
+    leniently, `?follow=` would quietly mean false, and a typo the opposite of what was
+    meant)."""
+    value = request.query.get(name)
+    if value is None:
+        return False
+    try:
+        return _FLAGS[value.lower()]
+    except KeyError:
+        raise InvalidInput(f"{name} is true or false, not {value!r}") from None

@@ -85,3 +85,19 @@ async def test_following_a_long_log_sends_every_line_once(api: Api) -> None:
         assert [x for x in lines if x.startswith(stream)] == [
             x for x in written if x.startswith(stream)
         ]
+
+
+async def test_query_flags_and_streams_are_read_strictly(api: Api) -> None:
+    """`?follow=` or a typo is a 400, not a quiet false (as `?stream=` is not a quiet all)."""
+    await _records(api).save(_job("strict", "a"))
+    for query in ("follow=", "follow=maybe", "stream=", "stream=stdin"):
+        answer = await api.client.get(f"/v1/jobs/strict/logs?{query}")
+        assert answer.status == 400, query
+    for query in ("follow=false", "follow=0", "follow=NO", "stream=all"):
+        answer = await api.client.get(f"/v1/jobs/strict/logs?{query}")
+        assert answer.status == 200, query
+    definition = {"version": "0.1", "type": "container", "ops": []}
+    assert (await api.client.post("/v1/jobs?wait=perhaps", json=definition)).status == 400
+    assert [j["id"] for j in (await (await api.client.get("/v1/jobs")).json())["jobs"]] == [
+        "strict"
+    ]  # refused before it was made
