@@ -15,7 +15,7 @@ from .logs import get_logger
 from .resources import parse_resource
 from .site import Site
 from .sources import Resource, Sources, TransferStats
-from .store import Entry, EntryRequest, Lease, Resolver, Store
+from .store import Entry, EntryRequest, Lease, Lookup, Resolver, Store
 
 log = get_logger(__name__)
 
@@ -37,6 +37,11 @@ class Cache:
         """A lease on the resource's entry: a hit, or a fetch shared with every other caller."""
         request, resolver = self.request(resource)
         return await self.store.acquire(request, resolver, holder)
+
+    async def look_up(self, resource: Resource) -> tuple[EntryRequest, Lookup]:
+        """What the store knows of the resource now, asking no one (a dry run's question)."""
+        request, _resolver = self.sources.request(resource)
+        return request, await self.store.look_up(request)
 
     async def ensure(self, resource: Resource) -> Entry:
         """Start (or join) the download and return the entry as soon as upstream answered."""

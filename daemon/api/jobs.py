@@ -12,7 +12,7 @@ from ..jobs.records import JobRecords
 from ..jobs.states import JobState
 from ..jobs.tail import LogTail
 from .context import context_of
-from .models import Job, JobList, respond
+from .models import Job, JobList, JobPlan, respond
 from .shapes import flag, read_json
 
 routes = web.RouteTableDef()
@@ -25,8 +25,11 @@ _FOLLOW_POLL = 0.2
 @routes.post("/v1/jobs")
 async def submit(request: web.Request) -> web.Response:
     """Validate and start a job; 201 with its record. `?id=` names it (default: random);
-    `?wait=true` answers when the job has ended."""
+    `?wait=true` answers when the job has ended. `?dry_run=true` validates and answers 200
+    with what running it would take, changing nothing."""
     runner = context_of(request).runner
+    if flag(request, "dry_run"):
+        return respond(JobPlan.of(await runner.plan(await read_json(request))))
     wait = flag(request, "wait")  # a bad flag is refused before anything starts
     record = await runner.submit(await read_json(request), job_id=request.query.get("id"))
     if wait:

@@ -29,6 +29,7 @@ from .models import (
     Health,
     Job,
     JobList,
+    JobPlan,
     Market,
     Problem,
     Readiness,
@@ -60,6 +61,7 @@ RESPONSES: tuple[type, ...] = (
     Job,
     JobList,
     *HUB_RESPONSES,
+    JobPlan,
 )
 """Response bodies: each is documented under its class name, with the models it nests."""
 
@@ -252,9 +254,14 @@ def _job_paths() -> dict[str, Any]:
                 "parameters": [
                     _param("id", "Name the job"),
                     _param("wait", "Answer when the job has ended", BOOL),
+                    _param("dry_run", "Validate and plan; create, fetch and pull nothing", BOOL),
                 ],
                 "requestBody": _body("JobDefinition"),
-                "responses": {"201": _json(_ref("Job"), "Submitted"), **_problems(400, 409)},
+                "responses": {
+                    "200": _json(_ref("JobPlan"), "Dry run: what running it would take"),
+                    "201": _json(_ref("Job"), "Submitted"),
+                    **_problems(400, 409),
+                },
             },
         },
         "/v1/jobs/{id}": {

@@ -23,6 +23,7 @@ def jobs() -> None:
     \b
     Examples:
       nosana-cache jobs submit job.json --follow     run it, print its output, exit with its outcome
+      nosana-cache jobs check job.json               valid? what is cached, what would be fetched
       nosana-cache jobs ls
       nosana-cache jobs show 3f2a9c1e0b7d4a5e
       nosana-cache jobs logs 3f2a9c1e0b7d4a5e --op train --follow
@@ -39,10 +40,7 @@ def jobs_submit(
     options: Options, definition: Any, wait: bool, follow: bool, job_id: str | None
 ) -> Any:
     """Submit a job definition (a JSON file, or - for stdin)."""
-    try:
-        body = json.load(definition)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="DEFINITION") from exc
+    body = _read(definition)
     client = options.client()
     record = client.request("POST", "/v1/jobs", body=body, params={"id": job_id})
     if not (wait or follow):
@@ -54,6 +52,25 @@ def jobs_submit(
     record = _wait(client, record["id"])
     code = 0 if record["state"] == JobState.COMPLETED else 1
     return record, render.job_summary(record), code
+
+
+@client_command(jobs, "check")
+@click.argument("definition", type=click.File("r"))
+def jobs_check(options: Options, definition: Any) -> Any:
+    """Validate a job definition as submit does, and say what running it would take: each
+    image and resource, cached or not (until when), bytes to fetch where known, what would be
+    mounted where. A dry run: nothing is created, fetched or pulled. Exit 0 if valid, 1 with
+    each error's location if not."""
+    body = _read(definition)
+    plan = options.client().request("POST", "/v1/jobs", body=body, params={"dry_run": True})
+    return plan, render.plan(plan, time.time())
+
+
+def _read(definition: Any) -> Any:
+    try:
+        return json.load(definition)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="DEFINITION") from exc
 
 
 def _wait(client: Client, job_id: str) -> dict[str, Any]:

@@ -191,3 +191,39 @@ def job(j: dict[str, Any]) -> str:
 
 def job_summary(j: dict[str, Any]) -> str:
     return job(j)
+
+
+def plan(p: dict[str, Any], now: float) -> str:
+    """A dry run's answer: per op, what is cached and what would be fetched, and the mounts."""
+    total = human_size(p["bytes_to_fetch"])
+    fetch = f"{total} to fetch" + ("" if p["complete"] else " and more not known")
+    network = ", a network of its own" if p["network"] else ""
+    lines = [f"valid: {len(p['ops'])} op(s), {fetch}{network}"]
+    lines += [f"  not acted on: {item}" for item in p["not_acted_on"]]
+    for op in p["ops"]:
+        lines.append(f"  {op['id']} ({op['type']})")
+        if op["image"]:
+            lines.append(f"    image {op['image']['ref']}: {_cached(op['image'], now)}")
+        for r in op["resources"]:
+            lines.append(f"    {r['source'] or r['type']} → {r['target']}: {_cached(r, now)}")
+        for m in op["mounts"]:
+            mode = "read-only" if m["read_only"] else "writable"
+            lines.append(
+                f"    mount {m['kind']} {m['source'] or '(once fetched)'} → {m['target']} ({mode})"
+            )
+        if op["ports"]:
+            lines.append(f"    ports {', '.join(str(port) for port in op['ports'])}")
+        lines += [f"    not acted on: {item}" for item in op["not_acted_on"]]
+    return "\n".join(lines)
+
+
+def _cached(item: dict[str, Any], now: float) -> str:
+    if item.get("note"):
+        return f"unknown ({item['note']})"
+    if item["cached"]:
+        expires = item.get("expires_at")
+        return "cached" + (f", expires {relative(expires, now)}" if expires else "")
+    known = item.get("bytes_to_fetch")
+    return "not cached, " + (
+        f"{human_size(known)} to fetch" if known is not None else "size unknown"
+    )

@@ -34,7 +34,7 @@ from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
-from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Manifest, Store
+from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
 
 log = get_logger(__name__)
@@ -155,6 +155,19 @@ class Images:
             await self.store.release(lease)
             raise
         return lease
+
+    async def look_up(
+        self, ref: str, credentials: Credentials | None
+    ) -> tuple[EntryRequest, Lookup, bool | None]:
+        """What the store and the engine know of the image now, pulling nothing: its entry,
+        and whether the engine has it (None when the engine does not answer)."""
+        request, pull = self.request(ref, credentials)
+        lookup = await self.store.look_up(request)
+        try:
+            present: bool | None = await self._present(pull.image.local_name)
+        except EngineUnavailable:
+            present = None
+        return request, lookup, present
 
     async def _check_registry(self, image: ImageRef, credentials: Credentials | None) -> None:
         """The engine pulls from the image's registry (and logs in to the credentials'

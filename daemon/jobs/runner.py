@@ -32,6 +32,7 @@ from .context import Components, HubAddress
 from .ignored import job_not_acted_on, op_not_acted_on
 from .job import JobRun
 from .models import JobRecord, OpRecord
+from .plan import JobPlan, plan_job
 from .records import JobRecords
 from .spec import JobDefinition, parse_job
 from .states import FINAL, JobState, OpState
@@ -83,6 +84,11 @@ class Runner:
         self._start(job, record, recovering=False)
         log.info("job.submitted", job_id=job_id, ops=len(job.ops))
         return record
+
+    async def plan(self, definition: Any) -> JobPlan:
+        """What running the job would take, validated as `submit` validates it, changing
+        nothing (`plan`)."""
+        return await plan_job(self.parts, parse_job(definition))
 
     def _start(self, job: JobDefinition, record: JobRecord, recovering: bool) -> None:
         job_id = record.id

@@ -5,6 +5,7 @@ The package's public surface is what this module exports; store.py says which mo
 It knows nothing of HTTP or Docker: callers hand it an `EntryRequest` and a `Resolver`.
 """
 
+from .lookup import Lookup
 from .maintenance import SweepReport, VerifyReport
 from .models import (
     CRC_ALGORITHMS,
@@ -35,6 +36,7 @@ __all__ = [
     "FileSpec",
     "FileStream",
     "Lease",
+    "Lookup",
     "Manifest",
     "Progress",
     "Resolver",

@@ -37,6 +37,7 @@ from ..settings import StoreSettings
 from . import blob_index, index
 from .blobs import BlobPaths, sync_filesystem
 from .fetching import Fetcher
+from .lookup import Lookup, look_up
 from .maintenance import (
     CLEAN,
     SYNCED_BEFORE,
@@ -258,6 +259,12 @@ class Store:
             return None
         entry, lease_id = hit
         return Lease(entry, lease_id, hit=True, view=self.view_path(entry))
+
+    async def look_up(self, request: EntryRequest) -> Lookup:
+        """What the store knows of `request` now, changing nothing (no lease, no hit, no
+        fetch): a dry run's question."""
+        now = self.parts.clock.now()
+        return await self.db.read(lambda c: look_up(c, request.request_key, now, self.parts.expiry))
 
     async def ensure(self, request: EntryRequest, resolver: Resolver) -> Entry:
         """Start (or join) the fetch of `request` without holding it; returns once resolved."""

@@ -18,6 +18,7 @@ from tests.fakes.content import Content
 from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
+from tests.peers.images import build
 from tests.peers.ollama import LICENSE, MODEL, PARAMS, TEMPLATE, push_model
 from tests.peers.registry import RegistryPeer
 from tests.peers.s3 import S3Peer
@@ -637,3 +638,108 @@ def test_a_stopped_op_has_its_results_too(daemon: DaemonProcess) -> None:
     stopped = daemon.client().request("POST", f"/v1/jobs/{job_id}/stop")
     assert stopped["state"] == "stopped"
     assert stopped["ops"][0]["results"] == {"port": ["port=8080", "8080"]}
+
+
+def test_a_dry_run_plans_the_job_and_changes_nothing(
+    daemon: DaemonProcess, hub: FakeHub, docker_peer: DockerPeer, registry: RegistryPeer
+) -> None:
+    """Entries, jobs, upstream requests and pulls are counted before and after: the same."""
+    engine = docker_peer.client()
+    build(engine, f"{registry.host}/nosana/planned:1")  # an image nothing has pulled here
+    engine.images.push(f"{registry.host}/nosana/planned", tag="1")
+    engine.images.remove(f"{registry.host}/nosana/planned:1", force=True)
+    hub.commit("plan/cached", {"config.json": b"{}"})
+    broken = Content.generated(3 * 1024 * 1024, seed=907)
+    hub.commit("plan/known", {"a.json": b"{}", "w.safetensors": broken})
+    hub.commit("plan/never", {"config.json": b"{}"})
+    hub.set_faults(broken, Faults(corrupt=True))
+    client = daemon.client()
+    client.request(
+        "POST", "/v1/resources", body={"type": "HF", "repo": "plan/cached"}, params={"wait": True}
+    )
+    with pytest.raises(ApiError):  # fails on the corrupt file: the store knows its size
+        client.request(
+            "POST",
+            "/v1/resources",
+            body={"type": "HF", "repo": "plan/known"},
+            params={"wait": True},
+        )
+    definition = job(
+        {"type": "container/create-volume", "id": "vol", "args": {"name": "scratch"}},
+        run(
+            "planned",
+            "ls /m",
+            image="nosana/planned:1",
+            expose=8080,
+            volumes=[{"name": "scratch", "dest": "/scratch"}],
+            resources=[
+                {"type": "HF", "repo": "plan/cached", "target": "/m"},
+                {"type": "HF", "repo": "plan/known", "target": "/k"},
+                {"type": "HF", "repo": "plan/never", "target": "/n"},
+            ],
+        ),
+    )
+
+    def counted() -> tuple[int, int, int]:
+        return (
+            len(client.get("/v1/resources")["resources"]),
+            len(client.get("/v1/jobs")["jobs"]),
+            hub.traffic.total(),
+        )
+
+    before, started_ns = counted(), time.time_ns()
+    plan = client.request("POST", "/v1/jobs", body=definition, params={"dry_run": True})
+    assert counted() == before
+    events = engine.events(since=started_ns // 10**9, until=int(time.time()) + 1, decode=True)
+    assert [e for e in events if e.get("Action") == "pull" and e["timeNano"] >= started_ns] == []
+
+    assert (plan["valid"], plan["network"], plan["complete"]) == (True, False, False)
+    vol, planned = plan["ops"]
+    assert (vol["image"], vol["mounts"]) == (None, [])
+    image = planned["image"]
+    assert (image["cached"], image["in_engine"], image["bytes_to_fetch"]) == (False, False, None)
+    cached, known, never = planned["resources"]
+    assert cached["cached"] is True
+    assert cached["bytes_to_fetch"] == 0
+    assert cached["expires_at"] is not None
+    assert (known["cached"], known["bytes_to_fetch"]) == (False, broken.size)
+    assert (never["cached"], never["bytes_to_fetch"], never["entry_id"]) == (False, None, None)
+    assert plan["bytes_to_fetch"] == broken.size
+    mounts = {m["target"]: m for m in planned["mounts"]}
+    assert mounts["/m"]["source"].endswith(f"/views/{cached['entry_id']}")
+    assert mounts["/m"]["read_only"] is True
+    assert mounts["/k"]["source"] is None  # its entry is known once fetched
+    assert mounts["/scratch"] == {
+        "target": "/scratch",
+        "kind": "volume",
+        "source": "scratch",
+        "read_only": False,
+    }
+    assert planned["ports"] == [8080]
+
+    ran = run_job(daemon, job(run("pull", "true", image="nosana/planned:1")))
+    assert ran["state"] == "completed", ran
+    again = client.request("POST", "/v1/jobs", body=definition, params={"dry_run": True})
+    image = again["ops"][1]["image"]
+    assert (image["cached"], image["in_engine"], image["bytes_to_fetch"]) == (True, True, 0)
+    assert image["expires_at"] is not None
+
+
+def test_an_invalid_job_is_refused_by_the_dry_run_and_jobs_check(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    bad = job(run("a", "true", gpus=1))
+    with pytest.raises(ApiError) as caught:
+        daemon.client().request("POST", "/v1/jobs", body=bad, params={"dry_run": True})
+    assert caught.value.status == 400
+    assert [e["loc"] for e in caught.value.problem["errors"]] == ["ops[0].args.gpus"]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    refused = daemon.cli("jobs", "check", str(tmp_path / "bad.json"))
+    assert refused.returncode == 1
+    assert "ops[0].args.gpus: unknown property" in refused.stderr
+    (tmp_path / "good.json").write_text(json.dumps(job(run("a", "true"))))
+    checked = daemon.cli("jobs", "check", str(tmp_path / "good.json"), "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["valid"] is True
+    text = daemon.cli("jobs", "check", str(tmp_path / "good.json"))
+    assert text.stdout.startswith("valid: 1 op(s)")

@@ -158,6 +158,7 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
         ("POST", "/v1/resources", 404),
         ("GET", "/v1/resources", 400),
         ("GET", "/v1/resources/{id}", 404),
+        ("POST", "/v1/jobs", 200),
         ("POST", "/v1/jobs", 201),
         ("POST", "/v1/jobs", 400),
         ("GET", "/v1/jobs", 200),
@@ -205,6 +206,9 @@ def _exercise_jobs(check: Callable[..., Any]) -> None:
             }
         ],
     }
+    planned = check("POST", "/v1/jobs?dry_run=true", job)  # the resource cached, no engine
+    assert planned["ops"][0]["resources"][0]["cached"] is True
+    assert planned["ops"][0]["image"]["in_engine"] is None
     ended = check("POST", "/v1/jobs?wait=true", job)
     assert ended["state"] == "failed", ended
     shown = check("GET", f"/v1/jobs/{ended['id']}")

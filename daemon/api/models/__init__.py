@@ -7,6 +7,7 @@ from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyR
 from .health import Health, Readiness, Unready
 from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, redacted
 from .market import Market, MarketItem
+from .plans import ImagePlan, JobPlan, MountPlan, OpPlan, ResourcePlan
 from .problem import FieldProblem, Problem
 from .site import SiteStatus, SiteSweepReport
 from .status import (
@@ -27,21 +28,26 @@ __all__ = [
     "FieldProblem",
     "Health",
     "HealthCheckState",
+    "ImagePlan",
     "ImageUse",
     "Instant",
     "Job",
     "JobList",
+    "JobPlan",
     "Market",
     "MarketItem",
     "MarketSummary",
+    "MountPlan",
     "Omitted",
     "Op",
     "OpCache",
+    "OpPlan",
     "OpTimings",
     "PeriodicTask",
     "Problem",
     "Progress",
     "Readiness",
+    "ResourcePlan",
     "ResourceUse",
     "SiteStatus",
     "SiteSweepReport",

@@ -18,7 +18,7 @@ from ...wire import Instant, body
 PRIVATE = "private"
 """What a listing shows instead of a private op's address."""
 
-Health = Literal["unknown", "starting", "healthy", "unhealthy"]
+EndpointHealth = Literal["unknown", "starting", "healthy", "unhealthy"]
 
 
 @body
@@ -60,7 +60,7 @@ class Endpoint:
     """`http://` (`ws://` for a websocket service) to that address; on the unspecified
     address (`docker.publish_host = "0.0.0.0"`), through loopback."""
     private: bool
-    health: Health
+    health: EndpointHealth
     checks: list[HealthCheckState]
 
     @classmethod

@@ -98,6 +98,7 @@ async def test_query_flags_and_streams_are_read_strictly(api: Api) -> None:
         assert answer.status == 200, query
     definition = {"version": "0.1", "type": "container", "ops": []}
     assert (await api.client.post("/v1/jobs?wait=perhaps", json=definition)).status == 400
+    assert (await api.client.post("/v1/jobs?dry_run=perhaps", json=definition)).status == 400
     assert [j["id"] for j in (await (await api.client.get("/v1/jobs")).json())["jobs"]] == [
         "strict"
     ]  # refused before it was made
