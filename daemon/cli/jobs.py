@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import Any
 
 import click
 
-from ..client import Client
+from ..client import ApiError, Client, DaemonUnreachable
 from ..jobs.states import FINAL, JobState, OpState
 from . import render
 from .common import Options, client_command, global_options, is_terminal
+
+SERVICE_POLL = 0.5
+"""How often --follow looks for services that became ready (or unhealthy)."""
 
 
 @global_options
@@ -39,7 +43,8 @@ def jobs() -> None:
 def jobs_submit(
     options: Options, definition: Any, wait: bool, follow: bool, job_id: str | None
 ) -> Any:
-    """Submit a job definition (a JSON file, or - for stdin)."""
+    """Submit a job definition (a JSON file, or - for stdin). With --follow, each service's
+    readiness and URLs are said on stderr as they come."""
     body = _read(definition)
     client = options.client()
     record = client.request("POST", "/v1/jobs", body=body, params={"id": job_id})
@@ -82,7 +87,41 @@ def _wait(client: Client, job_id: str) -> dict[str, Any]:
 
 
 def _follow(client: Client, record: dict[str, Any]) -> None:
-    """Each op's output in turn, as it comes; preparation shown on a terminal."""
+    """Each op's output in turn, as it comes; preparation shown on a terminal; services'
+    readiness on stderr, from a thread of its own (a service's output never ends)."""
+    job_id = record["id"]
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_services, args=(client, job_id, done), name="services", daemon=True
+    )
+    watcher.start()
+    try:
+        _follow_output(client, record)
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+
+
+def _watch_services(client: Client, job_id: str, done: threading.Event) -> None:
+    """Say on stderr when a service becomes ready (with its URLs), unhealthy or healthy
+    again, until the job ends."""
+    seen: dict[str, dict[str, Any]] = {}
+    while True:
+        try:
+            record: dict[str, Any] = client.get(f"/v1/jobs/{job_id}")
+        except (ApiError, DaemonUnreachable):
+            return  # the output's stream says what went wrong
+
+        for op in record["ops"]:
+            news = render.service_news(op, seen.get(op["id"]))
+            if news:
+                click.echo(news, err=True)
+            seen[op["id"]] = op
+        if record["state"] in FINAL or done.wait(SERVICE_POLL):
+            return
+
+
+def _follow_output(client: Client, record: dict[str, Any]) -> None:
     job_id = record["id"]
     for op in record["ops"]:
         while True:

@@ -184,13 +184,55 @@ def job(j: dict[str, Any]) -> str:
         for r in op.get("resources") or []:
             how = "hit" if r.get("hit") else f"fetched {human_size(r.get('bytes_fetched') or 0)}"
             lines.append(f"    {r.get('source')} → {r.get('target')}: {how}")
-        for port, host in (op.get("ports") or {}).items():
-            lines.append(f"    port {port} → {host}")
+        if op.get("restarts"):
+            lines.append(f"    restarted {op['restarts']} time(s)")
+        lines += _service(op)
+        for item in op.get("not_acted_on") or []:
+            lines.append(f"    not acted on: {item}")
     return "\n".join(lines)
 
 
-def job_summary(j: dict[str, Any]) -> str:
-    return job(j)
+def _service(op: dict[str, Any]) -> list[str]:
+    """An op's exposed ports: where each is, its health and its checks' last answers."""
+    endpoints = op.get("endpoints") or []
+    if not endpoints:
+        return [f"    port {port} → {host}" for port, host in (op.get("ports") or {}).items()]
+    lines = []
+    ready = op["timings"].get("ready_seconds")
+    if op.get("health"):
+        since = f", ready in {ready:.2f}s" if ready is not None else ""
+        detail = f": {op['health_detail']}" if op.get("health_detail") else ""
+        lines.append(f"    service {op['health']}{since}{detail}")
+    for e in endpoints:
+        where = e.get("url") or e.get("address") or ("private" if e.get("private") else "-")
+        lines.append(f"    port {e['port']} ({e['type']}) → {where}: {e['health']}")
+        for c in e.get("checks") or []:
+            seen = {True: "passed", False: "failing", None: "not run yet"}[c.get("passed")]
+            answer = f" ({c['answer']})" if c.get("answer") else ""
+            lines.append(
+                f"      {c['check']}{' (continuous)' if c['continuous'] else ''}: {seen}{answer}"
+            )
+    return lines
+
+
+def service_news(op: dict[str, Any], before: dict[str, Any] | None) -> str | None:
+    """What changed in an op's service since `before` (its last look), in one line: ready
+    with its URLs, unhealthy naming the check, healthy again; None when nothing did."""
+    health, earlier = op.get("health"), (before or {}).get("health")
+    if health is None or health == earlier:
+        return None
+    if health == "healthy" and earlier in (None, "starting"):
+        ready = op["timings"].get("ready_seconds")
+        urls = ", ".join(
+            f"{e.get('url') or 'private'} ({e['type']})" for e in op.get("endpoints") or []
+        )
+        took = f" in {ready:.2f}s" if ready is not None else ""
+        return f"{op['id']}: ready{took}: {urls}"
+    if health == "unhealthy":
+        return f"{op['id']}: unhealthy: {op.get('health_detail')}"
+    if health == "healthy":
+        return f"{op['id']}: healthy again"
+    return None
 
 
 def plan(p: dict[str, Any], now: float) -> str:
@@ -227,3 +269,7 @@ def _cached(item: dict[str, Any], now: float) -> str:
     return "not cached, " + (
         f"{human_size(known)} to fetch" if known is not None else "size unknown"
     )
+
+
+def job_summary(j: dict[str, Any]) -> str:
+    return job(j)

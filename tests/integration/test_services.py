@@ -10,6 +10,7 @@ seen the op starting: the order is the test's, never a race.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -282,3 +283,36 @@ def test_a_websocket_check_reads_the_handshake(daemon: DaemonProcess) -> None:
     assert endpoint["url"].startswith("ws://127.0.0.1:")
     assert endpoint["checks"][0]["answer"] == "HTTP/1.1 101 Switching Protocols"
     assert stop(daemon, submitted["id"])["state"] == "stopped"
+
+
+def test_the_cli_says_when_a_service_is_ready_with_its_urls_and_shows_its_checks(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    definition = tmp_path / "service.json"
+    definition.write_text(json.dumps(job(service("web", SERVE, check()))))
+    follow = subprocess.Popen(
+        daemon.command("jobs", "submit", str(definition), "--follow", "--id", "followed"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=daemon.env,
+    )
+    try:
+        assert follow.stderr is not None
+        said = follow.stderr.readline()  # the first line it says is the service's readiness
+        assert said.startswith("web: ready in "), said
+        record = daemon.client().get("/v1/jobs/followed")
+        url = op(record, "web")["endpoints"][0]["url"]
+        assert said.rstrip().endswith(f": {url} (api)")
+        shown = daemon.cli("jobs", "show", "followed").stdout
+        assert "service healthy, ready in " in shown
+        assert f"port 8080 (api) → {url}: healthy" in shown
+        assert "http GET /health expects 200: passed (200 OK)" in shown
+        assert stop(daemon, "followed")["state"] == "stopped"
+        assert follow.wait(timeout=60) == 1  # it ended, stopped: not completed
+        assert follow.stdout is not None
+        assert follow.stdout.read().startswith("listening on 8080\n")  # and its output came
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
