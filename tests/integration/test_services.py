@@ -316,3 +316,30 @@ def test_the_cli_says_when_a_service_is_ready_with_its_urls_and_shows_its_checks
         if follow.poll() is None:
             follow.kill()
             follow.wait()
+
+
+def test_a_service_keeps_its_health_checks_across_a_daemon_restart(
+    tmp_path: Path, docker_peer: DockerPeer, registry: RegistryPeer
+) -> None:
+    """The daemon dies while a service runs (SIGKILL): the next one re-attaches to its
+    container, keeps it ready, and runs its continuous checks again."""
+    import signal
+
+    config = _config(docker_peer, registry, health_continuous_interval="0.3s")
+    first = DaemonProcess(tmp_path, config).start()
+    watched = service("web", SERVE, check(), check("/live", continuous=True))
+    watched["args"]["cmd"] = "mkdir -p /www && echo up > /www/live && " + SERVE
+    job_id = first.client().request("POST", "/v1/jobs", body=job(watched))["id"]
+    ready = until(first, job_id, lambda r: op(r, "web")["health"] == "healthy")
+    first.stop(signal.SIGKILL)
+    second = DaemonProcess(tmp_path, config, port=first.port).start()
+    try:
+        container = docker_peer.client().containers.get(op(ready, "web")["container_id"])
+        assert container.exec_run(["rm", "/www/live"]).exit_code == 0
+        unhealthy = until(second, job_id, lambda r: op(r, "web")["health"] == "unhealthy")
+        web_op = op(unhealthy, "web")
+        assert web_op["timings"]["ready_at"] == op(ready, "web")["timings"]["ready_at"]
+        assert web_op["endpoints"][0]["address"] == op(ready, "web")["endpoints"][0]["address"]
+        assert stop(second, job_id)["state"] == "stopped"
+    finally:
+        second.stop()
