@@ -20,7 +20,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import cold, cpu, hub, jobs, linkcheck, memory, report, service, site, transfers
+from bench import (
+    cold,
+    cpu,
+    hub,
+    jobs,
+    linkcheck,
+    memory,
+    report,
+    service,
+    services,
+    site,
+    transfers,
+)
 from bench.common import ROOT, machine
 from bench.store import bench_acquire_and_view, bench_sweep
 
@@ -44,6 +56,7 @@ def steps(runs: int, quick: bool, profiles: list[str]) -> list[Step]:
         ("site_store", lambda: site.measure(runs, job_sizes, service_on or "loopback")),
         ("cold_job_start", lambda: cold.cold_start(runs, job_sizes)),
         ("warm_job_start", lambda: jobs.measure(max(runs, 5))),
+        ("service_ready", lambda: services.measure(runs, [8, 16] if quick else [256, 1024])),
         ("dedup", lambda: cold.dedup(10, 5 if quick else 20)),
         ("herd", lambda: cold.herd(10 if quick else 50, 20 if quick else 200)),
         ("memory", lambda: memory.measure(1 if quick else 4, 1000 if quick else 10_000)),
