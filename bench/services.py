@@ -157,7 +157,7 @@ class _Ours:
         while True:
             shown = self.api.get(f"/v1/jobs/{record['id']}")
             op = shown["ops"][0]
-            if op["timings"]["ready_at"] is not None:
+            if op["ready_at"] is not None:
                 elapsed = time.perf_counter() - started
                 break
             assert shown["state"] not in ("failed", "completed", "stopped"), shown

@@ -132,7 +132,7 @@ def test_a_service_is_ready_when_its_check_passes_and_its_dependents_start_then(
     starting = until(daemon, job_id, answered)
     web_op = op(starting, "web")
     assert web_op["health"] == "starting"
-    assert web_op["timings"]["ready_at"] is None
+    assert web_op["ready_at"] is None
     assert "http GET /health expects 200" in web_op["health_detail"]
     assert op(starting, "client")["state"] == "queued"  # it waits for the service
     [endpoint] = web_op["endpoints"]
@@ -149,7 +149,7 @@ def test_a_service_is_ready_when_its_check_passes_and_its_dependents_start_then(
     assert web_op["endpoints"][0]["checks"][0]["passed"] is True
     assert web_op["endpoints"][0]["checks"][0]["answer"] == "200 OK"
     assert web_op["timings"]["ready_seconds"] > 0
-    assert client_op["timings"]["run_started_at"] >= web_op["timings"]["ready_at"]
+    assert client_op["timings"]["run_started_at"] >= web_op["ready_at"]
     assert daemon.job_logs(job_id, "client") == "ok\nok\n"  # by alias, and by host name
     assert get(f"{web_op['endpoints'][0]['url']}/health") == "ok\n"
 
@@ -178,7 +178,7 @@ def test_a_check_that_never_passes_fails_the_op_with_its_last_answer(
         "http GET /missing expects 200, last answered: 404 Not Found"
     )
     assert record["error"] == web_op["error"]
-    assert web_op["timings"]["ready_at"] is None
+    assert web_op["ready_at"] is None
     assert web_op["exit_code"] is not None  # its container was stopped
 
 
@@ -338,7 +338,7 @@ def test_a_service_keeps_its_health_checks_across_a_daemon_restart(
         assert container.exec_run(["rm", "/www/live"]).exit_code == 0
         unhealthy = until(second, job_id, lambda r: op(r, "web")["health"] == "unhealthy")
         web_op = op(unhealthy, "web")
-        assert web_op["timings"]["ready_at"] == op(ready, "web")["timings"]["ready_at"]
+        assert web_op["ready_at"] == op(ready, "web")["ready_at"]
         assert web_op["endpoints"][0]["address"] == op(ready, "web")["endpoints"][0]["address"]
         assert stop(second, job_id)["state"] == "stopped"
     finally:

@@ -92,14 +92,13 @@ class OpCache:
 class OpTimings:
     """When the op's phases began and how long they took. `ready_seconds` is its
     time-to-ready: from the op's start (its preparation's) until every health check of every
-    exposed port had passed."""
+    exposed port had passed (the op's `ready_at`)."""
 
     prepare_seconds: float | None
     run_seconds: float | None
     ready_seconds: float | None
     prepare_started_at: Instant
     run_started_at: Instant
-    ready_at: Instant
     ended_at: Instant
 
     @classmethod
@@ -110,7 +109,6 @@ class OpTimings:
             ready_seconds=_span(op.prepare_started or op.run_started, op.ready_at),
             prepare_started_at=op.prepare_started,
             run_started_at=op.run_started,
-            ready_at=op.ready_at,
             ended_at=op.ended,
         )
 
@@ -137,6 +135,7 @@ class Op:
     timings: OpTimings
     ports: dict[str, str]
     endpoints: list[Endpoint]
+    ready_at: Instant
     health: Literal["starting", "healthy", "unhealthy"] | None
     health_detail: str | None
     restarts: int
@@ -163,6 +162,7 @@ class Op:
             timings=OpTimings.of(op),
             ports=dict.fromkeys(op.ports, PRIVATE) if hide else op.ports,
             endpoints=[Endpoint.of(e, private=private, hide=hide) for e in op.endpoints],
+            ready_at=op.ready_at,
             health=health,  # type: ignore[arg-type]  # OpRecord.health's words
             health_detail=detail,
             restarts=op.restarts,

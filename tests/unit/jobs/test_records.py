@@ -204,12 +204,13 @@ EARLIER_RESPONSE = {
 # Fields the answer has gained since: an earlier record shows them empty.
 ADDED_TO_OPS: dict[str, Any] = {
     "endpoints": [],
+    "ready_at": None,
     "health": None,
     "health_detail": None,
     "restarts": 0,
     "not_acted_on": [],
 }
-ADDED_TO_TIMINGS = {"ready_seconds": None, "ready_at": None}
+ADDED_TO_TIMINGS = {"ready_seconds": None}
 
 
 def _with_fields_added_since(response: dict[str, Any]) -> dict[str, Any]:
