@@ -2,12 +2,12 @@
 
 Every container carries labels naming the daemon (and which one: `io.nosana-cache.owner`), its
 job and its op, so a restarted daemon finds its own containers again, and nothing else is
-ever touched. Cached views are bind
-mounts, read-only, with sources named as the engine sees them (`store.host_path`). GPUs are
-a device request when `docker.gpu` says so. Exposed ports are published on
-`docker.publish_host` (127.0.0.1 unless the operator says otherwise) on ports the engine
-picks, and `ports` reports where they landed. A container may join its job's network under
-aliases, and carry a restart policy that the engine acts on.
+ever touched. Cached views are bind mounts, read-only, with sources named as the engine sees
+them (`store.host_path`). GPUs are a device request when `docker.gpu` says so. Exposed ports
+are published on `docker.publish_host` (127.0.0.1 unless the operator says otherwise) on
+ports the engine picks, and `ports` reports where they landed. A container may join its
+job's network under aliases, and carry a restart policy that the engine acts on
+(`run_state` says whether it is being restarted).
 """
 
 from __future__ import annotations
