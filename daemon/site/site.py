@@ -3,6 +3,8 @@
     Site.request(resource) → (request, resolver): the source's own, wrapped (resolver.py) so a
         miss here is first a look in the site store; requests fetched with credentials pass
         through untouched unless `site.share_private`
+    Site.wrap(request, resolver, private=...) → the same for a request that is not a resource
+        (a file of the Hub endpoint), which says itself whether it is private
     once an entry is ready   → the uploader puts what the site store lacks (uploader.py)
     status(), sweep()        → what it saved and whether it answers; `gc --site`
 
@@ -41,13 +43,19 @@ from .layout import Layout
 from .manifests import Manifests
 from .pushing import BlobPusher
 from .reading import BlobReader
-from .resolver import SiteResolver
+from .resolver import PinnedResolver, SiteResolver
 from .sweep import SiteSweep, SiteSweeper
 from .uploader import Uploader
 
 log = get_logger(__name__)
 
 JOURNAL = "site-uploads.sqlite"
+
+
+def _unpinned(version: str) -> Resolver | None:
+    """For a request that names its version itself (the Hub endpoint's file of a commit): the
+    source's own resolver is the one at the manifest's version."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -142,15 +150,32 @@ class Site:
     def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
         """The source's request and resolver, with the site store in front when it may be."""
         request, resolver = self.sources.request(resource)
-        if credential_of(request.key) is not None and not self.settings.share_private:
-            return request, resolver  # private: neither read from nor written to the site
 
         def pinned(version: str) -> Resolver | None:
             if isinstance(resource, HFResource) and resource.revision != version:
                 return self.sources.request(resource.model_copy(update={"revision": version}))[1]
             return None
 
-        return request, SiteResolver(self, request, resolver, pinned)
+        private = credential_of(request.key) is not None
+        return request, self.wrap(request, resolver, private=private, pinned=pinned)
+
+    def wrap(
+        self,
+        request: EntryRequest,
+        resolver: Resolver,
+        *,
+        private: bool,
+        pinned: PinnedResolver = _unpinned,
+    ) -> Resolver:
+        """`resolver` with the site store in front, unless what it fetches is `private` and
+        `site.share_private` is off: then it neither reads from nor writes to the site store.
+
+        A resource is private when it is fetched with credentials (its identity names them);
+        a request that is keyed without them (the Hub endpoint's: access is checked per
+        request) says so itself, from what upstream says of the repo."""
+        if private and not self.settings.share_private:
+            return resolver
+        return SiteResolver(self, request, resolver, pinned)
 
     async def settle(self, request: EntryRequest) -> Settled:
         """How a miss goes on (herd.py); the site store failing means upstream, alone."""
