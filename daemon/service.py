@@ -116,7 +116,7 @@ class Service:
             allow_private=settings.security.allow_private_urls,
             mirror_private=settings.site.share_private,
         )
-        hub = self._hub(stack, store, sources, engine)
+        hub = self._hub(stack, store, sources, engine, site)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -153,11 +153,12 @@ class Service:
         store: Store,
         sources: Sources,
         engine: Engine,
+        site: Site | None,
     ) -> HubMirror | None:
         """The Hub endpoint and the containers' listener for it (`huggingface.mirror`)."""
         if not self.settings.huggingface.mirror:
             return None
-        hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock)
+        hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock, site)
         app = build_container_app(hub)
         self.listener = ContainerListener(self.settings.huggingface, engine, app, self.clock)
         stack.push_async_callback(self.listener.close)

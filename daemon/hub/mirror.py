@@ -5,6 +5,7 @@ read it, and a file's bytes out of the store.
       └─ access                  access.py: gated and private repos, per token, upstream's word
     open(listing, path)          a one-file entry of the store (shared by blob with HF
                                  resources), read as it lands (store.open_file)
+      └─ site                    the site store in front of upstream, for public repos
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 from ..clock import Clock
 from ..settings import HuggingFaceSettings
+from ..site import Site
 from ..sources.hub_listing import Listing, RepoRef
 from ..sources.hub_upstream import HubUpstream
-from ..store import FileStream, Store
+from ..store import FileStream, Resolver, Store
 from .access import AccessChecks
 from .problems import EntryNotFound
 from .revisions import Revisions
@@ -26,10 +28,17 @@ READ_HOLDER = "hub:read"
 
 class HubMirror:
     def __init__(
-        self, settings: HuggingFaceSettings, store: Store, upstream: HubUpstream, clock: Clock
+        self,
+        settings: HuggingFaceSettings,
+        store: Store,
+        upstream: HubUpstream,
+        clock: Clock,
+        site: Site | None = None,
     ) -> None:
         self.store = store
         self.upstream = upstream
+        self.site = site
+        """The site store (`site.store`), in front of upstream for files of public repos."""
         self.revisions = Revisions(store, upstream)
         self.access = AccessChecks(upstream, settings.access_ttl, clock)
 
@@ -56,7 +65,13 @@ class HubMirror:
         return listing, entry
 
     async def open(self, listing: Listing, path: str, authorization: str | None) -> FileStream:
-        """The file's bytes: a hit, or fetched once upstream (with this request's token) and
-        read as they land. Close the stream when done."""
-        request, spec, resolver = self.upstream.file(listing, path, authorization)
+        """The file's bytes: a hit, or fetched once (from the site store, else upstream with
+        this request's token) and read as they land. Close the stream when done."""
+        request, spec, upstream = self.upstream.file(listing, path, authorization)
+        resolver: Resolver = upstream
+        if self.site is not None:
+            # Keyed without a token (access is checked per request), so the identity cannot
+            # keep a repo upstream keeps from anyone out of the site store: the listing does.
+            private = listing.private or listing.gated
+            resolver = self.site.wrap(request, upstream, private=private)
         return await self.store.open_file(request, resolver, spec, READ_HOLDER)

@@ -10,6 +10,12 @@ A revision that is a commit hash names a listing that never changes: if that com
 is here already (resolved through `main`, say), it is used without asking upstream. While
 upstream cannot be asked, the newest listing of the revision that the store still has is used,
 however old (cached revisions keep serving while the Hub is down).
+
+Revisions stay off the site store (files go through it: mirror.py). A listing costs upstream
+two small calls per ttl; whether its repo is private is known only once it has come; a node
+waiting on another's listing would hold a metadata call behind that node's uploads; and a
+listing fetched again is never the site's copy byte for byte (upstream's counters move), so a
+damaged copy could not be made good from upstream as a file's piece is.
 """
 
 from __future__ import annotations
