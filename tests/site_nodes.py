@@ -1,8 +1,9 @@
 """Nodes of one site for tests: each a cache over its own store, sharing a site store on S3.
 
-In-process (`node()`: store, sources, site and cache, as the daemon composes them) or as
-configuration for a daemon process (`site_config()`); the site store is a bucket of the test
-bed's moto server, one bucket per test so that tests never see each other's objects.
+In-process (`node()`: store, sources, site, cache and the Hub endpoint, as the daemon composes
+them; `hub_endpoint()` serves a node's `/hf` over HTTP on loopback) or as configuration for a
+daemon process (`site_config()`); the site store is a bucket of the test bed's moto server,
+one bucket per test so that tests never see each other's objects.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from daemon.api.app import build_container_app
 from daemon.cache import Cache
 from daemon.clock import Clock, SystemClock
+from daemon.hub import HubMirror
 from daemon.settings import Settings, load_settings
 from daemon.site import Site
 from daemon.sources import Sources
@@ -78,15 +83,21 @@ def node_settings(root: Path, env: dict[str, str]) -> Settings:
 class Node:
     cache: Cache
     site: Site
+    hub: HubMirror
 
     @property
     def store(self) -> Store:
         return self.cache.store
 
     async def uploaded(self, timeout: float = 60) -> None:
-        """Wait until this node owes the site store nothing (every upload done)."""
+        """Wait until this node owes the site store nothing (every upload done), fetches still
+        running included: a reader of `/hf` may have had every byte before its fetch ended."""
         deadline = time.monotonic() + timeout
-        while len(self.site._tasks) or await self.site.journal.pending():
+        while (
+            self.store.fetcher.in_flight()
+            or len(self.site._tasks)
+            or await self.site.journal.pending()
+        ):
             assert time.monotonic() < deadline, "uploads still owed"
             await asyncio.sleep(0.05)
 
@@ -102,12 +113,27 @@ async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> A
         try:
             async with Site.open(settings, store, sources, clock) as site:
                 cache = Cache(store, sources, site)
+                hub = HubMirror(settings.huggingface, store, sources.hub, clock, site)
                 try:
-                    yield Node(cache, site)
+                    yield Node(cache, site, hub)
                 finally:
                     await cache.close()
         finally:
             await sources.close()
+
+
+@asynccontextmanager
+async def hub_endpoint(node: Node) -> AsyncIterator[str]:
+    """The node's `/hf` served on a loopback port as job containers reach it (the containers'
+    app: `/hf` and `/healthz`); yields its `HF_ENDPOINT`."""
+    runner = web.AppRunner(build_container_app(node.hub), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/hf"
+    finally:
+        await runner.cleanup()
 
 
 def site_objects(s3: AnyS3, bucket: str, folder: str = "") -> dict[str, bytes]:

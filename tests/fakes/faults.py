@@ -109,7 +109,7 @@ async def send_content(
             request.transport.abort()
             return response
         if faults.hold is not None and faults.hold_after is not None:
-            chunk, sent = await _hold(
+            chunk, sent = await hold_back(
                 response, chunk, sent, faults.hold_after, faults.hold, traffic
             )
         stalling = faults.stall_after is not None and faults.stall_times > 0
@@ -133,7 +133,7 @@ async def send_content(
     return response
 
 
-async def _hold(
+async def hold_back(
     response: web.StreamResponse,
     chunk: bytes,
     sent: int,

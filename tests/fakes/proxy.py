@@ -1,8 +1,10 @@
 """A reverse proxy that injects faults into another server's responses (errors with
-Retry-After, stalls, drops, trickles).
+Retry-After, stalls, drops, trickles, bodies held until the test releases them).
 
-Put in front of a real peer (the docker-registry serving Ollama models), it makes the peer
-misbehave in the ways networks do, without changing the peer.
+Put in front of a real peer (the docker-registry serving Ollama models, moto's server as a site
+store), it makes the peer misbehave in the ways networks do, without changing the peer. Faults
+are found by a substring of the request's path and `Range` (`"<path> bytes=<first>-<last>"`),
+so one piece of an object can be held while the others pass.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .faults import Faults, Traffic, trickle_out
+from .faults import Faults, Traffic, hold_back, trickle_out
 from .server import ThreadedServers
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
@@ -34,8 +36,9 @@ class FaultyProxy:
         if self._session is not None:
             await self._session.close()
 
-    def _faults_for(self, path: str) -> Faults:
-        return next((f for key, f in self.faults.items() if key in path), Faults())
+    def _faults_for(self, request: web.Request) -> Faults:
+        asked = f"{request.path} {request.headers.get('Range', '')}"
+        return next((f for key, f in self.faults.items() if key in asked), Faults())
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         self.traffic.requests[f"{request.method} {request.path}"] += 1
@@ -46,7 +49,7 @@ class FaultyProxy:
         # Repeated headers stay repeated: a registry client sends one Accept per media type.
         headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP)
         body = await request.read()
-        faults = self._faults_for(request.path)
+        faults = self._faults_for(request)
         if faults.fail_times > 0:
             faults.fail_times -= 1
             extra = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
@@ -70,6 +73,10 @@ class FaultyProxy:
             await reply.prepare(request)
             sent = 0
             async for chunk in upstream.content.iter_chunked(256 * 1024):
+                if faults.hold is not None and faults.hold_after is not None:
+                    chunk, sent = await hold_back(
+                        reply, chunk, sent, faults.hold_after, faults.hold, self.traffic
+                    )
                 if (
                     faults.stall_after is not None
                     and faults.stall_times > 0
