@@ -72,6 +72,5 @@ class HubMirror:
         if self.site is not None:
             # Keyed without a token (access is checked per request), so the identity cannot
             # keep a repo upstream keeps from anyone out of the site store: the listing does.
-            private = listing.private or listing.gated
-            resolver = self.site.wrap(request, upstream, private=private)
+            resolver = self.site.wrap(request, upstream, private=not listing.public)
         return await self.store.open_file(request, resolver, spec, READ_HOLDER)

@@ -77,6 +77,13 @@ class Listing:
     def gated(self) -> bool:
         return self.info.get("gated") not in (None, False)
 
+    @property
+    def public(self) -> bool:
+        """Upstream said the repo is neither private nor gated. A listing that does not say
+        whether it is private (a Hub-like upstream that leaves the field out) is not public:
+        what is shared on that word cannot be taken back."""
+        return self.info.get("private") is False and not self.gated
+
     def entry(self, path: str) -> dict[str, Any] | None:
         """The tree entry (file or folder) at `path`."""
         if not self._by_path:

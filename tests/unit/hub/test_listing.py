@@ -56,3 +56,12 @@ def test_gated_and_private_are_read_from_the_repo_info() -> None:
     assert listing(gated="manual").gated
     assert listing(gated="auto").gated
     assert listing(private=True).private
+
+
+def test_a_repo_is_public_only_when_upstream_says_it_is_neither_private_nor_gated() -> None:
+    assert listing().public
+    assert not listing(private=True).public
+    assert not listing(gated="manual").public
+    assert not listing(private=None).public  # says nothing: not public
+    no_word = Listing.of(RepoRef("model", "org/model"), COMMIT, {"sha": COMMIT}, tree())
+    assert not no_word.public
