@@ -72,5 +72,9 @@ class HubMirror:
         if self.site is not None:
             # Keyed without a token (access is checked per request), so the identity cannot
             # keep a repo upstream keeps from anyone out of the site store: the listing does.
-            resolver = self.site.wrap(request, upstream, private=not listing.public)
+            # Another node's manifest of the file is held to what this node's listing says.
+            announced = await upstream.resolve()  # the listing's word: no upstream call
+            resolver = self.site.wrap(
+                request, upstream, private=not listing.public, announced=announced
+            )
         return await self.store.open_file(request, resolver, spec, READ_HOLDER)

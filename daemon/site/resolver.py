@@ -3,6 +3,9 @@
     resolve()  a fresh manifest in the site store (another node's, or one it just fetched in
                a herd) is the resolution: no upstream call. Else upstream resolves, as without
                a site store (this node may have claimed the fetch for the site: see herd.py).
+               Where upstream's word on the entry is known without asking (`announced`: the
+               Hub endpoint's listing of a commit), a manifest that disagrees with it is passed
+               over, and the store checks upstream's digests as well as the manifest's
     fetch()    a file of a site manifest comes from the site store, each piece verified before
                the store sees it; whatever the site store cannot give (down, slow, missing,
                damaged) comes from upstream: resolved then, once, at the manifest's version
@@ -10,14 +13,16 @@
     close()    tells the site what became of the entry: once it is ready here, the uploader
                puts what the site store lacks (see uploader.py)
 
-Requests fetched with credentials are passed straight to upstream unless `site.share_private`
-(see `Site.request`): they neither read nor write the site store.
+Requests fetched with credentials, and files of the Hub endpoint's private and gated repos,
+are passed straight to upstream unless `site.share_private` (see `Site.wrap`): they neither
+read nor write the site store.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound
@@ -25,7 +30,7 @@ from ..logs import get_logger
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest, Resolver, entry_id_for
 from .health import SiteCounters, SiteHealth
 from .herd import Settled
-from .layout import SiteFile
+from .layout import SiteFile, SiteManifest
 from .manifests import Manifests
 from .reading import BlobReader
 
@@ -50,12 +55,20 @@ class SiteParts(Protocol):
 
 class SiteResolver:
     def __init__(
-        self, site: SiteParts, request: EntryRequest, upstream: Resolver, pinned: PinnedResolver
+        self,
+        site: SiteParts,
+        request: EntryRequest,
+        upstream: Resolver,
+        pinned: PinnedResolver,
+        announced: Manifest | None = None,
     ) -> None:
         self.site = site
         self.request = request
         self.upstream = upstream
         self.pinned = pinned
+        self.announced = announced
+        """What upstream said the entry is, when that took no call (a file of the Hub endpoint:
+        its commit's listing): a site manifest is another node's word, checked against it."""
         self.settled = Settled()
         self.entry_id: str | None = None
         self.fell_back = False
@@ -71,7 +84,10 @@ class SiteResolver:
     async def resolve(self) -> Manifest:
         self.settled = await self.site.settle(self.request)
         found = self.settled.manifest
-        if found is None:
+        files = None if found is None else self._agreed(found)
+        if found is None or files is None:
+            if found is not None:
+                self.settled = Settled()  # a manifest passed over: fetched here, unclaimed
             manifest = await self.upstream.resolve()
             self.entry_id = entry_id_for(self.request.request_key, manifest.version)
             return manifest
@@ -84,9 +100,29 @@ class SiteResolver:
                 "first_downloaded_at": found.first_downloaded_at,
             }
         }
-        return Manifest(
-            version=found.version, files=tuple(_spec(f) for f in found.files), details=details
+        return Manifest(version=found.version, files=files, details=details)
+
+    def _agreed(self, found: SiteManifest) -> tuple[FileSpec, ...] | None:
+        """The manifest's files, each also bound to every digest upstream announced for it
+        (a git blob id is checked by the store, a manifest having only sha256s); None, and the
+        manifest distrusted, when it names another version, other files, another size or
+        another sha256 than upstream announced: its pieces would pass their checks, and the
+        store would keep a file that is not upstream's."""
+        if self.announced is None:
+            return tuple(_spec(f) for f in found.files)
+        said = {f.path: f for f in self.announced.files}
+        specs = [_bound(file, said.get(file.path)) for file in found.files]
+        agreed = [spec for spec in specs if spec is not None]
+        if found.version == self.announced.version and len(agreed) == len(said) == len(specs):
+            return tuple(agreed)
+        log.warning(
+            "site.manifest_disagrees",
+            source=self.request.source,
+            written_by=found.written_by,
+            action="fetching it upstream",
         )
+        self.site.manifests.distrust(self.request.request_key, found.entry_id)
+        return None
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
         site_file = self._files.get(file.path)
@@ -119,7 +155,7 @@ class SiteResolver:
             or spec.size != site_file.size
             or (spec.expected.sha256 not in (None, site_file.sha256))
         ):
-            self._distrust()
+            self.distrust()
             raise UpstreamError(
                 f"{self.request.source}: the site store could not give {site_file.path} and "
                 f"upstream no longer serves it as of {self.settled.manifest.version}"
@@ -143,7 +179,7 @@ class SiteResolver:
                 self._fallback_files = {f.path: f for f in manifest.files}
             return self._fallback_files
 
-    def _distrust(self) -> None:
+    def distrust(self) -> None:
         """Pass this manifest over from now on: the next miss resolves upstream afresh."""
         if self.entry_id is not None:
             self.site.manifests.distrust(self.request.request_key, self.entry_id)
@@ -155,6 +191,16 @@ class SiteResolver:
                 await self._fallback.close()
         finally:
             self.site.settled_entry(self)
+
+
+def _bound(file: SiteFile, announced: FileSpec | None) -> FileSpec | None:
+    """`file` bound to what upstream announced for it too, or None if they disagree."""
+    if announced is None or file.size != announced.size:
+        return None
+    if announced.expected.sha256 not in (None, file.sha256):
+        return None
+    expected = replace(announced.expected, sha256=file.sha256)
+    return replace(_spec(file), expected=expected, alias=announced.alias)
 
 
 def _spec(file: SiteFile) -> FileSpec:

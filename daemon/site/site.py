@@ -3,8 +3,9 @@
     Site.request(resource) → (request, resolver): the source's own, wrapped (resolver.py) so a
         miss here is first a look in the site store; requests fetched with credentials pass
         through untouched unless `site.share_private`
-    Site.wrap(request, resolver, private=...) → the same for a request that is not a resource
-        (a file of the Hub endpoint), which says itself whether it is private
+    Site.wrap(request, resolver, private=..., announced=...) → the same for a request that is
+        not a resource (a file of the Hub endpoint), which says itself whether it is private
+        and what upstream announced the file is (a site manifest must agree with it)
     once an entry is ready   → the uploader puts what the site store lacks (uploader.py)
     status(), sweep()        → what it saved and whether it answers; `gc --site`
 
@@ -34,7 +35,7 @@ from ..resources import HFResource
 from ..settings import Settings
 from ..sources import Resource, Sources
 from ..sources.identity import credential_of
-from ..store import EntryRequest, EntryState, Resolver, Store
+from ..store import Entry, EntryRequest, EntryState, Manifest, Resolver, Store
 from .bucket import SiteBucket
 from .health import SiteCounters, SiteHealth
 from .herd import Herd, Settled
@@ -166,16 +167,19 @@ class Site:
         *,
         private: bool,
         pinned: PinnedResolver = _unpinned,
+        announced: Manifest | None = None,
     ) -> Resolver:
         """`resolver` with the site store in front, unless what it fetches is `private` and
         `site.share_private` is off: then it neither reads from nor writes to the site store.
 
         A resource is private when it is fetched with credentials (its identity names them);
         a request that is keyed without them (the Hub endpoint's: access is checked per
-        request) says so itself, from what upstream says of the repo."""
+        request) says so itself, from what upstream says of the repo. `announced` is what
+        upstream said the entry is, where that took no call (the Hub endpoint's listing): a
+        manifest of the site store that disagrees with it is not used."""
         if private and not self.settings.share_private:
             return resolver
-        return SiteResolver(self, request, resolver, pinned)
+        return SiteResolver(self, request, resolver, pinned, announced)
 
     async def settle(self, request: EntryRequest) -> Settled:
         """How a miss goes on (herd.py); the site store failing means upstream, alone."""
@@ -206,12 +210,15 @@ class Site:
     async def _settled(self, resolver: SiteResolver) -> None:
         request, settled = resolver.request, resolver.settled
         from_site = settled.manifest is not None
+        entry = await self._entry(resolver.entry_id)
         if from_site and not resolver.fell_back:
+            if entry is None or entry.state != EntryState.READY:
+                # Every piece passed its check against the manifest, so the store failed the
+                # entry: a digest upstream announced that the manifest cannot vouch for (a git
+                # blob id), or the store itself (space, say). Either way the next miss asks
+                # upstream, not this manifest again.
+                resolver.distrust()
             return
-        entry = None
-        if resolver.entry_id is not None:
-            with contextlib.suppress(NotFound):
-                entry = await self.store.get(resolver.entry_id)
         if entry is None or entry.state != EntryState.READY:
             if settled.leading:
                 await self.herd.release(request.request_key)
@@ -224,6 +231,13 @@ class Site:
             repairs=frozenset(resolver.repairs),
         )
         await self.uploader.owe(upload)
+
+    async def _entry(self, entry_id: str | None) -> Entry | None:
+        if entry_id is None:
+            return None
+        with contextlib.suppress(NotFound):
+            return await self.store.get(entry_id)
+        return None
 
     # -- operating --------------------------------------------------------------------------
 

@@ -243,6 +243,56 @@ async def test_a_site_store_down_or_damaged_falls_back_to_upstream(
     assert s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == big.read()
 
 
+async def test_a_site_manifest_naming_other_bytes_than_the_listing_is_passed_over(
+    tmp_path: Path, hub: FakeHub, s3: S3Peer
+) -> None:
+    """Each piece of another file's blob passes its check against the manifest that names it:
+    what holds a manifest to the file is the listing, by sha256 and size for an LFS file
+    before anything is read, by the git blob id the store checks for the others, which fails
+    that read once; the manifest is then passed over and the file fetched upstream."""
+    first, second = Content.generated(3 * MB, seed=1858), Content.generated(3 * MB, seed=1859)
+    repo = "hubsite/disagreeing"
+    config, other = b'{"model": "first"}', b'{"model": "other"}'  # the same size
+    files: dict[str, bytes | Content] = {
+        "a.safetensors": first,
+        "b.safetensors": second,
+        "a.json": config,
+        "b.json": other,
+    }
+    hub.commit(repo, files)
+    bucket = new_bucket(s3)
+    env = env_for(hub, s3, bucket)
+    async with serving(tmp_path / "a", env) as (a, endpoint):
+        for path in files:
+            await get(endpoint, repo, path)
+        await a.uploaded()
+    swap_manifest(s3, bucket, "a.safetensors", "b.safetensors")
+    swap_manifest(s3, bucket, "a.json", "b.json")
+    lfs, small = hub.cdn_traffic.count(f"GET /lfs/{first.sha256}"), file_requests(hub, repo)
+    async with serving(tmp_path / "b", env) as (b, endpoint), aiohttp.ClientSession() as s:
+        assert await get(endpoint, repo, "a.safetensors") == first.read()
+        assert b.site.counters.bytes_from_site == 0
+        assert hub.cdn_traffic.count(f"GET /lfs/{first.sha256}") == lfs + 1
+        async with s.get(f"{endpoint}/{repo}/resolve/main/a.json") as failed:
+            assert failed.status == 502  # its git blob id is not the listing's: never served
+            assert "git blob id" in failed.headers["X-Error-Message"]
+        assert await get(endpoint, repo, "a.json") == config
+        assert b.site.counters.bytes_from_site == len(other)  # the failed read's only
+        await b.uploaded()
+    assert not site_objects(s3, bucket, "fetching/")  # no claim left behind
+    # a.safetensors (the hub's redirect, then its content host), and a.json once
+    assert file_requests(hub, repo) == small + 3
+
+
+def swap_manifest(s3: S3Peer, bucket: str, path: str, other: str) -> None:
+    """Make the site store's manifest of `path` name the blob of `other` (same size)."""
+    objects = site_objects(s3, bucket, "manifests/")
+    by_path = {json.loads(v)["details"]["path"]: (k, json.loads(v)) for k, v in objects.items()}
+    key, manifest = by_path[path]
+    manifest["files"] = [{**by_path[other][1]["files"][0], "path": path}]
+    s3.client().put_object(Bucket=bucket, Key=f"nodes/{key}", Body=json.dumps(manifest).encode())
+
+
 async def until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
