@@ -23,7 +23,8 @@ map this tree to a status code or an exit code.
     ├── EngineError                  the Docker engine refused or is absent
     │   ├── EngineUnavailable        no engine reachable (temporary)
     │   └── ImageError               an image could not be pulled or found
-    └── JobError                     an op failed for a reason of its own (exit code, GPU...)
+    ├── JobError                     an op failed for a reason of its own (exit code, GPU...)
+    └── FenceError                   job containers cannot be fenced off private networks
 
 Retryability is part of the type: `TemporaryError` marks errors worth retrying, after at least
 `delay` seconds when the other side said so (0: no wait was asked for).
@@ -197,3 +198,10 @@ class ImageError(EngineError):
 class JobError(NosanaCacheError):
     title = "Job failed"
     status = 422
+
+
+class FenceError(NosanaCacheError):
+    """The fence around job containers cannot be installed, checked or removed here."""
+
+    title = "Job containers cannot be fenced"
+    status = 503

@@ -66,9 +66,10 @@ def _env_overrides(
 
 
 def _env_value(model: type[Section], key: str, raw: str, name: str) -> Any:
-    """Scalars go to pydantic as text; tables and lists are written as TOML inline values."""
+    """Scalars go to pydantic as text; tables and lists are written as TOML inline values (a
+    list may also be one string of items apart by commas, which its validator splits)."""
     annotation = str(model.model_fields[key].annotation)
-    if "dict[" in annotation or (key == "listen" and raw.lstrip().startswith("[")):
+    if "dict[" in annotation or ("list[" in annotation and raw.lstrip().startswith("[")):
         try:
             return tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError as exc:

@@ -191,6 +191,25 @@ def _ip_address(value: str) -> str:
         ) from None
 
 
+CidrNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _cidrs(value: Any) -> Any:
+    """A list, or one string of CIDRs apart by commas (as an environment variable gives)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [_cidr(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _cidr(value: str) -> CidrNetwork:
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR network ({exc})") from None
+
+
 class DockerSettings(Section):
     host: str = Field(description="Docker engine address; default DOCKER_HOST or the socket")
     registry_mirrors: dict[str, str] = Field(
@@ -201,6 +220,15 @@ class DockerSettings(Section):
     )
     publish_host: Annotated[str, AfterValidator(_ip_address)] = Field(
         "127.0.0.1", description="the host address job ports are published on"
+    )
+    fence: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="keep job containers off private, loopback, link-local, CGNAT and ULA "
+        "addresses, the host's included: auto (where the fence can be installed, else a "
+        "warning), required (refuse jobs without it), off",
+    )
+    fence_allow: Annotated[list[CidrNetwork], BeforeValidator(_cidrs)] = Field(
+        default_factory=list, description="CIDRs that job containers may reach through the fence"
     )
 
 

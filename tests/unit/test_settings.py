@@ -103,6 +103,8 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
         registry_mirrors = { "registry.hub.docker.com" = "127.0.0.1:5000" }
         gpu = "none"
         publish_host = "0.0.0.0"
+        fence = "required"
+        fence_allow = ["192.168.7.0/24"]
         [jobs]
         health_interval = "2s"
         health_continuous_interval = "1m"
@@ -132,6 +134,8 @@ def test_every_section_and_type_can_be_set_in_the_file(tmp_path: Path) -> None:
     assert settings.api.listen[1] == Listener(unix_path="/run/nosana-cache/api.sock")
     assert settings.docker.registry_mirrors == {"registry.hub.docker.com": "127.0.0.1:5000"}
     assert settings.docker.publish_host == "0.0.0.0"
+    assert settings.docker.fence == "required"
+    assert [str(net) for net in settings.docker.fence_allow] == ["192.168.7.0/24"]
     assert (settings.jobs.health_interval, settings.jobs.ready_timeout) == (2.0, 1800.0)
     assert settings.s3.hosts["models.nosana.io"].bucket == "nos"
     assert settings.download.concurrency == 48
@@ -177,6 +181,9 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ('[stor]\nttl = "1h"\n', "stor: unknown key"),
         ('[docker]\ngpu = "maybe"\n', "docker.gpu"),
         ('[docker]\npublish_host = "localhost"\n', "docker.publish_host"),
+        ('[docker]\nfence = "maybe"\n', "docker.fence"),
+        ('[docker]\nfence_allow = ["10.0.0.1/8"]\n', "docker.fence_allow"),
+        ('[docker]\nfence_allow = ["lan"]\n', "docker.fence_allow"),
         ('[jobs]\nhealth_interval = "10ms"\n', "jobs.health_interval"),
         ('[jobs]\nready_timeout = "soon"\n', "jobs.ready_timeout"),
         ("[download]\nconcurrency = 0\n", "download.concurrency"),
@@ -358,3 +365,12 @@ def test_config_show_masks_the_site_stores_secret() -> None:
     text = render_toml(load_settings(None, env), mask_secrets=True)
     assert "hush" not in text
     assert 'secret_access_key = "***"' in text.split("[site]")[1]
+
+
+@pytest.mark.parametrize(
+    "value", ['["10.1.0.0/16", "fd00::/8"]', "10.1.0.0/16, fd00::/8", "10.1.0.0/16,fd00::/8"]
+)
+def test_the_fence_allows_cidrs_from_a_list_or_one_string(value: str) -> None:
+    settings = load_settings(None, ENV | {"NOSANA_CACHE_DOCKER__FENCE_ALLOW": value})
+    assert [str(net) for net in settings.docker.fence_allow] == ["10.1.0.0/16", "fd00::/8"]
+    assert settings.docker.fence == "auto"
