@@ -14,6 +14,7 @@ from ..settings import render_toml
 from ..units import human_size
 from . import render
 from .common import Options, client_command, global_options, pass_options
+from .fence import fence
 from .jobs import jobs
 from .resources import resources
 
@@ -167,6 +168,7 @@ def completion(shell: str) -> None:
 
 cli.add_command(resources)
 cli.add_command(jobs)
+cli.add_command(fence)
 
 
 def main(argv: list[str] | None = None) -> int:
