@@ -1,22 +1,30 @@
-"""Job networks: a bridge network of its own for a job whose ops must reach each other, so
-that they find each other by name (their `aliases`, their container names) and no other job's
-containers find them.
+"""The networks job containers run on: all of them the daemon's own, so a fence can find them.
 
-Every network the daemon makes is named `nosana-cache-job-<job id>` and labelled as the
-daemon's (`io.nosana-cache.managed`, `.owner`, `.job`), as its containers and volumes are: a
-restarted daemon finds its own again, removes those of jobs that ended, and never touches
-another network. The name prefix and the label are what a firewall rule (a fence
-around job containers) can match.
+A job whose ops must reach each other (several containers, or `aliases`) gets a bridge network
+of its own, `nosana-cache-job-<job id>`, where they find each other by name and no other job's
+containers find them. A job of one container joins the shared `nosana-cache-jobs`, where
+containers cannot reach each other (inter-container traffic off): no network to set up per
+job, and none of the engine's limited address pools spent on it. No job container is left on
+the engine's default bridge, where the operator's own containers live.
+
+Every such network's Linux bridge is named `ncj-<11 hex digits of its name>` (the fence's
+`BRIDGE_PREFIX`; interface names are at most 15 bytes): the fence's firewall rules match job
+traffic by that prefix alone. The job networks are labelled as the daemon's (`managed`,
+`owner`, `job`), as its containers and volumes are: a restarted daemon finds its own again,
+removes those of jobs that ended, and never touches another network. The shared network
+belongs to no daemon (several may share an engine) and is never removed by one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import docker.errors
 
 from ..errors import EngineError, EngineUnavailable, JobError
+from ..fence import BRIDGE_PREFIX
 from ..logs import get_logger
 from .client import Engine
 from .containers import LABEL_JOB, LABEL_MANAGED, labels, ours
@@ -24,11 +32,19 @@ from .containers import LABEL_JOB, LABEL_MANAGED, labels, ours
 log = get_logger(__name__)
 
 NETWORK_PREFIX = "nosana-cache-job-"
+SHARED_NETWORK = "nosana-cache-jobs"
+BRIDGE_NAME = "com.docker.network.bridge.name"
+INTER_CONTAINER = "com.docker.network.bridge.enable_icc"
 
 
 def network_name(job_id: str) -> str:
     """The network of a job (job ids are letters, digits, `_` and `-`: a valid name)."""
     return f"{NETWORK_PREFIX}{job_id}"
+
+
+def bridge_name(network: str) -> str:
+    """The Linux bridge of one of the daemon's networks: the fence's prefix, then a digest."""
+    return BRIDGE_PREFIX + hashlib.sha256(network.encode()).hexdigest()[:11]
 
 
 class Networks:
@@ -39,24 +55,41 @@ class Networks:
     async def ensure(self, job_id: str) -> str:
         """The job's network, made now unless it exists (a re-attached job's does)."""
         name = network_name(job_id)
+        await self._ensure(name, labels(self.owner, job_id), {})
+        return name
+
+    async def shared(self) -> str:
+        """The network of one-container jobs, made at first use by whichever daemon needs it."""
+        await self._ensure(SHARED_NETWORK, {LABEL_MANAGED: "true"}, {INTER_CONTAINER: "false"})
+        return SHARED_NETWORK
+
+    async def _ensure(self, name: str, made: dict[str, str], options: dict[str, str]) -> None:
         client = await self.engine.client()
         api = client.api
         try:
-            await self.engine.call(api.inspect_network, name)
-            return name
+            found = await self.engine.call(api.inspect_network, name)
         except docker.errors.NotFound:
-            pass
-        made = labels(self.owner, job_id)
+            found = None
+        if found is not None:
+            bridge = (found.get("Options") or {}).get(BRIDGE_NAME, "")
+            if not bridge.startswith(BRIDGE_PREFIX):
+                log.warning("network.unfenceable", network=name, bridge=bridge or None)
+            return
+        options = {**options, BRIDGE_NAME: bridge_name(name)}
         try:
             await self.engine.call(
-                api.create_network, name, driver="bridge", check_duplicate=True, labels=made
+                api.create_network,
+                name,
+                driver="bridge",
+                check_duplicate=True,
+                labels=made,
+                options=options,
             )
         except docker.errors.APIError as exc:
             if exc.status_code == 409:  # made meanwhile
-                return name
-            raise JobError(f"cannot create the job's network {name}: {exc.explanation}") from exc
-        log.info("network.created", network=name)
-        return name
+                return
+            raise JobError(f"cannot create the job network {name}: {exc.explanation}") from exc
+        log.info("network.created", network=name, bridge=options[BRIDGE_NAME])
 
     async def remove(self, job_id: str) -> None:
         """Best effort: a network that cannot go now (the engine is away) goes with `reap`."""

@@ -68,6 +68,5 @@ class OpContext:
     save: Callable[[], Awaitable[None]]
     """Save the job's record, which holds this op's: after every change an API reader should
     see."""
-    network: Callable[[], Awaitable[str | None]]
-    """The job's network, made at the first call; None when its ops need none (one op, no
-    `aliases`)."""
+    network: Callable[[], Awaitable[str]]
+    """The network the job's containers join, made at the first call (`engine.networks`)."""

@@ -44,15 +44,15 @@ class JobRun:
     def _results_of(self, op_id: str) -> Results | None:
         return next((op.results for op in self.record.ops if op.id == op_id), None)
 
-    async def _network(self) -> str | None:
+    async def _network(self) -> str:
         """The job's network, made with its first container and looked for again before each
         next one (it is looked up, not remembered: an engine that lost it, or an operator
-        who pruned it between two ops, must not fail the next); None for a job whose ops
-        need none: one container, no `aliases` (the engine's default bridge, as before,
-        spares a one-op job the network set-up and the engine's limited address pools)."""
-        if not needs_network(self.job):
-            return None
+        who pruned it between two ops, must not fail the next). A job of one container, no
+        `aliases`, joins the shared network instead, which spares it the set-up and the
+        engine's limited address pools."""
         async with self._network_lock:  # ops of a group start together: made once
+            if not needs_network(self.job):
+                return await self.parts.networks.shared()
             return await self.parts.networks.ensure(self.job_id)
 
     async def save(self) -> None:
