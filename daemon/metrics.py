@@ -55,6 +55,7 @@ class Snapshot:
     site_damaged: int = 0
     site_herd_waits: int = 0
     site_uploads_pending: int = 0
+    fenced: bool = False
 
 
 class Metrics:
@@ -153,6 +154,11 @@ def _site(s: Snapshot) -> Iterable[Metric]:
         "Bytes of files fetched, by where they came from (site store or upstream)",
         ["origin"],
         Counter({"site": s.site_bytes_read, "upstream": s.bytes_received}),
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_fence_up",
+        "1 while job containers are fenced off private networks (docker.fence), else 0",
+        value=1 if s.fenced else 0,
     )
     yield GaugeMetricFamily(
         "nosana_cache_site_up",

@@ -2,7 +2,8 @@
 
 Start-up order: store (with crash recovery) → sources (HTTP sessions) → the site store, when
 `site.store` is set (its uploads left owing resume) → cache → Docker engine (absent is fine) →
-images → the Hub endpoint and its containers' listener (bound once the engine says where) →
+images → the fence around job containers (checked, installed where this process may) →
+the Hub endpoint and its containers' listener (bound once the engine says where) →
 job records → runner (re-attaching jobs the last run left) → downloads the last run left
 unfinished → market (its kept list; the fetch is scheduled) → scheduler (store sweep, job
 expiry, market refresh) → API listeners.
@@ -27,6 +28,8 @@ from .cache import Cache
 from .clock import Clock, SystemClock
 from .engine.client import Engine
 from .engine.images import Images
+from .fence import Fence
+from .fence.fence import RECHECK as FENCE_RECHECK
 from .hub import ContainerListener, HubMirror
 from .jobs.records import JobRecords
 from .jobs.runner import Runner
@@ -116,6 +119,8 @@ class Service:
             allow_private=settings.security.allow_private_urls,
             mirror_private=settings.site.share_private,
         )
+        fence = Fence(settings)
+        await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
         records = JobRecords(settings.store.path)
         await records.open()
@@ -123,14 +128,22 @@ class Service:
         metrics = Metrics()
         containers_hub = self.listener.endpoint if self.listener else None
         runner = Runner(
-            settings, records, cache, images, engine, metrics, hub=containers_hub, clock=self.clock
+            settings,
+            records,
+            cache,
+            images,
+            engine,
+            metrics,
+            hub=containers_hub,
+            clock=self.clock,
+            fence=fence,
         )
         stack.push_async_callback(runner.close)
         jobs = await runner.recover(store.release_holders)
         downloads = cache.resume_unfinished(await store.unfinished())
         if jobs or downloads:
             log.info("daemon.resuming", jobs=jobs, downloads=downloads)
-        scheduler = _housekeeping(settings, store, records, runner)
+        scheduler = _housekeeping(settings, store, records, runner, fence)
         market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
         market.start()
         scheduler.start()
@@ -145,6 +158,7 @@ class Service:
             scheduler=scheduler,
             metrics=metrics,
             hub=hub,
+            fence=fence,
         )
 
     def _hub(
@@ -166,14 +180,17 @@ class Service:
 
 
 def _housekeeping(
-    settings: Settings, store: Store, records: JobRecords, runner: Runner
+    settings: Settings, store: Store, records: JobRecords, runner: Runner, fence: Fence
 ) -> Scheduler:
-    """The periodic work: sweeps, checkpoints, job records' expiry, orphan containers."""
+    """The periodic work: sweeps, checkpoints, job records' expiry, orphan containers, and
+    the fence put back if a firewall reload flushed it."""
     scheduler = Scheduler()
     scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
     scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
     scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)
     scheduler.every(settings.store.sweep_interval, "container-reaper", runner.reap_orphans)
+    if fence.mode != "off":
+        scheduler.every(FENCE_RECHECK, "fence", fence.settle)
     return scheduler
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..cache import Cache
 from ..engine.client import Engine
+from ..fence import Fence
 from ..hub import HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
@@ -30,6 +31,8 @@ class ApiContext:
     metrics: Metrics
     hub: HubMirror | None = None
     """The Hub endpoint (`/hf`), unless `huggingface.mirror` is off."""
+    fence: Fence | None = None
+    """The fence around job containers (`docker.fence`)."""
     started_at: float = field(default_factory=time.time)
 
 

@@ -47,6 +47,8 @@ async def gather(context: ApiContext) -> Snapshot:
     snapshot.bytes_received = transfers.bytes_received
     snapshot.transfers_active = transfers.active
     snapshot.fetches_in_flight = store.transfers_in_flight()
+    if context.fence is not None:
+        snapshot.fenced = (await context.fence.status()).state == "fenced"
     site = context.cache.site
     if site is not None:
         report = await site.report()

@@ -7,9 +7,10 @@ import time
 from aiohttp import web
 
 from .. import __version__
-from .context import context_of
+from .context import ApiContext, context_of
 from .models import (
     DockerStatus,
+    FenceStatus,
     Health,
     MarketSummary,
     PeriodicTask,
@@ -39,6 +40,7 @@ async def status(request: web.Request) -> web.Response:
         uptime_seconds=round(time.time() - context.started_at, 1),
         store=StoreStatus.of(context.settings.store, context.store, await context.store.usage()),
         docker=DockerStatus.of(docker),
+        fence=await _fence(context),
         transfers=TransferStatus(in_flight=context.store.transfers_in_flight()),
         market=MarketSummary.of(context.market),
         scheduler={
@@ -49,3 +51,10 @@ async def status(request: web.Request) -> web.Response:
         ),
     )
     return respond(body)
+
+
+async def _fence(context: ApiContext) -> FenceStatus | None:
+    if context.fence is None:
+        return None
+    allow = [str(net) for net in context.settings.docker.fence_allow]
+    return FenceStatus.of(await context.fence.status(), allow)

@@ -28,6 +28,10 @@ def status(body: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"docker   {docker.get('host')}: unreachable: {docker.get('error')}")
+    fence = body.get("fence") or {}
+    if fence:
+        mode = f"docker.fence = {fence.get('mode')}"
+        lines.append(f"fence    {fence.get('state')} ({mode}): {fence.get('detail')}")
     market = body.get("market") or {}
     if market.get("address"):
         readiness = "ready" if market.get("ready") else f"{market.get('missing')} item(s) not ready"

@@ -25,6 +25,7 @@ from ..engine.containers import Containers
 from ..engine.images import Images
 from ..engine.networks import Networks
 from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
+from ..fence import Fence
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
@@ -53,8 +54,10 @@ class Runner:
         metrics: Metrics | None = None,
         hub: HubAddress | None = None,
         clock: Clock | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.records = records
+        self.fence = fence
         self.parts = Components(
             settings=settings,
             records=records,
@@ -73,6 +76,8 @@ class Runner:
     async def submit(self, definition: Any, job_id: str | None = None) -> JobRecord:
         """Validate, record and start a job; its record as it is now (queued)."""
         job = parse_job(definition)
+        if self.fence is not None:
+            await self.fence.require()
         if job_id is None:
             job_id = secrets.token_hex(8)
         elif not _JOB_ID.match(job_id):

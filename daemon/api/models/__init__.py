@@ -12,6 +12,7 @@ from .problem import FieldProblem, Problem
 from .site import SiteStatus, SiteSweepReport
 from .status import (
     DockerStatus,
+    FenceStatus,
     MarketSummary,
     PeriodicTask,
     Status,
@@ -25,6 +26,7 @@ __all__ = [
     "Entry",
     "EntryFile",
     "EntryList",
+    "FenceStatus",
     "FieldProblem",
     "Health",
     "HealthCheckState",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ...engine.client import EngineStatus
+from ...fence import FenceStatus as FenceState
 from ...market import Market
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
@@ -81,6 +82,28 @@ class DockerStatus:
 
 
 @body
+class FenceStatus:
+    """Whether job containers are fenced off private networks (`docker.fence`): `state` is
+    `fenced`, `unfenced` or `off`; `detail` says how it is known, or why not."""
+
+    mode: Literal["auto", "required", "off"]
+    state: Literal["fenced", "unfenced", "off"]
+    detail: str
+    allow: list[str]
+    checked_at: Instant
+
+    @classmethod
+    def of(cls, status: FenceState, allow: list[str]) -> FenceStatus:
+        return cls(
+            mode=status.mode,
+            state=status.state,
+            detail=status.detail,
+            allow=allow,
+            checked_at=status.checked_at,
+        )
+
+
+@body
 class TransferStatus:
     """Entries being fetched right now."""
 
@@ -135,6 +158,7 @@ class Status:
     uptime_seconds: float
     store: StoreStatus
     docker: DockerStatus
+    fence: FenceStatus | None
     transfers: TransferStatus
     market: MarketSummary
     scheduler: dict[str, PeriodicTask]
