@@ -43,14 +43,20 @@ class DaemonProcess:
         env: dict[str, str] | None = None,
         use_config_file: bool = True,
         port: int | None = None,
+        wrapper: list[str] | None = None,
     ) -> None:
         self.root = root
+        self.wrapper = wrapper or []
+        """A command the daemon and its CLI run under (`setpriv` dropping a capability)."""
         self.port = port or free_port()
         self.config: dict[str, dict[str, Any]] = {
             "store": {"path": str(root / "store")},
             "api": {"listen": [f"127.0.0.1:{self.port}"]},
             # Test daemons share the engines' bridge gateway: never fight over one port.
             "huggingface": {"mirror_port": 0},
+            # The fence changes the host's firewall: only tests/integration/test_fence.py
+            # puts it up (and takes it down again).
+            "docker": {"fence": "off"},
         }
         for section, values in (config or {}).items():
             self.config.setdefault(section, {}).update(values)
@@ -65,7 +71,7 @@ class DaemonProcess:
 
     def command(self, *args: str) -> list[str]:
         config = ["--config", str(self.config_path)] if self.use_config_file else []
-        return [sys.executable, "-m", "daemon", *config, *args]
+        return [*self.wrapper, sys.executable, "-m", "daemon", *config, *args]
 
     def start(self, *, wait: bool = True) -> DaemonProcess:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,7 @@ def node_settings(root: Path, env: dict[str, str]) -> Settings:
         "NOSANA_CACHE_DOWNLOAD__MAX_RETRIES": "2",
         "NOSANA_CACHE_DOWNLOAD__STALL_TIMEOUT": "5s",
         "NOSANA_CACHE_SECURITY__ALLOW_PRIVATE_URLS": "true",  # the upstreams are on loopback
+        "NOSANA_CACHE_DOCKER__FENCE": "off",  # the host's firewall is test_fence.py's
         **env,
     }
     return load_settings(None, values)

@@ -31,6 +31,7 @@ def peer_settings(
         "NOSANA_CACHE_STORE__MIN_FREE": "0",
         "NOSANA_CACHE_DOWNLOAD__MAX_RETRIES": "4",
         "NOSANA_CACHE_DOWNLOAD__STALL_TIMEOUT": "5s",
+        "NOSANA_CACHE_DOCKER__FENCE": "off",  # the host's firewall is test_fence.py's
     }
     if hub is not None:
         values["HF_ENDPOINT"] = hub.url

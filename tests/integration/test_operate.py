@@ -23,6 +23,7 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     text = (ROOT / "systemd" / "nosana-cache.service").read_text()
     assert "Type=notify" in text
     assert "WatchdogSec=" in text
+    assert "ExecStartPre=-+/usr/local/bin/nosana-cache fence --install" in text
     unit = tmp_path / "nosana-cache.service"
     unit.write_text(text.replace("/usr/local/bin/nosana-cache", console_script))
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)

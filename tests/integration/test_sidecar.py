@@ -16,6 +16,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def _base_image(docker_peer: DockerPeer, scratch: Path) -> None:
         [
             debootstrap,
             "--variant=minbase",
-            "--include=python3,python3-venv",
+            "--include=python3,python3-venv,iptables",
             "bookworm",
             str(rootfs),
             "http://deb.debian.org/debian",
@@ -98,23 +99,27 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
     hub.commit("sidecar/model", {"config.json": b"{}", "weights.bin": b"w" * 1000})
     port = free_port()
     socket_gid = os.stat(docker_peer.socket).st_gid
+    volumes = {
+        str(docker_peer.socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
+        str(store): {"bind": "/var/lib/nosana-cache", "mode": "rw"},
+    }
+    environment = {
+        "NOSANA_CACHE_STORE__HOST_PATH": str(store),
+        "NOSANA_CACHE_STORE__MIN_FREE": "0",
+        "NOSANA_CACHE_API__LISTEN": f"127.0.0.1:{port}",
+        "NOSANA_CACHE_DOCKER__HOST": "unix:///var/run/docker.sock",
+        "NOSANA_CACHE_DOCKER__GPU": "none",
+        "HF_ENDPOINT": hub.url,
+    }
+    fence = _fence_step(client, "--install", volumes, environment)
+    assert "fence up" in fence, fence
     container = client.containers.run(
         "nosana-cache:test",
         detach=True,
         network_mode="host",
         group_add=[str(socket_gid)],
-        volumes={
-            str(docker_peer.socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(store): {"bind": "/var/lib/nosana-cache", "mode": "rw"},
-        },
-        environment={
-            "NOSANA_CACHE_STORE__HOST_PATH": str(store),
-            "NOSANA_CACHE_STORE__MIN_FREE": "0",
-            "NOSANA_CACHE_API__LISTEN": f"127.0.0.1:{port}",
-            "NOSANA_CACHE_DOCKER__HOST": "unix:///var/run/docker.sock",
-            "NOSANA_CACHE_DOCKER__GPU": "none",
-            "HF_ENDPOINT": hub.url,
-        },
+        volumes=volumes,
+        environment=environment,
     )
     try:
         api = Client(f"http://127.0.0.1:{port}", timeout=5)
@@ -127,6 +132,9 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
                 assert time.monotonic() < deadline, container.logs().decode()[-3000:]
                 time.sleep(0.2)
         assert container.attrs["Config"]["User"] == "nosana-cache"
+        status = api.get("/v1/status")["fence"]
+        assert status["state"] == "fenced", status  # trusted from the one-shot step's stamp
+        assert "installed by `nosana-cache fence --install`" in status["detail"]
         job = {
             "version": "0.1",
             "type": "container",
@@ -154,3 +162,25 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
         assert health.exit_code == 0, health.output  # what HEALTHCHECK runs
     finally:
         container.remove(force=True)
+        removed = _fence_step(client, "--remove", volumes, environment)
+    assert "no rule of it is left" in removed, removed
+    saved = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert "NOSANA-CACHE" not in saved
+
+
+def _fence_step(
+    client: Any, action: str, volumes: dict[str, Any], environment: dict[str, str]
+) -> str:
+    """The sidecar's privileged step, as the README gives it: a one-shot container of the
+    image as root with NET_ADMIN on the host's network."""
+    output = client.containers.run(
+        "nosana-cache:test",
+        ["fence", action],
+        user="root",
+        cap_add=["NET_ADMIN"],
+        network_mode="host",
+        volumes=volumes,
+        environment=environment,
+        remove=True,
+    )
+    return str(output.decode())
