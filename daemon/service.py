@@ -126,18 +126,7 @@ class Service:
         await records.open()
         stack.push_async_callback(records.close)
         metrics = Metrics()
-        containers_hub = self.listener.endpoint if self.listener else None
-        runner = Runner(
-            settings,
-            records,
-            cache,
-            images,
-            engine,
-            metrics,
-            hub=containers_hub,
-            clock=self.clock,
-            fence=fence,
-        )
+        runner = self._runner(records, cache, images, engine, metrics, fence)
         stack.push_async_callback(runner.close)
         jobs = await runner.recover(store.release_holders)
         downloads = cache.resume_unfinished(await store.unfinished())
@@ -159,6 +148,21 @@ class Service:
             metrics=metrics,
             hub=hub,
             fence=fence,
+        )
+
+    def _runner(
+        self,
+        records: JobRecords,
+        cache: Cache,
+        images: Images,
+        engine: Engine,
+        metrics: Metrics,
+        fence: Fence,
+    ) -> Runner:
+        """The job runner; its containers get the Hub listener's address once it is bound."""
+        hub = self.listener.endpoint if self.listener else None
+        return Runner(
+            self.settings, records, cache, images, engine, metrics, hub, self.clock, fence
         )
 
     def _hub(

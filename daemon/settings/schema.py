@@ -198,16 +198,12 @@ def _cidrs(value: Any) -> Any:
     """A list, or one string of CIDRs apart by commas (as an environment variable gives)."""
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list):
-        return [_cidr(v) if isinstance(v, str) else v for v in value]
-    return value
-
-
-def _cidr(value: str) -> CidrNetwork:
+    if not isinstance(value, list):
+        return value
     try:
-        return ipaddress.ip_network(value, strict=True)
+        return [ipaddress.ip_network(v, strict=True) if isinstance(v, str) else v for v in value]
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a CIDR network ({exc})") from None
+        raise ValueError(f"not a list of CIDR networks: {exc}") from None
 
 
 class DockerSettings(Section):
