@@ -7,12 +7,17 @@ containers cannot reach each other (inter-container traffic off): no network to 
 job, and none of the engine's limited address pools spent on it. No job container is left on
 the engine's default bridge, where the operator's own containers live.
 
-Every such network's Linux bridge is named `ncj-<11 hex digits of its name>` (the fence's
-`BRIDGE_PREFIX`; interface names are at most 15 bytes): the fence's firewall rules match job
-traffic by that prefix alone. The job networks are labelled as the daemon's (`managed`,
-`owner`, `job`), as its containers and volumes are: a restarted daemon finds its own again,
-removes those of jobs that ended, and never touches another network. The shared network
-belongs to no daemon (several may share an engine) and is never removed by one.
+Every such network's Linux bridge is named `ncj-<11 hex digits>` (the fence's `BRIDGE_PREFIX`;
+interface names are at most 15 bytes), a digest of the network's name and of the engine (its
+ID and data root): the fence's firewall rules match job traffic by that prefix alone, and two
+engines on one host (a rootless one beside the system's; a test bed's two) never claim the
+same Linux bridge, which the second would take over, re-addressing it under the first one's
+containers.
+
+The job networks are labelled as the daemon's (`managed`, `owner`, `job`), as its containers
+and volumes are: a restarted daemon finds its own again, removes those of jobs that ended, and
+never touches another network. The shared network belongs to no daemon (several may share an
+engine) and is never removed by one.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ def network_name(job_id: str) -> str:
     return f"{NETWORK_PREFIX}{job_id}"
 
 
-def bridge_name(network: str) -> str:
-    """The Linux bridge of one of the daemon's networks: the fence's prefix, then a digest."""
-    return BRIDGE_PREFIX + hashlib.sha256(network.encode()).hexdigest()[:11]
+def bridge_name(network: str, engine_id: str) -> str:
+    """The Linux bridge of one of the daemon's networks on one engine: the fence's prefix,
+    then a digest."""
+    return BRIDGE_PREFIX + hashlib.sha256(f"{engine_id}/{network}".encode()).hexdigest()[:11]
 
 
 class Networks:
@@ -75,7 +81,10 @@ class Networks:
             if not bridge.startswith(BRIDGE_PREFIX):
                 log.warning("network.unfenceable", network=name, bridge=bridge or None)
             return
-        options = {**options, BRIDGE_NAME: bridge_name(name)}
+        info = await self.engine.call(api.info)
+        # Engines may share an ID (it comes from /etc/docker/key.json), never a data root.
+        engine_id = f"{info.get('ID') or ''}:{info.get('DockerRootDir') or ''}"
+        options = {**options, BRIDGE_NAME: bridge_name(name, engine_id)}
         try:
             await self.engine.call(
                 api.create_network,

@@ -281,3 +281,30 @@ def test_a_fenced_service_is_checked_published_and_reached_by_its_own_job(
     with urllib.request.urlopen(f"{url}/health", timeout=10) as answer:
         assert answer.read() == b"ok\n"
     daemon.client().request("POST", f"/v1/jobs/{job_id}/stop")
+
+
+def test_two_engines_on_one_host_keep_their_own_bridges(
+    tmp_path: Path, docker_peer: DockerPeer, second_docker_peer: DockerPeer, registry: RegistryPeer
+) -> None:
+    """The shared network has one name on every engine; its Linux bridge must not: a second
+    engine would take the first one's bridge over and re-address it under its containers."""
+    bridges = []
+    for n, peer in enumerate((docker_peer, second_docker_peer)):
+        daemon = DaemonProcess(tmp_path / f"d{n}", peer.daemon_config(registry.host)).start()
+        try:
+            definition = {
+                "version": "0.1",
+                "type": "container",
+                "ops": [
+                    {"type": "container/run", "id": "x", "args": {"image": "ubuntu", "cmd": "true"}}
+                ],
+            }
+            job = daemon.client().request("POST", "/v1/jobs", body=definition)
+            assert daemon.wait_job(job["id"])["state"] == "completed"
+        finally:
+            daemon.stop()
+        shared = peer.client().api.inspect_network("nosana-cache-jobs")
+        bridges.append(shared["Options"]["com.docker.network.bridge.name"])
+        assert shared["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert bridges[0] != bridges[1]
+    assert all(b.startswith("ncj-") and len(b) <= 15 for b in bridges)

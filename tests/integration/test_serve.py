@@ -186,8 +186,17 @@ def test_the_readme_run_command_works_with_no_config_at_all(tmp_path: Path) -> N
         status = daemon.client().get("/v1/status")
         assert status["store"]["path"] == str(tmp_path / ".cache" / "nosana-cache")
         assert (tmp_path / ".cache" / "nosana-cache").is_dir()
+        # As root (these tests are), the default docker.fence = auto puts the fence up,
+        # where this host's network namespace shows a Docker bridge to fence.
+        fence = status["fence"]
+        assert fence["mode"] == "auto", fence
+        assert fence["state"] == "fenced" or "no bridge" in fence["detail"], fence
     finally:
         assert daemon.stop() == 0
+        removed = daemon.cli("fence", "--remove")  # the host's firewall is test_fence.py's
+        assert removed.returncode == 0, removed.stderr
+    saved = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert "NOSANA-CACHE" not in saved
 
 
 def test_python_dash_m_daemon_is_the_console_script() -> None:

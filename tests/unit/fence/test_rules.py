@@ -120,9 +120,10 @@ def test_the_fingerprint_names_the_rule_set() -> None:
     assert f'--comment "nosana-cache fence {fingerprint}" -j RETURN' in text
 
 
-def test_bridge_names_fit_linux_and_carry_the_prefix() -> None:
-    names = {bridge_name(f"nosana-cache-job-{n:064d}") for n in range(100)}
-    assert len(names) == 100
+def test_bridge_names_fit_linux_carry_the_prefix_and_differ_between_engines() -> None:
+    names = {bridge_name(f"nosana-cache-job-{n:064d}", "engine-a") for n in range(100)}
+    names |= {bridge_name("nosana-cache-jobs", engine) for engine in ("engine-a", "engine-b")}
+    assert len(names) == 102
     assert all(len(n) <= 15 and n.startswith(BRIDGE_PREFIX) for n in names)
 
 
