@@ -17,6 +17,7 @@ from tests.fakes.server import ThreadedServers
 from tests.integration.conftest import CacheFactory
 from tests.peers.dockerd import DockerPeer
 from tests.peers.ollama import LICENSE, MODEL, PARAMS, TEMPLATE, push_model
+from tests.peers.procs import wait_until
 from tests.peers.registry import PULL_THROUGH_EXAMPLE, RegistryPeer
 
 MB = 1024 * 1024
@@ -77,6 +78,7 @@ def test_a_second_nodes_pull_takes_no_layer_from_upstream(
         assert first["state"] == "completed", first
         assert first["ops"][0]["image"]["pulled"] is True
         assert blob_gets(upstream) >= 5  # four layers and the config, through the mirror
+        wait_until(lambda: mirror.stored_all(upstream.traffic.requests), 60, "the mirror's store")
         blobs, requests = blob_gets(upstream), dict(upstream.traffic.requests)
 
         second = b.wait_job(b.client().request("POST", "/v1/jobs", body=job(image))["id"])

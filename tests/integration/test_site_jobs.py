@@ -167,6 +167,7 @@ def test_node_b_runs_node_as_job_with_nothing_from_any_upstream(
     try:
         first = run(a, job(upstreams))
         uploaded(a, manifests=3)
+        until(lambda: upstreams.mirror.stored_all(upstreams.images.traffic.requests))
         before = upstreams.traffic()
         second = run(b, job(upstreams))
         after = upstreams.traffic()

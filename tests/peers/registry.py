@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,19 @@ class RegistryPeer:
         self.proxy_of = proxy_of
         self.example = example
         self._process: subprocess.Popen[bytes] | None = None
+
+    def stored_all(self, upstream_requests: Mapping[str, int]) -> bool:
+        """Whether this pull-through registry has stored every blob it fetched upstream (GETs
+        in `upstream_requests`). It streams a blob to its client while storing it: a pull
+        before the store has finished goes upstream again. A blob's `data` file appears only
+        once it is complete."""
+        blobs = self.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+        fetched = {
+            key.rsplit("sha256:", 1)[1]
+            for key in upstream_requests
+            if key.startswith("GET ") and "/blobs/sha256:" in key
+        }
+        return all((blobs / hex_[:2] / hex_ / "data").exists() for hex_ in fetched)
 
     def start(self) -> RegistryPeer:
         if shutil.which("docker-registry") is None:
