@@ -104,7 +104,7 @@ class Fence:
             except FenceError as exc:
                 return self._result("unfenced", str(exc))
             write_stamp(self.stamp, self.fingerprint)
-            return self._result("fenced", how)
+            return self._result("fenced", f"{how} by the daemon")
         stamp = read_stamp(self.stamp)
         if stamp.get("fingerprint") == self.fingerprint and stamp.get("boot_id") == boot_id():
             installed_at = stamp.get("installed_at")
@@ -141,7 +141,7 @@ def install(plan: FencePlan, fingerprint: str) -> str:
             firewall.install(rules, fingerprint)
             made.append(rules.family)
     if made:
-        return f"installed by the daemon ({', '.join(made)})"
+        return f"installed ({', '.join(made)})"
     return "checked in the firewall"
 
 
