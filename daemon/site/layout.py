@@ -163,8 +163,15 @@ class Layout:
     def manifest_folder(self, request_key: str) -> str:
         return f"{self.manifests}{request_key}/"
 
-    def manifest(self, request_key: str, entry_id: str) -> str:
-        return f"{self.manifest_folder(request_key)}{entry_id}.json"
+    def manifest(self, request_key: str, entry_id: str, first_downloaded_at: float) -> str:
+        """One download of an entry: its first download's second is part of the key, so that
+        the same entry downloaded again once its manifest's ttl is over gets a manifest of its
+        own (a write never replaces one)."""
+        return f"{self.entry_manifests(request_key, entry_id)}{int(first_downloaded_at)}.json"
+
+    def entry_manifests(self, request_key: str, entry_id: str) -> str:
+        """What every manifest of one entry's key starts with, whichever download it is of."""
+        return f"{self.manifest_folder(request_key)}{entry_id}."
 
     def marker(self, request_key: str) -> str:
         return self.markers + request_key

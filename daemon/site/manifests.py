@@ -3,8 +3,10 @@
 A request's manifests share one folder (`manifests/<request key>/`): finding one is a listing
 of that folder and a GET of its newest object, and it counts only if it is the same request
 (its identity, byte for byte: credentials included) and still fresh, its ttl counted from the
-entry's first download anywhere on the site. Writing is conditional (`If-None-Match: *`): a
-manifest is never replaced, and of two nodes writing the same one, one wins and both are fine.
+entry's first download anywhere on the site. A manifest's key names that download, so an entry
+downloaded again after its ttl is shared again under a key of its own. Writing is conditional
+(`If-None-Match: *`): a manifest is never replaced, and of two nodes writing the same one, one
+wins and both are fine.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ class Manifests:
         self.layout = layout
         self.ttl = ttl
         self.distrusted: set[str] = set()
-        """Manifest keys this node found wrong (upstream no longer serves what they name):
-        passed over until the daemon restarts."""
+        """Key prefixes of entries whose manifests this node found wrong (upstream no longer
+        serves what they name): passed over until the daemon restarts."""
 
     async def find(self, request_key: str, identity: str, now: float) -> SiteManifest | None:
         """The newest fresh manifest of the request, or None; raises when the site store does
@@ -36,7 +38,7 @@ class Manifests:
         folder = self.layout.manifest_folder(request_key)
         listed = await self.bucket.listing(folder)
         listed.sort(key=lambda o: o.last_modified or 0.0, reverse=True)
-        candidates = [item for item in listed if item.key not in self.distrusted]
+        candidates = [item for item in listed if not item.key.startswith(tuple(self.distrusted))]
         for item in candidates[:LOOKS]:
             try:
                 data = await self.bucket.get(item.key)
@@ -52,8 +54,8 @@ class Manifests:
 
     async def write(self, request_key: str, manifest: SiteManifest) -> bool:
         """Write the manifest unless it is there already (False then)."""
-        key = self.layout.manifest(request_key, manifest.entry_id)
+        key = self.layout.manifest(request_key, manifest.entry_id, manifest.first_downloaded_at)
         return await self.bucket.put(key, manifest.to_json(), if_absent=True)
 
     def distrust(self, request_key: str, entry_id: str) -> None:
-        self.distrusted.add(self.layout.manifest(request_key, entry_id))
+        self.distrusted.add(self.layout.entry_manifests(request_key, entry_id))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.clock import ManualClock
 from daemon.resources import HFResource, OllamaResource, S3Resource, parse_resource
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults
@@ -82,7 +83,9 @@ async def test_node_b_builds_an_entry_node_a_fetched_without_asking_upstream(
     }
     (key, manifest), *others = manifests(s3, bucket).items()
     assert not others
-    assert key == f"manifests/{first.entry.request_key}/{first.entry.id}.json"
+    assert first.entry.downloaded_at is not None
+    downloaded = int(first.entry.downloaded_at)
+    assert key == f"manifests/{first.entry.request_key}/{first.entry.id}.{downloaded}.json"
     assert manifest["version"] == first.entry.version
     assert manifest["first_downloaded_at"] == first.entry.downloaded_at
     files = {f["path"]: f for f in manifest["files"]}
@@ -246,3 +249,34 @@ async def _until(condition: Any, timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         await asyncio.sleep(0.02)
+
+
+async def test_a_manifest_past_its_ttl_is_passed_over_for_upstream(
+    tmp_path: Path, hub: FakeHub, s3: S3Peer
+) -> None:
+    """A manifest's ttl runs from the entry's first download anywhere on the site: once it is
+    over, node B fetches upstream as if the site store were empty, and shares its own."""
+    repo = "site/expiring"
+    hub.commit(repo, {"model.safetensors": Content.generated(3 * MB, seed=1890)})
+    bucket = new_bucket(s3)
+    env = site_env(s3, bucket) | {"HF_ENDPOINT": hub.url, "NOSANA_CACHE_STORE__TTL": "1h"}
+    clock = ManualClock(start=time.time())
+    async with node(tmp_path / "a", env, clock) as a:
+        first = await a.cache.acquire(hf(repo), holder="t")
+        await a.uploaded()
+    hub_calls = hub.traffic.total()
+    clock.advance(3601)  # node B comes an hour and a second after node A's download
+    async with node(tmp_path / "b", env, clock) as b:
+        second = await b.cache.acquire(hf(repo), holder="t")
+        assert tree(second.view) == tree(first.view)
+        assert b.site.counters.manifest_hits == 0
+        assert b.site.counters.bytes_from_site == 0
+        assert hub.traffic.total() > hub_calls  # asked upstream again
+        await b.uploaded()
+        assert b.site.counters.manifests_uploaded == 1  # its own, fresh, for the next node
+    found = manifests(s3, bucket)
+    assert len(found) == 2
+    assert {m["first_downloaded_at"] for m in found.values()} == {
+        first.entry.downloaded_at,
+        second.entry.downloaded_at,
+    }

@@ -82,7 +82,8 @@ def test_what_is_not_a_manifest_at_all_is_refused() -> None:
 def test_keys_sit_under_the_prefix() -> None:
     layout = Layout("cache/")
     assert layout.blob("ab" * 32) == "cache/blobs/sha256/" + "ab" * 32
-    assert layout.manifest("rk", "e1") == "cache/manifests/rk/e1.json"
+    assert layout.manifest("rk", "e1", 1_800_000_000.7) == "cache/manifests/rk/e1.1800000000.json"
+    assert layout.manifest("rk", "e1", 1).startswith(layout.entry_manifests("rk", "e1"))
     assert layout.marker("rk") == "cache/fetching/rk"
     assert layout.blob_digest("cache/blobs/sha256/" + "ab" * 32) == "ab" * 32
     assert layout.blob_digest("cache/blobs/sha256/nothex") is None
