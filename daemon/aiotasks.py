@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any, TypeVar
 
 from .logs import get_logger
@@ -71,3 +72,40 @@ async def all_or_nothing(coros: list[Coroutine[Any, Any, Any]]) -> None:
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
+
+
+class AllOrNothing:
+    """`all_or_nothing` for a set of tasks that grows while it runs (a download's parts, split
+    as they go): leaving `async with` waits for every task, and the first failure cancels the
+    others and is raised itself, not in an ExceptionGroup. An asyncio.TaskGroup underneath."""
+
+    def __init__(self) -> None:
+        self._group = asyncio.TaskGroup()
+
+    async def __aenter__(self) -> AllOrNothing:
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        first: BaseException | None = None
+        try:
+            await self._group.__aexit__(kind, exc, tb)
+        except BaseExceptionGroup as failed:
+            first = failed.exceptions[0]  # in the order they came: the others followed it
+        if first is not None:
+            raise first
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> bool:
+        """Start `coro` as one of the set; False (and `coro` closed, never run) once the set
+        is failing or has ended."""
+        try:
+            self._group.create_task(coro)
+        except RuntimeError:
+            coro.close()
+            return False
+        return True
