@@ -32,7 +32,7 @@ import aiohttp
 from yarl import URL
 
 from .. import __version__
-from ..aiotasks import all_or_nothing
+from ..aiotasks import AllOrNothing
 from ..clock import Clock
 from ..errors import (
     UpstreamError,
@@ -44,6 +44,7 @@ from ..settings import DownloadSettings
 from ..store import BlobSink
 from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver, check_url
+from .parts import Cursor, cut
 
 log = get_logger(__name__)
 
@@ -186,26 +187,28 @@ class Transfer:
         if not missing:
             return
         target = _Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign)
-        parts = _split(missing, self.settings.part_size)
+        first, *rest = cut(missing, self.settings.part_size)
+        async with AllOrNothing() as parts:
 
-        async def the_rest() -> None:
+            def start(cursor: Cursor) -> bool:
+                return parts.spawn(self._part(target, sink, cursor))
+
+            start(Cursor(*first))
             await target.answered.wait()
             if target.ranges is False:
                 return  # the server ignored Range: the first part is the whole file
-            await all_or_nothing([self._part(target, sink, *part) for part in parts[1:]])
+            for part in rest:
+                start(Cursor(*part))
 
-        await all_or_nothing([self._part(target, sink, *parts[0]), the_rest()])
-
-    async def _part(self, target: _Target, sink: BlobSink, start: int, end: int) -> None:
-        """Fetch `[start, end)` into the sink, resuming after drops from the first byte
+    async def _part(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
+        """Fetch the cursor's bytes into the sink, resuming after drops from the first byte
         not yet received."""
-        cursor = _Cursor(start, end)
         try:
             await self._retrying_part(target, sink, cursor)
         finally:
             target.answered.set()  # whatever happened, no part waits for this one's answer
 
-    async def _retrying_part(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
+    async def _retrying_part(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
         async def once() -> None:
             if cursor.offset >= cursor.end:
                 return  # a drop after the last byte (a Content-Length that promised more)
@@ -244,54 +247,66 @@ class Transfer:
             give_up=lambda exc, attempts: unavailable(exc, target.name, target.url, attempts),
         )
 
-    async def _stream(self, target: _Target, sink: BlobSink, cursor: _Cursor) -> None:
+    async def _stream(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
         """One request, moving `cursor` along as bytes are written; a drop leaves it at the
         first byte not received."""
         whole = target.ranges is False
         if whole:
             cursor.offset, cursor.end = 0, target.size
-        offset, end = cursor.offset, cursor.end
-        range_header = {} if whole else {"Range": f"bytes={offset}-{end - 1}"}
+        cursor.taken = cursor.offset
+        range_header = {} if whole else {"Range": f"bytes={cursor.offset}-{cursor.end - 1}"}
         response = await self._open(target, range_header)
         async with response:
             if response.status == 206:
                 target.ranges = True
                 target.answered.set()
                 first = _content_range_start(response.headers.get("Content-Range"))
-                if first != offset:
-                    raise UpstreamError(f"{target.name}: asked for byte {offset}, got {first}")
+                if first != cursor.offset:
+                    raise UpstreamError(
+                        f"{target.name}: asked for byte {cursor.offset}, got {first}"
+                    )
+                await self._receive(response, sink, cursor, target.name)
             elif response.status == 200:
                 target.ranges = False
                 target.answered.set()
-                offset, end = 0, target.size
-                cursor.offset, cursor.end = offset, end
+                cursor.offset = cursor.taken = 0
+                cursor.end = target.size
+                await self._receive(response, sink, cursor, target.name)
             else:
                 body = await _read_limited(response, 64 * 1024, target.name)
                 raise status_error(response.status, response.headers, body, target.name, target.url)
-            pending: list[bytes] = []
-            buffered = 0
-            speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, target.name)
-            try:
-                async for chunk in response.content.iter_any():
-                    speed.received(len(chunk))
-                    take = chunk[: max(0, end - offset - buffered)]
+        if cursor.offset < cursor.end:
+            raise UpstreamUnavailable(
+                f"{target.name}: connection closed at byte {cursor.offset} of {cursor.end}"
+            )
+
+    async def _receive(
+        self, response: aiohttp.ClientResponse, sink: BlobSink, cursor: Cursor, name: str
+    ) -> None:
+        """Write the body from `cursor.offset` up to `cursor.end` as it stands at each chunk:
+        a split moves it down, and the rest of the body is left unread (the connection
+        closes). At most `WRITE_BUFFER` bytes are held between writes."""
+        pending: list[bytes] = []
+        speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, name)
+        try:
+            async for chunk in response.content.iter_any():
+                speed.received(len(chunk))
+                take = chunk[: max(0, cursor.end - cursor.taken)]
+                if take:
                     pending.append(take)
-                    buffered += len(take)
+                    cursor.taken += len(take)
                     self.bytes_received += len(take)
-                    if buffered >= WRITE_BUFFER:
-                        await sink.write(offset, b"".join(pending))
-                        offset += buffered
-                        cursor.offset = offset
-                        pending, buffered = [], 0
-                    if len(take) < len(chunk):
-                        break
-            finally:
-                if buffered:  # keep what arrived before a drop: the retry resumes after it
-                    await sink.write(offset, b"".join(pending))
-                    offset += buffered
-                    cursor.offset = offset
-        if offset < end:
-            raise UpstreamUnavailable(f"{target.name}: connection closed at byte {offset} of {end}")
+                if cursor.taken - cursor.offset >= WRITE_BUFFER:
+                    data, pending = b"".join(pending), []
+                    await sink.write(cursor.offset, data)
+                    cursor.offset += len(data)
+                if cursor.taken >= cursor.end:
+                    break
+        finally:
+            if pending:  # keep what arrived before a drop: the retry resumes after it
+                data = b"".join(pending)
+                await sink.write(cursor.offset, data)
+                cursor.offset += len(data)
 
     async def _open(
         self, target: _Target, extra: Mapping[str, str], method: str = "GET", follow: bool = True
@@ -322,25 +337,9 @@ class Transfer:
         raise UpstreamError(f"{target.name}: more than {MAX_REDIRECTS} redirects from {target.url}")
 
 
-@dataclass
-class _Cursor:
-    """How far one part has got: the retry after a drop starts at `offset`."""
-
-    offset: int
-    end: int
-
-
 def _url(url: str | URL) -> URL:
     """Strings are taken as already encoded: a signed URL must go out byte for byte."""
     return url if isinstance(url, URL) else URL(url, encoded=True)
-
-
-def _split(missing: list[tuple[int, int]], part_size: int) -> list[tuple[int, int]]:
-    parts = []
-    for start, end in missing:
-        for offset in range(start, end, part_size):
-            parts.append((offset, min(end, offset + part_size)))
-    return parts
 
 
 def _content_range_start(header: str | None) -> int | None:
