@@ -6,8 +6,11 @@
       │  remaining parts go in parallel as soon as it comes (not after the first part's
       │  bytes: on a WAN that would be one capped stream for a whole part); a 200 means it
       │  does not, and that one stream is written whole
-      └─ each part writes what it receives as it arrives; a dropped or stalled connection is
-         retried with backoff from the first byte not yet received, never from zero
+      ├─ each part writes what it receives as it arrives; a dropped or stalled connection is
+      │  retried with backoff from the first byte not yet received, never from zero
+      └─ when a part ends and its slot is free, no part waiting for it, the part in flight
+         with the most bytes left (of any download) gives half of them to a new part, so the
+         tail of a download keeps its connections (parts.py)
 
 Every transfer holds one of `download.concurrency` slots while its connection is open, so
 the total parallelism is bounded whatever mix of large and small files is running. Memory per
@@ -44,7 +47,7 @@ from ..settings import DownloadSettings
 from ..store import BlobSink
 from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver, check_url
-from .parts import Cursor, cut
+from .parts import Cursor, Start, Tail, cut
 
 log = get_logger(__name__)
 
@@ -103,6 +106,7 @@ class Transfer:
         self._clock = clock
         self._policy = RetryPolicy(settings.max_retries)
         self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tail = Tail()
         self._trusted: aiohttp.ClientSession | None = None
         self._guarded: aiohttp.ClientSession | None = None
         self.bytes_received = 0
@@ -188,10 +192,10 @@ class Transfer:
             return
         target = _Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign)
         first, *rest = cut(missing, self.settings.part_size)
-        async with AllOrNothing() as parts:
+        async with AllOrNothing() as parts:  # a split adds a part while the others run
 
             def start(cursor: Cursor) -> bool:
-                return parts.spawn(self._part(target, sink, cursor))
+                return parts.spawn(self._part(target, sink, cursor, start))
 
             start(Cursor(*first))
             await target.answered.wait()
@@ -200,22 +204,27 @@ class Transfer:
             for part in rest:
                 start(Cursor(*part))
 
-    async def _part(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
+    async def _part(self, target: _Target, sink: BlobSink, cursor: Cursor, start: Start) -> None:
         """Fetch the cursor's bytes into the sink, resuming after drops from the first byte
-        not yet received."""
+        not yet received; then, if its slot is free with no part waiting for it, split the
+        part in flight with the most bytes left (parts.py)."""
         try:
-            await self._retrying_part(target, sink, cursor)
+            await self._retrying_part(target, sink, cursor, start)
         finally:
             target.answered.set()  # whatever happened, no part waits for this one's answer
+        if not self._slots.locked():
+            self._tail.split()
 
-    async def _retrying_part(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
+    async def _retrying_part(
+        self, target: _Target, sink: BlobSink, cursor: Cursor, start: Start
+    ) -> None:
         async def once() -> None:
             if cursor.offset >= cursor.end:
                 return  # a drop after the last byte (a Content-Length that promised more)
             async with self._slots:
                 self.active += 1
                 try:
-                    await self._stream(target, sink, cursor)
+                    await self._stream(target, sink, cursor, start)
                 finally:
                     self.active -= 1
 
@@ -247,9 +256,10 @@ class Transfer:
             give_up=lambda exc, attempts: unavailable(exc, target.name, target.url, attempts),
         )
 
-    async def _stream(self, target: _Target, sink: BlobSink, cursor: Cursor) -> None:
+    async def _stream(self, target: _Target, sink: BlobSink, cursor: Cursor, start: Start) -> None:
         """One request, moving `cursor` along as bytes are written; a drop leaves it at the
-        first byte not received."""
+        first byte not received. While the body streams (from a server that honours Range)
+        the part may be split."""
         whole = target.ranges is False
         if whole:
             cursor.offset, cursor.end = 0, target.size
@@ -265,7 +275,8 @@ class Transfer:
                     raise UpstreamError(
                         f"{target.name}: asked for byte {cursor.offset}, got {first}"
                     )
-                await self._receive(response, sink, cursor, target.name)
+                with self._tail.streaming(cursor, target.name, start):
+                    await self._receive(response, sink, cursor, target.name)
             elif response.status == 200:
                 target.ranges = False
                 target.answered.set()
