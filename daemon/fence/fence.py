@@ -94,9 +94,7 @@ class Fence:
 
     def _settle(self) -> FenceStatus:
         if self.mode == "off":
-            return self._result(
-                "off", "docker.fence = off: job containers reach what the host reaches"
-            )
+            return self._result("off", "job containers reach what the host reaches")
         missing = firewall.missing_privilege() or firewall.foreign_namespace()
         if missing is None:
             try:
