@@ -90,6 +90,9 @@ class DockerPeer:
             client = self.client()
             for container in client.containers.list(all=True):
                 container.remove(force=True)
+            # The engine leaves its networks' Linux bridges behind when it stops: each holds
+            # an address pool, and a host that ran enough test sessions would have none left.
+            client.networks.prune()
             client.close()
         stop(self._process, timeout=30)
         subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
