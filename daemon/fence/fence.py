@@ -8,11 +8,11 @@ one-shot container with `NET_ADMIN` beside the sidecar). That step leaves a stam
 daemon, unable to read the firewall, trusts; a stamp from another boot (the rules died with
 it) or for other settings is not trusted.
 
-The state is settled at start, again every `RECHECK` seconds (a firewall reload may have
-flushed the rules: a privileged daemon puts them back), and at once when a job is submitted
-under `required` while unfenced (the operator may just have installed it). The rules stay
-when the daemon stops: a service job's container outlives it, and must stay fenced.
-`nosana-cache fence --remove` takes them away.
+The state is settled at start, again every `RECHECK` seconds by the scheduler (a firewall
+reload may have flushed the rules: a privileged daemon puts them back), and at once when a job
+is submitted under `required` while unfenced (the operator may just have installed it). The
+rules stay when the daemon stops: a service job's container outlives it, and must stay
+fenced. `nosana-cache fence --remove` takes them away.
 """
 
 from __future__ import annotations
@@ -61,11 +61,9 @@ class Fence:
         self._lock = asyncio.Lock()
 
     async def status(self) -> FenceStatus:
-        """The last settled state, settled again once it is `RECHECK` seconds old."""
-        current = self._status
-        if current is not None and time.time() - current.checked_at < RECHECK:
-            return current
-        return await self.settle()
+        """The last settled state (the scheduler settles it every `RECHECK` seconds: a status
+        or metrics request runs no firewall command)."""
+        return self._status if self._status is not None else await self.settle()
 
     async def settle(self) -> FenceStatus:
         """Check the fence, install it if this process may, and log a change of state."""

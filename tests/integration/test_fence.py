@@ -29,6 +29,7 @@ from daemon.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
+from tests.peers.firewall import fence_rules
 from tests.peers.netns import NetnsHost
 from tests.peers.procs import free_port
 from tests.peers.registry import RegistryPeer
@@ -94,22 +95,13 @@ def make_daemon(
     if made:
         removed = privileged_cli(made[0], "fence", "--remove")
         assert removed.returncode == 0, removed.stderr
-    assert not firewall_rules(), firewall_rules()
+    assert not fence_rules(), fence_rules()
 
 
 def privileged_cli(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI on the daemon's settings, as root with every capability (as systemd's `+`)."""
     command = [sys.executable, "-m", "daemon", "--config", str(daemon.config_path), *args]
     return subprocess.run(command, capture_output=True, text=True, env=daemon.env, timeout=60)
-
-
-def firewall_rules() -> list[str]:
-    """Every line of the host's firewall that names the fence (IPv4 and IPv6)."""
-    found = []
-    for command in ("iptables-save", "ip6tables-save"):
-        saved = subprocess.run([command], capture_output=True, text=True, check=False).stdout
-        found += [line for line in saved.splitlines() if "NOSANA-CACHE" in line]
-    return found
 
 
 def probes(
@@ -157,7 +149,7 @@ def test_without_the_fence_a_job_reaches_the_lan_and_the_host(
     daemon = make_daemon(fence="off")
     assert daemon.client().get("/v1/status")["fence"]["state"] == "off"
     privileged_cli(daemon, "fence", "--remove")  # a fence an earlier, killed run left
-    assert not firewall_rules()
+    assert not fence_rules()
     reached = probes(daemon, docker_peer, public, lan, host_service)
     assert reached["public"] == reached["lan"] == reached["host-bridge"] == "reached", reached
     assert reached["host-lan-address"] == reached["hub"] == "reached", reached
@@ -170,7 +162,7 @@ def test_a_fenced_job_reaches_the_internet_the_hub_endpoint_and_what_is_allowed(
     fence = daemon.client().get("/v1/status")["fence"]
     assert fence["state"] == "fenced", fence
     assert fence["allow"] == ["10.213.7.11/32"]
-    assert any("-A DOCKER-USER -i ncj-+ -j NOSANA-CACHE-FENCE" in r for r in firewall_rules())
+    assert any("-A DOCKER-USER -i ncj-+ -j NOSANA-CACHE-FENCE" in r for r in fence_rules())
     reached = probes(daemon, docker_peer, public, lan, host_service)
     assert reached == {
         "public": "reached",
@@ -192,11 +184,11 @@ def test_the_fence_is_removed_without_a_trace(make_daemon: Any) -> None:
     assert daemon.client().get("/v1/status")["fence"]["state"] == "fenced"
     stamp = daemon.root / "store" / "fence.json"
     assert stamp.exists()
-    assert firewall_rules()
+    assert fence_rules()
     removed = daemon.cli("fence", "--remove")
     assert removed.returncode == 0, removed.stderr
     assert "no rule of it is left" in removed.stdout
-    assert not firewall_rules()
+    assert not fence_rules()
     assert not stamp.exists()
 
 
@@ -234,7 +226,7 @@ def test_auto_without_privilege_warns_and_says_unfenced(make_daemon: Any) -> Non
     daemon = make_daemon(WITHOUT_NET_ADMIN, fence="auto")
     fence = daemon.client().get("/v1/status")["fence"]
     assert fence["state"] == "unfenced", fence
-    assert not firewall_rules()
+    assert not fence_rules()
     assert "fence.unfenced" in daemon.log()
     status = daemon.cli("status")
     assert "fence    unfenced (docker.fence = auto)" in status.stdout, status.stdout

@@ -23,6 +23,7 @@ import pytest
 from daemon.client import Client, DaemonUnreachable
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
+from tests.peers.firewall import fence_rules
 from tests.peers.procs import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -164,8 +165,7 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
         container.remove(force=True)
         removed = _fence_step(client, "--remove", volumes, environment)
     assert "no rule of it is left" in removed, removed
-    saved = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-    assert "NOSANA-CACHE" not in saved
+    assert not fence_rules()
 
 
 def _fence_step(
