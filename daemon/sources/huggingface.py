@@ -6,23 +6,24 @@ are then fetched from `{endpoint}/{repo}/resolve/{commit}/{path}` through transf
 follows the LFS redirect to the content host and keeps the token off every other host. The
 entry is keyed by the commit, so `main` moving on later is a new entry, not a mixed one. LFS
 files are verified against their sha256, others against their size and git blob id.
+
+`HfApi` is imported when the first repo is listed, not with this module: it is a sixth of a
+second of the daemon's start and of every CLI command.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx2
-from huggingface_hub import HfApi
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.hf_api import RepoFile
 
 from .. import __version__
 from ..clock import Clock
@@ -39,6 +40,9 @@ from ..settings import DownloadSettings, HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .identity import canonical, fingerprint, sorted_files
 from .transfer import Transfer
+
+if TYPE_CHECKING:
+    from huggingface_hub.hf_api import RepoFile
 
 
 class HuggingFace:
@@ -118,6 +122,8 @@ class _HFResolver:
 
     def _list(self) -> tuple[str, list[RepoFile]]:
         """Commit and files of the repo at `revision` (runs in a thread: HfApi is sync)."""
+        from huggingface_hub.hf_api import HfApi, RepoFile  # lazily: see the docstring
+
         api = HfApi(
             endpoint=self.hub.settings.endpoint,
             token=self.token or False,

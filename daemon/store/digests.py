@@ -12,17 +12,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import awscrt.checksums
-
 from ..errors import UpstreamIntegrityError
-from .models import CRC_ALGORITHMS, Expected
+from .models import Expected
 
 HASH_CHUNK = 1024 * 1024
-CRC_FUNCTIONS: dict[str, Callable[[Any, int], int]] = {
-    name: getattr(awscrt.checksums, name.lower()) for name in CRC_ALGORITHMS
-}
-"""Each of `CRC_ALGORITHMS` (awscrt names them as S3 does, in lower case), hardware-assisted:
-several GB/s a core, against MD5's 0.6."""
+
+
+def crc_function(algorithm: str) -> Callable[[Any, int], int]:
+    """One of `CRC_ALGORITHMS`, from awscrt (it names them as S3 does, in lower case):
+    hardware-assisted, several GB/s a core against MD5's 0.6. Imported on first use, not at
+    the daemon's start, which it would slow by a twentieth of a second."""
+    import awscrt.checksums  # lazily: see the docstring
+
+    function: Callable[[Any, int], int] = getattr(awscrt.checksums, algorithm.lower())
+    return function
+
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -36,7 +41,7 @@ class Hashes:
     def __init__(self, expected: Expected) -> None:
         self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5() if expected.md5 else None
-        self._crc_of = CRC_FUNCTIONS[expected.crc.algorithm] if expected.crc else None
+        self._crc_of = crc_function(expected.crc.algorithm) if expected.crc else None
         self.crc = 0
         self.git = hashlib.sha1(f"blob {expected.size}\0".encode()) if expected.git_sha1 else None
         self.part_size = expected.part_size if expected.multipart_etag else None

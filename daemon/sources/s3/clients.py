@@ -11,6 +11,10 @@ A client for a host a job chose is guarded against SSRF at every step: the endpo
 resolve to this host's networks), and every socket it opens is checked against the address it
 is about to reach, which covers literal addresses that no resolver sees and the redirects
 aiohttp follows inside aiobotocore. Endpoints from the operator's config are trusted.
+
+aiobotocore is imported when the first client or credential chain is needed, not with this
+module: with botocore it is a quarter of a second of the daemon's start and of every CLI
+command, and a host whose jobs never name S3 never needs it.
 """
 
 from __future__ import annotations
@@ -24,10 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiobotocore.session
-from aiobotocore.config import AioConfig
 from aiohttp.abc import AbstractResolver
-from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError
 
 from ... import __version__
@@ -73,7 +74,7 @@ class S3Clients:
         self.download = download
         self.allow_private = allow_private
         self.keep = keep
-        self._session = aiobotocore.session.get_session()
+        self._session: Any = None  # aiobotocore's, made on first use
         self._clients: OrderedDict[ClientKey, _Client] = OrderedDict()
         self._making = asyncio.Lock()
 
@@ -87,7 +88,7 @@ class S3Clients:
         if credentials.origin != AWS_CHAIN:
             return credentials
         try:
-            chain = await self._session.get_credentials()
+            chain = await self._aws_session().get_credentials()
             got = await chain.get_frozen_credentials() if chain is not None else None
         except BotoCoreError as exc:
             raise UpstreamAuthError(f"{AWS_CHAIN}: {exc}") from exc
@@ -114,7 +115,17 @@ class S3Clients:
             held.users -= 1
             await self._close_idle_beyond_keep()
 
+    def _aws_session(self) -> Any:
+        if self._session is None:
+            import aiobotocore.session  # lazily: see the docstring
+
+            self._session = aiobotocore.session.get_session()
+        return self._session
+
     async def _make(self, key: ClientKey, credentials: Credentials) -> Any:
+        from aiobotocore.config import AioConfig  # lazily: see the docstring
+        from botocore import UNSIGNED
+
         config = AioConfig(
             signature_version=UNSIGNED if not credentials.signs else "s3v4",
             s3={"addressing_style": "path"},
@@ -132,7 +143,7 @@ class S3Clients:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        context = self._session.create_client(
+        context = self._aws_session().create_client(
             "s3",
             endpoint_url=key.endpoint,
             region_name=key.region,

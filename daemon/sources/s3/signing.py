@@ -7,15 +7,13 @@ against 287, the same parts and concurrency streamed through get_object).
 
 S3 accepts a signature for 15 minutes, so every request, retries and resumed parts included,
 is signed when it is sent; botocore computes the signature, it never moves these bytes.
+botocore's signer is imported when the first signed request is made, not at the daemon's start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials as BotoCredentials
 from yarl import URL
 
 from ..transfer import Signer
@@ -26,6 +24,10 @@ def signer(credentials: Credentials) -> Signer | None:
     """Headers that sign one request with `credentials`; None for anonymous reads."""
     if not credentials.signs:
         return None
+    from botocore.auth import S3SigV4Auth  # lazily: see the docstring
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
     frozen = BotoCredentials(
         credentials.access_key_id, credentials.secret_access_key, credentials.token
     )
