@@ -48,3 +48,36 @@ def profile(name: str) -> Profile:
     return replace(
         found, name=name, per_connection=found.per_connection * k, aggregate=found.aggregate * k
     )
+
+
+SETUP_RTTS = {"hf": 6, "s3": 3}
+"""Round trips before the first byte of content, for a client that wastes none. HF: the hub's
+handshake, the revision (with `?blobs=true` it lists every file too), a resolve's redirect,
+the content host's handshake. S3: the handshake and the listing (the data connections'
+handshakes can overlap the listing, the host being known). The first GET's round trip is the
+first round of `best_seconds`."""
+
+
+def best_seconds(link: Profile, total: int, setup_rtts: int, connections: int) -> float:
+    """The least time any client needs for `total` bytes over `connections` opened at once
+    after `setup_rtts` round trips, on this link as bench/link.py models it: each
+    connection's window starts at `initial_window` and grows by what is acknowledged (slow
+    start, never left: the link drops nothing), and sends at most its window or its cap's
+    worth a round trip; all of them together at most the aggregate cap's worth.
+
+    This is the ceiling for `fraction_of_link`: set-up and slow start are paid by every
+    client, however it is written."""
+    window = [float(link.initial_window)] * connections
+    per_round = link.per_connection * link.rtt
+    left, rounds = float(total), 0.0
+    while left > 0:
+        sends = [min(w, per_round, link.receive_window) for w in window]
+        scale = min(1.0, link.aggregate * link.rtt / sum(sends))
+        sent = sum(sends) * scale
+        if sent >= left:
+            rounds += left / sent
+            break
+        left -= sent
+        rounds += 1
+        window = [w + s * scale for w, s in zip(window, sends, strict=True)]
+    return (setup_rtts + rounds) * link.rtt

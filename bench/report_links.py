@@ -96,6 +96,8 @@ def summary(results: dict[str, Any]) -> str:
                 share = (
                     f", {r['fraction_of_link']:.0%} of the link ({flowing:.0%} while bytes flow)"
                 )
+                if "link_ceiling" in r:
+                    share += f"; any client's best: {r['link_ceiling']['fraction_of_link']:.0%}"
             rows.append(
                 f"| cold {kind.upper()} download ({r['bytes'] // MB} MiB) | {name} | {ours:.2f} s"
                 f"{share} | fastest peer: {peer}, {theirs:.2f} s | **{theirs / ours:.2f}x** | "
@@ -217,7 +219,7 @@ def _downloads(results: dict[str, Any], images: Path) -> str:
             share = (
                 f"; {r['fraction_of_link']:.1%} of the link's aggregate cap over the whole wait, "
                 f"{r['fraction_of_link_while_transferring']:.1%} from first byte to last "
-                f"({r['daemon_busy_s']} s)"
+                f"({r['daemon_busy_s']} s){_ceiling(r)}"
                 if "fraction_of_link" in r
                 else f"; {r['fraction_of_machine_limit']:.0%} of the machine's limit"
             )
@@ -231,6 +233,18 @@ def _downloads(results: dict[str, Any], images: Path) -> str:
     _plot(images / "cold-downloads.png", "Cold downloads, by link", panels, columns=2)
     text.append("![cold downloads](img/cold-downloads.png)")
     return "\n".join(text)
+
+
+def _ceiling(r: dict[str, Any]) -> str:
+    """What any client could reach on this link, with the daemon's connections."""
+    c = r.get("link_ceiling")
+    if c is None:
+        return ""
+    return (
+        f". The best any client can do here with {c['connections']} connections is "
+        f"{c['best_s']} s, {c['fraction_of_link']:.1%} of the cap: the round trips before the "
+        "first byte and TCP's slow start are paid whoever asks (bench/profiles.py `best_seconds`)"
+    )
 
 
 def _service(results: dict[str, Any], images: Path) -> str:

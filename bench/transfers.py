@@ -39,7 +39,7 @@ from bench.common import (
     save,
     summary,
 )
-from bench.profiles import PROFILES
+from bench.profiles import PROFILES, SETUP_RTTS, Profile, best_seconds
 from bench.profiles import profile as link_profile
 
 MB = 1024 * 1024
@@ -161,7 +161,22 @@ def measure(runs: int, sizes: list[int], profile: str = "loopback") -> dict[str,
     }
     if local:
         result["disk_write_mib_s"] = round(limit["disk"] / MB, 1)
+    else:
+        for kind in ("hf", "s3"):
+            _add_ceiling(result[kind], link_profile(profile), kind)
     return result
+
+
+def _add_ceiling(out: dict[str, Any], link: Profile, kind: str) -> None:
+    """The most of the link any client could use for these bytes with the connections the
+    daemon used (bench/profiles.py `best_seconds`): what `fraction_of_link` is bounded by."""
+    connections = out["connections_used"][DAEMON]
+    best = best_seconds(link, out["bytes"], SETUP_RTTS[kind], connections)
+    out["link_ceiling"] = {
+        "connections": connections,
+        "best_s": round(best, 3),
+        "fraction_of_link": round(out["bytes"] / best / link.aggregate, 3),
+    }
 
 
 def _limit(profile: str, total: int) -> dict[str, float]:
