@@ -18,10 +18,16 @@ The job networks are labelled as the daemon's (`managed`, `owner`, `job`), as it
 and volumes are: a restarted daemon finds its own again, removes those of jobs that ended, and
 never touches another network. The shared network belongs to no daemon (several may share an
 engine) and is never removed by one.
+
+The shared network is made once however many jobs ask for it at the same moment: this
+daemon's asks wait for its first one (a job's own network is asked for by that job alone,
+under its own lock), and a create that loses to another daemon's (the engine refuses a second
+network on the same bridge name) finds the winner's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +63,7 @@ class Networks:
     def __init__(self, engine: Engine, owner: str) -> None:
         self.engine = engine
         self.owner = owner
+        self._making_shared = asyncio.Lock()
 
     async def ensure(self, job_id: str) -> str:
         """The job's network, made now unless it exists (a re-attached job's does)."""
@@ -66,21 +73,28 @@ class Networks:
 
     async def shared(self) -> str:
         """The network of one-container jobs, made at first use by whichever daemon needs it."""
-        await self._ensure(SHARED_NETWORK, {LABEL_MANAGED: "true"}, {INTER_CONTAINER: "false"})
+        async with self._making_shared:
+            await self._ensure(SHARED_NETWORK, {LABEL_MANAGED: "true"}, {INTER_CONTAINER: "false"})
         return SHARED_NETWORK
 
     async def _ensure(self, name: str, made: dict[str, str], options: dict[str, str]) -> None:
+        if not await self._found(name):
+            await self._create(name, made, options)
+
+    async def _found(self, name: str) -> bool:
+        """Whether the network is there (warning if its bridge escapes the fence's match)."""
         client = await self.engine.client()
-        api = client.api
         try:
-            found = await self.engine.call(api.inspect_network, name)
+            found = await self.engine.call(client.api.inspect_network, name)
         except docker.errors.NotFound:
-            found = None
-        if found is not None:
-            bridge = (found.get("Options") or {}).get(BRIDGE_NAME, "")
-            if not bridge.startswith(BRIDGE_PREFIX):
-                log.warning("network.unfenceable", network=name, bridge=bridge or None)
-            return
+            return False
+        bridge = (found.get("Options") or {}).get(BRIDGE_NAME, "")
+        if not bridge.startswith(BRIDGE_PREFIX):
+            log.warning("network.unfenceable", network=name, bridge=bridge or None)
+        return True
+
+    async def _create(self, name: str, made: dict[str, str], options: dict[str, str]) -> None:
+        api = (await self.engine.client()).api
         info = await self.engine.call(api.info)
         # Engines may share an ID (it comes from /etc/docker/key.json), never a data root.
         engine_id = f"{info.get('ID') or ''}:{info.get('DockerRootDir') or ''}"
@@ -95,7 +109,9 @@ class Networks:
                 options=options,
             )
         except docker.errors.APIError as exc:
-            if exc.status_code == 409:  # made meanwhile
+            # Made meanwhile by another daemon on this engine: a 409 for the name, or (the
+            # check for it being racy) a refusal of the second network on the same bridge.
+            if exc.status_code == 409 or await self._found(name):
                 return
             raise JobError(f"cannot create the job network {name}: {exc.explanation}") from exc
         log.info("network.created", network=name, bridge=options[BRIDGE_NAME])
