@@ -79,10 +79,10 @@ def network_addresses(network: dict[str, Any], label: str) -> list[HostAddress]:
     default = DEFAULT_BRIDGE_INTERFACE if network.get("Name") == DEFAULT_BRIDGE else None
     interface = (network.get("Options") or {}).get(BRIDGE_NAME) or default
     if interface and (address := interface_ipv4(interface)):
-        found.append(HostAddress(address, f"the address of {label}'s bridge {interface}"))
+        found.append(HostAddress(address, f"the host's address on {interface} ({label})"))
     gateway = ipam_gateway(network)
     if gateway and gateway not in {a.address for a in found}:
-        found.append(HostAddress(gateway, f"{label}'s gateway as the engine records it"))
+        found.append(HostAddress(gateway, f"the Gateway the engine records for {label}"))
     return found
 
 
@@ -91,7 +91,7 @@ async def host_addresses(engine: Engine, networks: Networks) -> AsyncIterator[Ho
     the caller asks past the default bridge's."""
     seen: set[str] = set()
     default = await _inspect(engine, DEFAULT_BRIDGE)
-    for found in network_addresses(default, "the default bridge") if default else []:
+    for found in network_addresses(default, "the default bridge network") if default else []:
         seen.add(found.address)
         yield found
     shared = await _inspect(engine, await networks.shared())

@@ -37,5 +37,5 @@ def test_a_fresh_engines_job_containers_get_hf_endpoint_inside_a_network_namespa
         timeout=280,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout, result.stdout
+    assert "5 passed" in result.stdout, result.stdout
     assert "skipped" not in result.stdout, result.stdout

@@ -139,7 +139,7 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
         # On the host's network the sidecar sees docker0 and binds the Hub's listener there.
         listener = api.get("/v1/status")["hub_listener"]
         assert listener["state"] == "bound", listener
-        assert listener["source"] == "the address of the default bridge's bridge docker0"
+        assert listener["source"] == "the host's address on docker0 (the default bridge network)"
         job = {
             "version": "0.1",
             "type": "container",

@@ -39,8 +39,10 @@ def test_the_ipam_gateway_is_the_ipv4_one_and_may_be_missing() -> None:
 
 def test_a_bridge_without_a_recorded_gateway_is_found_by_its_interface() -> None:
     """The fresh engine's case: only `Subnet` in IPAM, the address on the Linux bridge."""
-    found = network_addresses(fresh_default_bridge(interface="lo"), "the default bridge")
-    assert found == [HostAddress("127.0.0.1", "the address of the default bridge's bridge lo")]
+    found = network_addresses(fresh_default_bridge(interface="lo"), "the default bridge network")
+    assert found == [
+        HostAddress("127.0.0.1", "the host's address on lo (the default bridge network)")
+    ]
 
 
 def test_the_interface_comes_first_and_the_record_second() -> None:
@@ -53,7 +55,7 @@ def test_the_interface_comes_first_and_the_record_second() -> None:
 def test_a_bridge_the_host_cannot_see_falls_back_to_the_record_or_nothing() -> None:
     """A daemon in a container without the host's network sees no docker0."""
     unseen = fresh_default_bridge(interface=NO_SUCH_INTERFACE, gateway="172.17.0.1")
-    assert network_addresses(unseen, "the default bridge") == [
-        HostAddress("172.17.0.1", "the default bridge's gateway as the engine records it")
+    assert network_addresses(unseen, "the default bridge network") == [
+        HostAddress("172.17.0.1", "the Gateway the engine records for the default bridge network")
     ]
     assert network_addresses(fresh_default_bridge(interface=NO_SUCH_INTERFACE), "b") == []
