@@ -38,6 +38,7 @@ log = get_logger(__name__)
 HOSTNAME = "nosana-cache.internal"
 RETRY_AFTER = 30.0
 SHUTDOWN_GRACE = 5.0
+NO_ADDRESS = "this host holds no address on a bridge of the Docker engine"
 ADVICE = (
     "job containers get no HF_ENDPOINT (they download from the Hub themselves); "
     "set huggingface.mirror_address to an address of this host that they reach"
@@ -113,12 +114,7 @@ class ContainerListener:
             return None
         except NosanaCacheError as exc:  # the engine refused an inspect, or the job network
             failures.append(exc.message)
-        self._unbound(
-            "unbound",
-            "; ".join(failures)
-            or "this host holds no address on a bridge "
-            "of the Docker engine (no default bridge, no job network)",
-        )
+        self._unbound("unbound", "; ".join(failures) or NO_ADDRESS)
         return None
 
     async def _candidates(self) -> AsyncIterator[HostAddress]:
