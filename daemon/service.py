@@ -28,11 +28,12 @@ from .cache import Cache
 from .clock import Clock, SystemClock
 from .engine.client import Engine
 from .engine.images import Images
+from .engine.networks import Networks
 from .fence import Fence
 from .fence.fence import RECHECK as FENCE_RECHECK
 from .hub import ContainerListener, HubMirror
 from .jobs.records import JobRecords
-from .jobs.runner import Runner
+from .jobs.runner import Runner, owner_of
 from .limits import raise_open_files_limit
 from .logs import get_logger
 from .market import Market
@@ -147,6 +148,7 @@ class Service:
             scheduler=scheduler,
             metrics=metrics,
             hub=hub,
+            listener=self.listener,
             fence=fence,
         )
 
@@ -178,7 +180,10 @@ class Service:
             return None
         hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock, site)
         app = build_container_app(hub)
-        self.listener = ContainerListener(self.settings.huggingface, engine, app, self.clock)
+        networks = Networks(engine, owner_of(self.settings))  # the shared one, if need be
+        self.listener = ContainerListener(
+            self.settings.huggingface, engine, networks, app, self.clock
+        )
         stack.push_async_callback(self.listener.close)
         return hub
 

@@ -52,7 +52,7 @@ class DaemonProcess:
         self.config: dict[str, dict[str, Any]] = {
             "store": {"path": str(root / "store")},
             "api": {"listen": [f"127.0.0.1:{self.port}"]},
-            # Test daemons share the engines' bridge gateway: never fight over one port.
+            # Test daemons share the engines' docker0: never fight over one port.
             "huggingface": {"mirror_port": 0},
             # The fence changes the host's firewall: only tests/integration/test_fence.py
             # puts it up (and takes it down again).

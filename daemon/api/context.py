@@ -10,7 +10,7 @@ from aiohttp import web
 from ..cache import Cache
 from ..engine.client import Engine
 from ..fence import Fence
-from ..hub import HubMirror
+from ..hub import ContainerListener, HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
@@ -31,6 +31,8 @@ class ApiContext:
     metrics: Metrics
     hub: HubMirror | None = None
     """The Hub endpoint (`/hf`), unless `huggingface.mirror` is off."""
+    listener: ContainerListener | None = None
+    """Its listener for job containers, with the endpoint."""
     fence: Fence | None = None
     """The fence around job containers (`docker.fence`)."""
     started_at: float = field(default_factory=time.time)

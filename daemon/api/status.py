@@ -12,6 +12,7 @@ from .models import (
     DockerStatus,
     FenceStatus,
     Health,
+    HubListenerStatus,
     MarketSummary,
     PeriodicTask,
     SiteStatus,
@@ -41,6 +42,7 @@ async def status(request: web.Request) -> web.Response:
         store=StoreStatus.of(context.settings.store, context.store, await context.store.usage()),
         docker=DockerStatus.of(docker),
         fence=await _fence(context),
+        hub_listener=await _hub_listener(context, docker.reachable),
         transfers=TransferStatus(in_flight=context.store.transfers_in_flight()),
         market=MarketSummary.of(context.market),
         scheduler={
@@ -58,3 +60,15 @@ async def _fence(context: ApiContext) -> FenceStatus | None:
         return None
     allow = [str(net) for net in context.settings.docker.fence_allow]
     return FenceStatus.of(await context.fence.status(), allow)
+
+
+async def _hub_listener(context: ApiContext, engine_reachable: bool) -> HubListenerStatus:
+    """Where job containers reach the Hub endpoint. With the engine there, the listener is
+    bound now if it was not (at most every 30 s after a failure): the answer is today's, not
+    the one from start-up."""
+    listener = context.listener
+    if listener is None:
+        return HubListenerStatus.of(None)
+    if engine_reachable:
+        await listener.endpoint()
+    return HubListenerStatus.of(listener.report)

@@ -32,6 +32,8 @@ def status(body: dict[str, Any]) -> str:
     if fence:
         mode = f"docker.fence = {fence.get('mode')}"
         lines.append(f"fence    {fence.get('state')} ({mode}): {fence.get('detail')}")
+    if body.get("hub_listener"):
+        lines.append(_hub_listener(body["hub_listener"]))
     market = body.get("market") or {}
     if market.get("address"):
         readiness = "ready" if market.get("ready") else f"{market.get('missing')} item(s) not ready"
@@ -48,6 +50,20 @@ def status(body: dict[str, Any]) -> str:
         f"{human_size(store.get('bytes_used', 0))}; {in_flight} transfer(s) in flight"
     )
     return "\n".join(lines)
+
+
+def _hub_listener(hub: dict[str, Any]) -> str:
+    """Where job containers reach the Hub endpoint; not being bound is a warning: jobs then
+    download from the Hub themselves, which nothing else would show."""
+    state = hub.get("state")
+    if state == "bound":
+        return (
+            f"hub      job containers' listener on {hub.get('address')} ({hub.get('source')}):"
+            f" HF_ENDPOINT={hub.get('url')}"
+        )
+    if state == "unbound":
+        return f"hub      WARNING: job containers' listener not bound: {hub.get('detail')}"
+    return f"hub      {state}: {hub.get('detail')}"
 
 
 def _site(site: dict[str, Any]) -> str:

@@ -151,20 +151,6 @@ class Engine:
         self._status, self._probed_at = status, time.monotonic()
         return status
 
-    async def bridge_gateway(self) -> str | None:
-        """This host's address on the default bridge network (what the engine calls
-        `host-gateway`): where containers reach a service of the host; None without one."""
-        client = await self.client()
-        try:
-            network = await self.call(client.api.inspect_network, "bridge")
-        except docker.errors.APIError:
-            return None
-        for config in (network.get("IPAM") or {}).get("Config") or []:
-            gateway = config.get("Gateway")
-            if gateway and ":" not in gateway:
-                return str(gateway).split("/")[0]
-        return None
-
     async def close(self) -> None:
         if self._client is not None:
             await self.call(self._client.close)

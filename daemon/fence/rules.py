@@ -67,7 +67,8 @@ class FencePlan:
     """The port of the daemon's container listener (the Hub endpoint) on the host; None: no
     listener to reach (its port is chosen at bind time, or the endpoint is off)."""
     listener_address: str | None = None
-    """The host address it listens on; None: whichever the engine's bridge gateway is."""
+    """The host address it listens on (`huggingface.mirror_address`); None: the port is open
+    on every address of the host, the listener choosing one of its bridges' (`hub.listener`)."""
     resolvers: tuple[str, ...] = ()
     """The DNS servers job containers' queries go to."""
 

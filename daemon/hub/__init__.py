@@ -16,7 +16,7 @@ served from the store afterwards, while it downloads already. Modules by role:
 """
 
 from .answers import HubError, RepoInfo, Sibling, SiblingLfs, TreeEntries, TreeEntry, TreeLfs
-from .listener import ContainerHub, ContainerListener
+from .listener import ContainerHub, ContainerListener, ListenerReport
 from .mirror import HubMirror
 from .openapi import RESPONSES as OPENAPI_RESPONSES
 from .openapi import paths as openapi_paths
@@ -29,6 +29,7 @@ __all__ = [
     "ContainerListener",
     "HubError",
     "HubMirror",
+    "ListenerReport",
     "RepoInfo",
     "Sibling",
     "SiblingLfs",

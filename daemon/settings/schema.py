@@ -260,8 +260,8 @@ class HuggingFaceSettings(Section):
     )
     mirror_address: str | None = Field(
         None,
-        description="the host address job containers reach /hf on; default: the Docker "
-        "engine's default bridge gateway",
+        description="the host address job containers reach /hf on; default: this host's "
+        "address on the Docker engine's default bridge (docker0)",
     )
     mirror_port: int = Field(
         DEFAULT_MIRROR_PORT, ge=0, le=65535, description="its port; 0: any free port"

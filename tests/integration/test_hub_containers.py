@@ -1,6 +1,7 @@
 """Job containers on the test engine download through the `HF_ENDPOINT` they are given: the
-endpoint's own listener on the engine's bridge gateway, which serves `/hf` and `/healthz` and
-nothing of the API."""
+endpoint's own listener on the host's address on the engine's default bridge, which serves
+`/hf` and `/healthz` and nothing of the API, and which status names (or says why it is not
+there). A fresh engine's case (no `docker0` before it): test_hub_fresh_engine.py."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.docker
 MB = 1024 * 1024
 REPO = "hubtest/container-model"
 WEIGHTS = Content.generated(6 * MB, seed=600)
+NOT_HERE = "198.51.100.7"  # TEST-NET-2: no host holds it
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +134,12 @@ def test_the_containers_listener_serves_the_hub_and_nothing_of_the_api(
     assert endpoint.endswith("/hf")
     assert lines[1] == '{"status": "ok"}'
     assert all(line.startswith("closed ") for line in lines[2:]), lines
-    # From the host, at the address the listener is bound on, the same.
-    bound = (
-        next(line for line in daemon.log().splitlines() if '"hub.listening"' in line)
-        .split('"address": "')[1]
-        .split('"')[0]
-    )
+    # Status says where it is bound, as the log did; from the host, there, the same answers.
+    listener = daemon.client().get("/v1/status")["hub_listener"]
+    assert listener["state"] == "bound", listener
+    assert listener["url"] == endpoint
+    bound = listener["address"]
+    assert f'"address": "{bound}"' in daemon.log()
     assert requests.get(f"http://{bound}/v1/status", timeout=10).status_code == 404
     assert requests.get(f"http://{bound}/hf/api/models/{REPO}", timeout=10).status_code == 200
 
@@ -169,5 +171,38 @@ def test_mirror_off_turns_it_all_off(
         assert off.status_code == 404
         assert off.headers["Content-Type"].startswith("application/problem+json")
         assert '"hub.listening"' not in process.log()
+        assert process.client().get("/v1/status")["hub_listener"]["state"] == "off"
+    finally:
+        assert process.stop() == 0
+
+
+def test_a_listener_that_cannot_bind_is_a_warning_in_status_and_jobs_run_without_it(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_peer: DockerPeer,
+    registry: RegistryPeer,
+    hub: FakeHub,
+) -> None:
+    """`huggingface.mirror_address` wins, even where this host cannot listen: status says so
+    loudly, with the reason and what to set, and jobs run as without the cache."""
+    config: dict[str, dict[str, Any]] = {
+        **docker_peer.daemon_config(registry.host),
+        "huggingface": {"endpoint": hub.url, "mirror_address": NOT_HERE},
+    }
+    process = DaemonProcess(tmp_path_factory.mktemp("hub-unbound"), config).start()
+    try:
+        listener = process.client().get("/v1/status")["hub_listener"]
+        assert listener["state"] == "unbound", listener
+        assert listener["address"] is None
+        assert listener["url"] is None
+        detail = listener["detail"]
+        assert f"cannot listen on {NOT_HERE}:0 (huggingface.mirror_address)" in detail
+        assert "job containers get no HF_ENDPOINT" in detail
+        assert "set huggingface.mirror_address" in detail
+        human = process.cli("status")
+        assert human.returncode == 0, human.stderr
+        assert f"hub      WARNING: job containers' listener not bound: {detail}" in human.stdout
+        record = run_job(process, op("plain", "echo ${HF_ENDPOINT:-unset}"))
+        assert record["state"] == "completed", record
+        assert process.job_logs(record["id"]) == "unset\n"
     finally:
         assert process.stop() == 0

@@ -136,6 +136,10 @@ def test_the_sidecar_container_runs_a_job_with_its_store_mapped_to_the_host(
         status = api.get("/v1/status")["fence"]
         assert status["state"] == "fenced", status  # trusted from the one-shot step's stamp
         assert "installed by `nosana-cache fence --install`" in status["detail"]
+        # On the host's network the sidecar sees docker0 and binds the Hub's listener there.
+        listener = api.get("/v1/status")["hub_listener"]
+        assert listener["state"] == "bound", listener
+        assert listener["source"] == "the host's address on docker0 (the default bridge network)"
         job = {
             "version": "0.1",
             "type": "container",

@@ -21,12 +21,14 @@ from .procs import start, stop, wait_until
 
 
 class DockerPeer:
-    def __init__(self, *, mirror: str | None = None) -> None:
+    def __init__(self, *, mirror: str | None = None, options: list[str] | None = None) -> None:
         # Unix socket paths are limited to 108 bytes: keep the root short.
         self.root = Path(tempfile.mkdtemp(prefix="ncd-", dir="/tmp"))
         self.socket = self.root / "docker.sock"
         self.host = f"unix://{self.socket}"
         self.mirror = mirror
+        self.options = options or []
+        """More of dockerd's command-line options (`--bridge=none`)."""
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DockerPeer:
@@ -47,6 +49,7 @@ class DockerPeer:
         ]
         if self.mirror:
             cmd += ["--registry-mirror", self.mirror]
+        cmd += self.options
         log = self.root / "dockerd.log"
         self._process = start(cmd, log)
         wait_until(lambda: self.client().ping(), 60, "dockerd", log)

@@ -13,6 +13,7 @@ from .site import SiteStatus, SiteSweepReport
 from .status import (
     DockerStatus,
     FenceStatus,
+    HubListenerStatus,
     MarketSummary,
     PeriodicTask,
     Status,
@@ -30,6 +31,7 @@ __all__ = [
     "FieldProblem",
     "Health",
     "HealthCheckState",
+    "HubListenerStatus",
     "ImagePlan",
     "ImageUse",
     "Instant",

@@ -6,6 +6,7 @@ from typing import Literal
 
 from ...engine.client import EngineStatus
 from ...fence import FenceStatus as FenceState
+from ...hub import ListenerReport
 from ...market import Market
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
@@ -104,6 +105,43 @@ class FenceStatus:
 
 
 @body
+class HubListenerStatus:
+    """The Hub endpoint's listener for job containers (`huggingface.mirror`). `state`:
+    `bound`: job containers get `HF_ENDPOINT` = `url`, `nosana-cache.internal` mapped to the
+    host part of `address` (`source` says how that address was chosen); `unbound`, a warning:
+    they get no `HF_ENDPOINT` and download from the Hub themselves, `detail` says why and what
+    to set; `pending`: not tried yet, no Docker engine so far; `off`: `huggingface.mirror` is
+    off."""
+
+    state: Literal["bound", "unbound", "pending", "off"]
+    detail: str
+    address: str | None
+    source: str | None
+    url: str | None
+    checked_at: Instant
+
+    @classmethod
+    def of(cls, report: ListenerReport | None) -> HubListenerStatus:
+        if report is None:
+            return cls(
+                state="off",
+                detail="huggingface.mirror = false: job containers get no HF_ENDPOINT",
+                address=None,
+                source=None,
+                url=None,
+                checked_at=None,
+            )
+        return cls(
+            state=report.state,
+            detail=report.detail,
+            address=report.address,
+            source=report.source,
+            url=report.url,
+            checked_at=report.checked_at,
+        )
+
+
+@body
 class TransferStatus:
     """Entries being fetched right now."""
 
@@ -159,6 +197,7 @@ class Status:
     store: StoreStatus
     docker: DockerStatus
     fence: FenceStatus | None
+    hub_listener: HubListenerStatus
     transfers: TransferStatus
     market: MarketSummary
     scheduler: dict[str, PeriodicTask]
