@@ -169,11 +169,6 @@ def clients() -> list[HfClient]:
     return [pinned(), client(OLD_VERSION)]
 
 
-def every_client() -> list[HfClient]:
-    """The pinned client and every version of `VENVS`, newest last."""
-    return [pinned(), *(client(v.version) for v in VENVS)]
-
-
 def install_missing() -> list[str]:
     """Install the venvs that are missing, at once; the versions that were installed. On a
     warm machine this is one probe per venv."""
