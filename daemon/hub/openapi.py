@@ -162,7 +162,7 @@ def paths() -> dict[str, Any]:
     xet = {
         "summary": "A Xet read token: refused, with the reason",
         "security": [],
-        "responses": _errors(XET_STATUS),
+        "responses": _errors(404, XET_STATUS),
     }
     return {
         **_llama_cpp(api, refs, manifest, xet),
