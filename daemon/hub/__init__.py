@@ -1,10 +1,12 @@
 """The Hub endpoint: the Hugging Face Hub's download protocol at `/hf`, served from the store.
 
-Containers that download their own weights (vLLM, TGI, transformers: `--model org/repo`) are
-pointed at it with `HF_ENDPOINT`, so every file they ask for is fetched once per host and
-served from the store afterwards, while it downloads already. Modules by role:
+Containers that download their own weights (vLLM, TGI, transformers: `--model org/repo`;
+llama.cpp: `-hf org/repo`) are pointed at it with `HF_ENDPOINT` (and `MODEL_ENDPOINT`), so
+every file they ask for is fetched once per host and served from the store afterwards, while
+it downloads already. Modules by role:
 
-    routes.py     the `/hf` routes (repo info, tree, paths-info, resolve)
+    routes.py     the `/hf` routes (repo info, tree, paths-info, resolve, refs, manifests)
+    gguf.py       the GGUF file a quantization tag names (llama.cpp's manifests)
     mirror.py     what the routes ask: revisions, access, files
     revisions.py  revision → commit and listing, a store entry kept for the ttl
     access.py     gated and private repos: each token put to the upstream Hub, answers kept

@@ -89,6 +89,56 @@ class TreeEntries(RootModel[list[TreeEntry]]):
     """`tree` and `paths-info` answers: a list of entries."""
 
 
+@body
+class GitRef:
+    """A branch or tag: its name, full ref and the commit it points at."""
+
+    name: str
+    ref: str
+    targetCommit: str
+
+
+@body
+class RepoRefs:
+    """`GET /api/{models|datasets}/{repo}/refs`, in the Hub's shape (llama.cpp reads the
+    `main` branch's `targetCommit`)."""
+
+    branches: list[GitRef]
+    converts: list[GitRef]
+    tags: list[GitRef]
+
+    @classmethod
+    def of(cls, listing: Listing, branch: str) -> RepoRefs:
+        main = GitRef(name=branch, ref=f"refs/heads/{branch}", targetCommit=listing.commit)
+        return cls(branches=[main], converts=[], tags=[])
+
+
+@body
+class GgufFile:
+    """A GGUF file of the repo, as the Hub's manifest for llama.cpp names it."""
+
+    rfilename: str
+    size: int
+    blobId: str
+    lfs: Omitted[SiblingLfs] = None
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> GgufFile:
+        lfs = _sibling(entry, True).lfs
+        return cls(
+            rfilename=str(entry["path"]), size=int(entry["size"]), blobId=str(entry["oid"]), lfs=lfs
+        )
+
+
+@body
+class GgufManifest:
+    """`GET /v2/{repo}/manifests/{tag}`: the model file a quantization tag names
+    (`ggufFile`) and its vision projector (`mmprojFile`), what llama.cpp reads."""
+
+    ggufFile: GgufFile
+    mmprojFile: Omitted[GgufFile] = None
+
+
 def _sibling(entry: dict[str, Any], blobs: bool) -> Sibling:
     if not blobs:
         return Sibling(rfilename=str(entry["path"]))

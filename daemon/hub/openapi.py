@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .answers import HubError, RepoInfo, TreeEntries
+from .answers import GgufManifest, HubError, RepoInfo, RepoRefs, TreeEntries
+from .problems import XET_STATUS
 from .routes import PREFIX
 
-RESPONSES: tuple[type, ...] = (RepoInfo, TreeEntries, HubError)
+RESPONSES: tuple[type, ...] = (RepoInfo, TreeEntries, RepoRefs, GgufManifest, HubError)
 REF = "#/components/schemas/{model}"
 
 _WORDS = {
@@ -22,6 +23,8 @@ _WORDS = {
     403: "The Hub refused this token",
     404: "`RepoNotFound`, `RevisionNotFound` or `EntryNotFound` (with `X-Repo-Commit`)",
     416: "The range asks for no byte of the file",
+    XET_STATUS: "Always (`X-Error-Code: XetNotServed`): the cache serves plain HTTP only; "
+    "set HF_HUB_DISABLE_XET=1",
     502: "The Hub is unreachable or answered badly, and the cache has no copy",
     504: "The Hub did not answer in time, and the cache has no copy",
     507: "No room in the store for the file",
@@ -142,7 +145,27 @@ def paths() -> dict[str, Any]:
         "head": _resolve("head"),
         "get": _resolve("get"),
     }
+    refs = {
+        "summary": "The repo's branches (`main`, at the commit the cache serves)",
+        "security": [],
+        "responses": {"200": _json(RepoRefs, "The refs"), **_errors(400, 401, 403, 404, 502, 504)},
+    }
+    manifest = {
+        "summary": "The GGUF file a quantization tag names (`latest`: Q4_K_M, else Q8_0), for "
+        "llama.cpp's `-hf org/repo[:tag]`",
+        "security": [],
+        "responses": {
+            "200": _json(GgufManifest, "The model file and its vision projector"),
+            **_errors(400, 401, 403, 404, 502, 504),
+        },
+    }
+    xet = {
+        "summary": "A Xet read token: refused, with the reason",
+        "security": [],
+        "responses": _errors(404, XET_STATUS),
+    }
     return {
+        **_llama_cpp(api, refs, manifest, xet),
         api: {"parameters": [_KIND, *_REPO], "get": _info()},
         f"{api}/revision/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": _info()},
         f"{api}/tree/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": tree},
@@ -156,4 +179,21 @@ def paths() -> dict[str, Any]:
         },
         f"{PREFIX}/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
         f"{PREFIX}/datasets/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
+    }
+
+
+def _llama_cpp(
+    api: str, refs: dict[str, Any], manifest: dict[str, Any], xet: dict[str, Any]
+) -> dict[str, Any]:
+    tag = _param("tag", "A quantization tag (`Q4_K_M`, any case) or `latest`")
+    return {
+        f"{api}/refs": {"parameters": [_KIND, *_REPO], "get": refs},
+        f"{PREFIX}/v2/{{org}}/{{name}}/manifests/{{tag}}": {
+            "parameters": [*_REPO, tag],
+            "get": manifest,
+        },
+        f"{api}/xet-read-token/{{revision}}": {
+            "parameters": [_KIND, *_REPO, _REVISION],
+            "get": xet,
+        },
     }

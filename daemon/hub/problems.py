@@ -41,6 +41,19 @@ class EntryNotFound(NotFound):
         self.commit = commit
 
 
+XET_REFUSED = (
+    "this Hub endpoint is a cache that serves files over plain HTTP only, and has no Xet "
+    "storage to give a token for; set HF_HUB_DISABLE_XET=1 (job containers get it) and the "
+    "client downloads through /resolve"
+)
+"""Why `xet-read-token` is refused: hub >= 1.22 asks for a token, instead of a file's HEAD,
+when its own cache holds the tree listing of a download straight from the Hub (with Xet
+hashes), and has no fallback; the message is what its error shows."""
+XET_STATUS = 501
+"""Not Implemented: not a 404 (which the client would report as a missing repo), not a 5xx
+it retries (500, 502-504)."""
+
+
 def hub_error(
     status: int, message: str, code: str | None = None, commit: str | None = None
 ) -> web.Response:

@@ -4,11 +4,14 @@
     GET      /api/{models|datasets}/{repo}/tree/{rev}[/{path}]   tree (`?recursive=true`, paged)
     POST     /api/{models|datasets}/{repo}/paths-info/{rev}   entries of given paths
     HEAD|GET /[datasets/]{repo}/resolve/{rev}/{path}          a file's metadata and bytes
+    GET      /api/{models|datasets}/{org}/{name}/refs          branches (llama.cpp's -hf)
+    GET      /v2/{org}/{name}/manifests/{tag}                  the GGUF file a tag names
+    GET      /api/{models|datasets}/{repo}/xet-read-token/{rev}   refused: no Xet here
 
-These are what huggingface_hub (2.x and 0.x), transformers, vLLM and TGI ask a Hub for when
-they download (`HF_ENDPOINT`). Handlers stay thin: they read the request, ask the mirror, and
-answer in the Hub's shapes; every error leaves as the Hub's (problems.py). A request's own
-`Authorization` is the token used upstream for it.
+These are what huggingface_hub (2.x and 0.x), transformers, vLLM, TGI and llama.cpp ask a Hub
+for when they download (`HF_ENDPOINT`, llama.cpp's `MODEL_ENDPOINT`). Handlers stay thin: they
+read the request, ask the mirror, and answer in the Hub's shapes; every error leaves as the
+Hub's (problems.py). A request's own `Authorization` is the token used upstream for it.
 """
 
 from __future__ import annotations
@@ -18,19 +21,25 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidInput
+from ..logs import get_logger
 from ..sources.hub_listing import RepoRef, RepoType
 from ..store import validate_relative_path
 from ..wire import respond
-from .answers import RepoInfo, TreeEntries
+from .answers import GgufFile, GgufManifest, RepoInfo, RepoRefs, TreeEntries
+from .gguf import LATEST, choose
 from .mirror import HubMirror
-from .problems import EntryNotFound, hub_errors
+from .problems import XET_REFUSED, XET_STATUS, EntryNotFound, hub_error, hub_errors
 from .serving import file_headers, head, send, wanted
 from .tree import MAX_PATHS, page, paths_info, under
+
+log = get_logger(__name__)
 
 PREFIX = "/hf"
 MIRROR = web.AppKey("mirror", HubMirror)
 _REPO = r"{repo:[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?}"
 _API = r"/api/{kind:models|datasets}/" + _REPO
+_TWO = r"{repo:[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*}"
+"""A repo id of two segments: llama.cpp's, and what keeps `/refs` from reading as a repo."""
 _TRUE = ("1", "true", "True")
 
 
@@ -39,6 +48,10 @@ def hub_app(mirror: HubMirror) -> web.Application:
     app = web.Application(middlewares=[hub_errors])
     app[MIRROR] = mirror
     router = app.router
+    router.add_get("/api/{kind:models|datasets}/" + _TWO + "/refs", refs, allow_head=False)
+    router.add_get(_API + "/xet-read-token/{rev}", xet_token, allow_head=False)
+    router.add_get("/v2/" + _TWO + "/manifests/{tag}", gguf_manifest, allow_head=False)
+    router.add_get("/v2/" + _TWO + "/manifests/", gguf_manifest, allow_head=False)
     router.add_get(_API, repo_info, allow_head=False)
     router.add_get(_API + "/revision/{rev}", repo_info, allow_head=False)
     router.add_get(_API + "/tree/{rev}", tree, allow_head=False)
@@ -144,3 +157,38 @@ async def _resolve(request: web.Request, repo: RepoRef) -> web.StreamResponse:
         return await send(request, stream, file_headers(listing, entry), span)
     finally:
         await stream.close()
+
+
+async def refs(request: web.Request) -> web.Response:
+    """The repo's branches as llama.cpp reads them (the `main` branch's commit), from the
+    listing of `main`: the store's while it is fresh, else upstream's (once per ttl)."""
+    repo = _repo(request)
+    listing = await request.app[MIRROR].listing(repo, "main", _auth(request))
+    return respond(RepoRefs.of(listing, "main"))
+
+
+async def gguf_manifest(request: web.Request) -> web.Response:
+    """The GGUF file (and vision projector) a quantization tag names, from the listing of
+    `main`, as the Hub's manifest for older llama.cpp's `-hf` (gguf.py)."""
+    repo = _repo(request, "model")
+    tag = request.match_info.get("tag") or LATEST
+    listing = await request.app[MIRROR].listing(repo, "main", _auth(request))
+    try:
+        model, projector = choose(listing.files, tag)
+    except LookupError as exc:
+        raise InvalidInput(f"{repo}: {exc}") from None
+    return respond(
+        GgufManifest(
+            ggufFile=GgufFile.of(model), mmprojFile=GgufFile.of(projector) if projector else None
+        )
+    )
+
+
+async def xet_token(request: web.Request) -> web.Response:
+    """Refused with the reason (problems.XET_REFUSED): the cache serves no Xet storage."""
+    log.info(
+        "hub.xet_refused",
+        repo=request.match_info["repo"],
+        user_agent=request.headers.get("User-Agent"),
+    )
+    return hub_error(XET_STATUS, XET_REFUSED, "XetNotServed")

@@ -1,8 +1,9 @@
 """How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
 `allowWrite`, the job's volumes), command, environment with earlier ops' results filled in
-(`fill`), `HF_ENDPOINT` at the daemon's Hub endpoint (unless the job sets its own), whether it
-gets a GPU (`docker.gpu`), the job's network and its `aliases` there, and its `restart_policy`
-as the engine's.
+(`fill`), `HF_ENDPOINT` and its companions at the daemon's Hub endpoint (hub_env.py; the job's
+own values win, and its record says when they take it around the cache), whether it gets a GPU
+(`docker.gpu`), the job's network and its `aliases` there, and its `restart_policy` as the
+engine's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..store import Lease
 from .context import OpContext
 from .definition import RestartOnFailure, RestartPolicy
 from .fill import Filler
+from .hub_env import bypass_reason, hub_variables
 from .models import OpRecord
 from .names import container_name, op_key, volume_name
 from .spec import RunOp, mount_target
@@ -34,7 +36,7 @@ async def container_spec(
     args = op.args
     binds, volumes = await _mounts(ctx, op, record, leases)
     env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
-    extra_hosts = await _hub(ctx, env)
+    extra_hosts = await _hub(ctx, op, record, env)
     fill = Filler(ctx.results_of, lambda op_id: container_name(ctx.job_id, op_id))
 
     def filled(items: list[str] | None) -> list[str] | None:
@@ -60,15 +62,22 @@ async def container_spec(
     )
 
 
-async def _hub(ctx: OpContext, env: dict[str, str]) -> list[str]:
-    """Point the container at the daemon's Hub endpoint (its weights come through the store),
-    unless the job names an `HF_ENDPOINT` of its own; the host entry its name needs."""
+async def _hub(ctx: OpContext, op: RunOp, record: OpRecord, env: dict[str, str]) -> list[str]:
+    """Point the container at the daemon's Hub endpoint (its weights come through the store):
+    `HF_ENDPOINT` and its companions, each unless the job sets it; the host entry the
+    endpoint's name needs. A job whose own variables go around the cache is told so."""
+    reason = bypass_reason(env)
+    if reason is not None:
+        log.info("op.hub_bypassed", job_id=ctx.job_id, op=op.id, reason=reason)
+        record.hub_bypassed = reason
     if ctx.parts.hub is None or "HF_ENDPOINT" in env:
         return []
     hub = await ctx.parts.hub()
     if hub is None:
         return []
-    env["HF_ENDPOINT"], extra_host = hub
+    url, extra_host = hub
+    for name, value in hub_variables(url).items():
+        env.setdefault(name, value)
     return [extra_host]
 
 

@@ -115,6 +115,9 @@ class OpRecord(_Record):
     """How often the engine restarted the container under its `restart_policy`."""
     not_acted_on: list[str] = Field(default_factory=list)
     """What the op's definition asks that the daemon accepts but does not do."""
+    hub_bypassed: str | None = None
+    """Why the op's Hub downloads go around the cache (the job sets `HF_ENDPOINT`, offline
+    mode...): None when they go through it."""
 
     @property
     def final(self) -> bool:

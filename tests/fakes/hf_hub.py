@@ -13,7 +13,10 @@ check that the token never leaves the hub). What it implements:
 - errors as `X-Error-Code`: `RepoNotFound` (401 without a token, 404), `RevisionNotFound`,
   `EntryNotFound` (with `X-Repo-Commit`), `GatedRepo` (401 without a token);
 - the content host honours `Range` and takes injected faults (see faults.py).
-It never sends Xet headers, so clients use plain HTTP.
+It never sends Xet headers, so clients use plain HTTP. A repo committed with `xet=True` has
+`xetHash` in its tree entries (as the Hub's, for files in Xet storage), and the hub answers
+`xet-read-token` with a token for a Xet CAS host of its own that only counts what reaches it
+(`cas_traffic`): a client that went there has left plain HTTP.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class HubRepo:
     refs: dict[str, str] = field(default_factory=dict)
     gated: bool = False
     private: bool = False
+    xet: bool = False
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.refs:
@@ -81,6 +85,8 @@ class FakeHub:
         self.down = False
         self.url = servers.serve(self._hub_app())
         self.cdn_url = servers.serve(self._cdn_app())
+        self.cas_traffic = Traffic()
+        self.cas_url = servers.serve(self._cas_app())
         self._by_sha: dict[str, Content] = {}
 
     # -- building repos -------------------------------------------------------------------
@@ -96,10 +102,12 @@ class FakeHub:
         private: bool = False,
         keep: bool = False,
         repo_type: str = "model",
+        xet: bool = False,
     ) -> str:
         """Commit `files` to `branch` (replacing the tree, or on top of it with keep=True)."""
         key = repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}"
         repo = self.repos.setdefault(key, HubRepo(repo_id, gated=gated, private=private))
+        repo.xet = repo.xet or xet
         base = dict(repo.commits.get(repo.refs.get(branch, ""), {})) if keep else {}
         lfs = (
             lfs
@@ -134,6 +142,7 @@ class FakeHub:
         app.router.add_get(f"{api}/tree/{{rev}}", self._tree)
         app.router.add_get(f"{api}/tree/{{rev}}/{{path:.+}}", self._tree)
         app.router.add_post(f"{api}/paths-info/{{rev}}", self._paths_info)
+        app.router.add_get(f"{api}/xet-read-token/{{rev}}", self._xet_token)
         app.router.add_get(api, self._info)
         resolve = f"{repo}/resolve/{{rev}}/{{path:.+}}"
         app.router.add_route("*", f"/{{kind:datasets}}/{resolve}", self._resolve)
@@ -234,7 +243,8 @@ class FakeHub:
         recursive = request.query.get("recursive") in ("1", "true", "True")
         listed = (repo.repo_id, commit, prefix, recursive)
         if self._listed[0] != listed:  # paging through one tree: list it once, not per page
-            self._listed = (listed, _tree_entries(repo.commits[commit], prefix, recursive))
+            entries = _tree_entries(repo.commits[commit], prefix, recursive)
+            self._listed = (listed, [_with_xet(e) for e in entries] if repo.xet else entries)
         entries = self._listed[1]
         if prefix and not entries and prefix not in repo.commits[commit]:
             return self._error(404, "EntryNotFound", f"{prefix} does not exist", commit)
@@ -278,6 +288,29 @@ class FakeHub:
             return web.Response(status=302, headers=headers)
         return await send_content(request, hub_file.content, None, self.traffic, headers)
 
+    async def _xet_token(self, request: web.Request) -> web.Response:
+        found = self._find(request, files=True)
+        if isinstance(found, web.Response):
+            return found
+        headers = {
+            "X-Xet-Cas-Url": self.cas_url,
+            "X-Xet-Access-Token": "xet-test-token",
+            "X-Xet-Token-Expiration": "4102444800",
+        }
+        return web.json_response(
+            {"casUrl": self.cas_url, "accessToken": "xet-test-token", "exp": 4102444800},
+            headers=headers,
+        )
+
+    def _cas_app(self) -> web.Application:
+        """A Xet CAS host that refuses everything and counts what reached it."""
+        app = web.Application(middlewares=[self._count(self.cas_traffic)])
+        app.router.add_route("*", "/{path:.*}", self._cas)
+        return app
+
+    async def _cas(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, text="no such xorb")
+
     # -- the content host ---------------------------------------------------------------
 
     def _cdn_app(self) -> web.Application:
@@ -292,6 +325,14 @@ class FakeHub:
             return web.Response(status=404, text="no such object")
         headers = {"ETag": f'"{sha}"', "Content-Type": "application/octet-stream"}
         return await send_content(request, content, self.faults.get(sha), self.cdn_traffic, headers)
+
+
+def _with_xet(entry: dict[str, object]) -> dict[str, object]:
+    """A tree entry as the Hub gives it for a file in Xet storage (LFS files here)."""
+    lfs = entry.get("lfs")
+    if not isinstance(lfs, dict):
+        return entry
+    return entry | {"xetHash": hashlib.sha256(f"xet:{lfs['oid']}".encode()).hexdigest()}
 
 
 def _tree_entries(

@@ -5,6 +5,7 @@ there). A fresh engine's case (no `docker0` before it): test_hub_fresh_engine.py
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -144,12 +145,68 @@ def test_the_containers_listener_serves_the_hub_and_nothing_of_the_api(
     assert requests.get(f"http://{bound}/hf/api/models/{REPO}", timeout=10).status_code == 200
 
 
-def test_a_job_that_sets_hf_endpoint_keeps_its_own(daemon: DaemonProcess) -> None:
+def test_a_container_gets_the_companions_and_llama_cpp_finds_its_file(
+    daemon: DaemonProcess, hub: FakeHub
+) -> None:
+    """`HF_HUB_DISABLE_XET=1` and `MODEL_ENDPOINT` beside `HF_ENDPOINT`; llama.cpp's requests
+    (its paths, User-Agent and Accept) from inside the container, under `MODEL_ENDPOINT`."""
+    quant = Content.generated(MB, seed=602)
+    hub.commit(
+        "hubtest/container-GGUF",
+        {"m-Q4_K_M.gguf": Content.generated(MB, seed=603), "m-Q8_0.gguf": quant},
+    )
+    get = 'wget -q -U llama-cpp/b7123 --header "Accept: application/json" -O -'
     record = run_job(
-        daemon, op("own", "echo $HF_ENDPOINT", env={"HF_ENDPOINT": "http://mirror.example/hf"})
+        daemon,
+        op(
+            "llama",
+            'echo "$HF_HUB_DISABLE_XET"; echo "$MODEL_ENDPOINT"; echo "$HF_ENDPOINT";'
+            f' {get} "${{MODEL_ENDPOINT}}api/models/hubtest/container-GGUF/refs"; echo;'
+            f' {get} "${{MODEL_ENDPOINT}}v2/hubtest/container-GGUF/manifests/q8_0"; echo;'
+            " wget -q -U llama-cpp/b7123 -O /tmp/m"
+            ' "${MODEL_ENDPOINT}hubtest/container-GGUF/resolve/main/m-Q8_0.gguf"'
+            " && sha256sum /tmp/m",
+        ),
     )
     assert record["state"] == "completed", record
-    assert daemon.job_logs(record["id"]) == "http://mirror.example/hf\n"
+    assert "hub_bypassed" not in record["ops"][0] or record["ops"][0]["hub_bypassed"] is None
+    xet, model_endpoint, hf_endpoint, refs, manifest, digest = daemon.job_logs(
+        record["id"]
+    ).splitlines()
+    assert xet == "1"
+    assert model_endpoint == hf_endpoint + "/"
+    commit = hub.repos["hubtest/container-GGUF"].refs["main"]
+    assert json.loads(refs)["branches"][0]["targetCommit"] == commit
+    assert json.loads(manifest)["ggufFile"]["rfilename"] == "m-Q8_0.gguf"
+    assert digest.split()[0] == quant.sha256
+
+
+def test_a_job_that_sets_its_own_endpoint_or_offline_mode_keeps_it_and_is_told(
+    daemon: DaemonProcess,
+) -> None:
+    show = "echo ${HF_ENDPOINT:-unset} ${HF_HUB_DISABLE_XET:-unset} ${MODEL_ENDPOINT:-unset}"
+    record = run_job(
+        daemon,
+        op("own", show, env={"HF_ENDPOINT": "http://mirror.example/hf"}),
+        op("offline", show, env={"HF_HUB_OFFLINE": "1"}),
+        op("llama", show, env={"MODEL_ENDPOINT": "http://models.example/"}),
+    )
+    assert record["state"] == "completed", record
+    ops = {o["id"]: o for o in record["ops"]}
+    assert daemon.job_logs(record["id"], op="own") == "http://mirror.example/hf unset unset\n"
+    assert ops["own"]["hub_bypassed"] == (
+        "the job sets HF_ENDPOINT: its Hub clients download from it, not the cache"
+    )
+    injected, xet, model_endpoint = daemon.job_logs(record["id"], op="offline").split()
+    assert injected.startswith("http://nosana-cache.internal:")
+    assert (xet, model_endpoint) == ("1", injected + "/")
+    assert ops["offline"]["hub_bypassed"] == (
+        "the job sets HF_HUB_OFFLINE: its Hub clients read only their own cache"
+    )
+    assert daemon.job_logs(record["id"], op="llama").split()[2] == "http://models.example/"
+    assert "MODEL_ENDPOINT" in ops["llama"]["hub_bypassed"]
+    logged = [line for line in daemon.log().splitlines() if '"op.hub_bypassed"' in line]
+    assert any(record["id"] in line and "HF_HUB_OFFLINE" in line for line in logged), logged
 
 
 def test_mirror_off_turns_it_all_off(

@@ -77,6 +77,7 @@ def test_every_answer_a_client_can_get_is_the_schema_the_document_gives(
     with and without an entry; readiness both ways; problems with and without field errors,
     with and without a kind)."""
     hub.commit("org/documented", {"config.json": b"{}", "weights.bin": b"w" * 300_000})
+    hub.commit("org/documented-gguf", {"m-Q4_K_M.gguf": b"g" * 1000, "mmproj-m-f16.gguf": b"p"})
     market = FakeMarket(servers)
     market.serve(
         {
@@ -171,6 +172,10 @@ def _exercise(url: str, document: Document, market: FakeMarket) -> set[tuple[str
         ("POST", "/hf/api/{kind}/{org}/{name}/paths-info/{revision}", 200),
         ("GET", "/hf/{org}/{name}/resolve/{revision}/{path}", 200),
         ("GET", "/hf/{org}/{name}/resolve/{revision}/{path}", 404),
+        ("GET", "/hf/api/{kind}/{org}/{name}/refs", 200),
+        ("GET", "/hf/v2/{org}/{name}/manifests/{tag}", 200),
+        ("GET", "/hf/v2/{org}/{name}/manifests/{tag}", 400),
+        ("GET", "/hf/api/{kind}/{org}/{name}/xet-read-token/{revision}", 501),
     }
 
 
@@ -185,6 +190,11 @@ def _exercise_hub(check: Callable[..., Any]) -> None:
     check("GET", "/hf/org/documented/resolve/main/config.json", token=None)
     check("HEAD", "/hf/org/documented/resolve/main/weights.bin", token=None)
     check("GET", "/hf/org/documented/resolve/main/absent.bin", token=None)  # EntryNotFound
+    assert check("GET", f"{hub}/refs", token=None)["branches"]
+    gguf = check("GET", "/hf/v2/org/documented-gguf/manifests/latest", token=None)
+    assert gguf["mmprojFile"]["rfilename"] == "mmproj-m-f16.gguf"
+    check("GET", "/hf/v2/org/documented-gguf/manifests/Q8_0", token=None)  # 400: no such tag
+    check("GET", f"{hub}/xet-read-token/main", token=None)  # 501 XetNotServed
 
 
 def _exercise_jobs(check: Callable[..., Any]) -> None:

@@ -1,6 +1,6 @@
 """One huggingface_hub operation, run by whichever huggingface_hub the interpreter has (see
-hf_clients.py); prints one JSON line. Standard library and huggingface_hub only: the old
-client's venv has nothing else.
+hf_clients.py); prints one JSON line. Standard library, huggingface_hub and (for `config` and
+`weights`) transformers only: the clients' venvs have nothing else.
 
     python hf_client_script.py '{"op": "snapshot", "repo": "org/name", ...}'
 """
@@ -35,9 +35,26 @@ def entry(item: Any) -> dict[str, Any]:
     }
 
 
+def with_transformers(op: dict[str, Any]) -> dict[str, Any]:
+    """transformers' own way to the Hub, without torch: `AutoConfig.from_pretrained` (what
+    every `from_pretrained` reads first) and `cached_file` for a weights file (what
+    `from_pretrained` calls for `model.safetensors`)."""
+    from transformers import AutoConfig  # type: ignore[import-not-found]  # its venv has it
+    from transformers.utils import cached_file  # type: ignore[import-not-found]
+
+    if op["op"] == "config":
+        config = AutoConfig.from_pretrained(op["repo"], revision=op.get("revision"))
+        return {"model_type": config.model_type, "hidden_size": config.hidden_size}
+    path = cached_file(op["repo"], op["filename"], revision=op.get("revision"))
+    with open(path, "rb") as handle:
+        return {"sha256": hashlib.sha256(handle.read()).hexdigest(), "path": path}
+
+
 def run(op: dict[str, Any]) -> dict[str, Any]:
     import huggingface_hub as hf
 
+    if op["op"] in ("config", "weights"):
+        return with_transformers(op)
     common = {"repo_type": op.get("repo_type", "model"), "revision": op.get("revision")}
     token = op.get("token", False)
     if op["op"] == "snapshot":

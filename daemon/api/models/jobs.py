@@ -120,7 +120,9 @@ class Op:
     for an op that exposes nothing, else `starting` until its checks have passed (then
     `ready_at` is set), `healthy`, or `unhealthy` while a continuous check fails;
     `health_detail` names the check that is failing. `not_acted_on` lists what the definition
-    asks of this op that the daemon accepts but does not do."""
+    asks of this op that the daemon accepts but does not do. `hub_bypassed` says why the op's
+    Hugging Face downloads go around the cache (its own `HF_ENDPOINT`, offline mode...), None
+    when its containers are pointed at the daemon's Hub endpoint."""
 
     id: str
     type: Literal["container/run", "container/create-volume"]
@@ -143,6 +145,7 @@ class Op:
     device_requests: list[dict[str, Any]]
     warnings: list[str]
     not_acted_on: list[str]
+    hub_bypassed: str | None
 
     @classmethod
     def of(cls, op: OpRecord, *, private: bool = False, listing: bool = False) -> Op:
@@ -170,6 +173,7 @@ class Op:
             device_requests=op.device_requests,
             warnings=op.warnings,
             not_acted_on=op.not_acted_on,
+            hub_bypassed=op.hub_bypassed,
         )
 
 

@@ -209,6 +209,7 @@ ADDED_TO_OPS: dict[str, Any] = {
     "health_detail": None,
     "restarts": 0,
     "not_acted_on": [],
+    "hub_bypassed": None,
 }
 ADDED_TO_TIMINGS = {"ready_seconds": None}
 
