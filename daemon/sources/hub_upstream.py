@@ -238,4 +238,6 @@ def _json_object(response: Response) -> dict[str, Any]:
 
 def _next_page(response: Response) -> str | None:
     match = _NEXT_LINK.search(response.headers.get("Link", ""))
-    return str(response.url.join(URL(match.group(1)))) if match else None
+    if match is None:
+        return None
+    return str(response.url.join(URL(match.group(1), encoded=True)))  # its cursor, byte for byte

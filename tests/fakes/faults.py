@@ -41,6 +41,10 @@ class Faults:
     hold: threading.Event | None = None
     """Send `hold_after` bytes, then nothing more until the test sets `hold`: an upstream
     the test holds still while it does something in between (no timing involved)."""
+    held: threading.Event = field(default_factory=threading.Event)
+    """Set once the body is held, so the test knows the upstream has got there."""
+    drop_at_release: bool = False
+    """Once `hold` is set, drop the held connection instead of sending the rest (once)."""
 
 
 @dataclass
@@ -110,8 +114,13 @@ async def send_content(
             return response
         if faults.hold is not None and faults.hold_after is not None:
             chunk, sent = await hold_back(
-                response, chunk, sent, faults.hold_after, faults.hold, traffic
+                response, chunk, sent, faults.hold_after, faults.hold, traffic, faults.held
             )
+            if faults.drop_at_release and sent >= faults.hold_after:
+                faults.drop_at_release = False
+                assert request.transport is not None
+                request.transport.abort()
+                return response
         stalling = faults.stall_after is not None and faults.stall_times > 0
         if stalling and faults.stall_after is not None and sent + len(chunk) > faults.stall_after:
             faults.stall_times -= 1
@@ -140,9 +149,10 @@ async def hold_back(
     hold_after: int,
     hold: threading.Event,
     traffic: Traffic,
+    held: threading.Event | None = None,
 ) -> tuple[bytes, int]:
-    """Send up to exactly `hold_after` bytes, then wait for `hold`; what of `chunk` is left,
-    and the bytes sent so far."""
+    """Send up to exactly `hold_after` bytes, then wait for `hold` (setting `held`); what of
+    `chunk` is left, and the bytes sent so far."""
     if hold.is_set():
         return chunk, sent
     cut = hold_after - sent
@@ -151,6 +161,8 @@ async def hold_back(
         sent, chunk = sent + cut, chunk[cut:]
         traffic.body_bytes += cut
     if sent >= hold_after:
+        if held is not None:
+            held.set()
         await asyncio.to_thread(hold.wait, HOLD_LIMIT)
     return chunk, sent
 

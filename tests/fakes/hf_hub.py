@@ -12,7 +12,9 @@ check that the token never leaves the hub). What it implements:
   id; LFS files `302` to the content host with `X-Linked-Etag` (sha256) and `X-Linked-Size`;
 - errors as `X-Error-Code`: `RepoNotFound` (401 without a token, 404), `RevisionNotFound`,
   `EntryNotFound` (with `X-Repo-Commit`), `GatedRepo` (401 without a token);
-- the content host honours `Range` and takes injected faults (see faults.py).
+- the content host honours `Range` and takes injected faults (see faults.py); with a `bridge`
+  (cas_bridge.py) LFS files redirect there instead, to signed URLs that expire, as the real
+  Hub's do.
 It never sends Xet headers, so clients use plain HTTP. A repo committed with `xet=True` has
 `xetHash` in its tree entries (as the Hub's, for files in Xet storage), and the hub answers
 `xet-read-token` with a token for a Xet CAS host of its own that only counts what reaches it
@@ -29,6 +31,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from .cas_bridge import CasBridge
 from .content import Content
 from .faults import Faults, Traffic, send_content
 from .server import ThreadedServers
@@ -74,8 +77,16 @@ class HubRepo:
 class FakeHub:
     """The hub and its content host, each on a free loopback port."""
 
-    def __init__(self, servers: ThreadedServers, *, token: str = "hf_test_token") -> None:
+    def __init__(
+        self,
+        servers: ThreadedServers,
+        *,
+        token: str = "hf_test_token",
+        bridge: CasBridge | None = None,
+    ) -> None:
         self.token = token
+        self.bridge = bridge
+        """Where LFS files redirect to, signed and expiring, instead of the content host."""
         self.repos: dict[str, HubRepo] = {}
         self.faults: dict[str, Faults] = {}
         self.traffic = Traffic()
@@ -280,8 +291,11 @@ class FakeHub:
         headers = {"X-Repo-Commit": commit, "ETag": f'"{hub_file.oid}"'}
         if hub_file.lfs:
             sha = hub_file.content.sha256
+            location = f"{self.cdn_url}/lfs/{sha}?repo={quote(repo.repo_id)}"
+            if self.bridge is not None:
+                location = self.bridge.signed_url(hub_file.content, path, repo.repo_id)
             headers |= {
-                "Location": f"{self.cdn_url}/lfs/{sha}?repo={quote(repo.repo_id)}",
+                "Location": location,
                 "X-Linked-Etag": f'"{sha}"',
                 "X-Linked-Size": str(hub_file.content.size),
             }

@@ -22,7 +22,8 @@ from ...aiotasks import all_or_nothing
 from ...errors import UpstreamAuthError, UpstreamError, UpstreamNotFound
 from ...store import BlobSink, Expected, FileSpec, Manifest
 from ..netguard import check_url
-from ..transfer import Signer, Transfer
+from ..redirects import Signer
+from ..transfer import Transfer
 from . import evidence
 from .clients import S3Clients
 from .control import ControlPlane, S3Object

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from yarl import URL
 
-from ..transfer import Signer
+from ..redirects import Signer
 from .places import Credentials
 
 

@@ -24,39 +24,12 @@ from tests.fakes.faults import Faults
 from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.fakes.static_host import StaticHost
+from tests.unit.sources.sinks import RecordingSink
 
 MB = 1024 * 1024
 PART = 3 * MIN_SPLIT
 """A file of two parts: the second, held after `MB` bytes, has more than `2 * MIN_SPLIT` left
 when the first ends, and its half less."""
-
-
-class RecordingSink:
-    """A `BlobSink` that keeps the bytes and the range of every write, and refuses a write
-    over bytes already written."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.data = bytearray(size)
-        self.writes: list[tuple[int, int]] = []
-        self._wrote = asyncio.Event()
-
-    def missing(self) -> list[tuple[int, int]]:
-        return [(0, self.size)]
-
-    async def write(self, offset: int, data: bytes) -> None:
-        end = offset + len(data)
-        again = [(s, e) for s, e in self.writes if s < end and offset < e]
-        assert not again, f"[{offset}, {end}) written again: {again}"
-        self.writes.append((offset, end))
-        self.data[offset:end] = data
-        self._wrote.set()
-
-    async def written(self, start: int, end: int) -> None:
-        """Return once a write has landed in `[start, end)`."""
-        while not any(start <= s < end for s, _ in self.writes):
-            self._wrote.clear()
-            await self._wrote.wait()
 
 
 @pytest.fixture
