@@ -14,6 +14,7 @@ from .models import (
     Health,
     MarketSummary,
     PeriodicTask,
+    RegistryStatus,
     SiteStatus,
     Status,
     StoreStatus,
@@ -49,6 +50,7 @@ async def status(request: web.Request) -> web.Response:
         site=SiteStatus.of(
             await site.report() if site is not None else None, context.cache.transfer_stats()
         ),
+        registry=RegistryStatus.of(context.registry),
     )
     return respond(body)
 
