@@ -42,12 +42,21 @@ def status(body: dict[str, Any]) -> str:
     else:
         lines.append("market   none")
     lines.append(_site(body.get("site") or {}))
+    lines.append(_registry(body.get("registry") or {}))
     in_flight = body.get("transfers", {}).get("in_flight", 0)
     lines.append(
         f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "
         f"{human_size(store.get('bytes_used', 0))}; {in_flight} transfer(s) in flight"
     )
     return "\n".join(lines)
+
+
+def _registry(registry: dict[str, Any]) -> str:
+    if not registry.get("enabled"):
+        return "registry off (registry.mirror = false)"
+    if registry.get("state") != "up":
+        return f"registry down: {registry.get('error')}"
+    return f"registry up: engines pull through http://{registry.get('address')}"
 
 
 def _site(site: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ with `--registry-mirror http://<the endpoint>`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -36,6 +37,8 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
 )
 MB = 1024 * 1024
+PRIVATE = "nosana/private"
+ALICE = "Basic " + base64.b64encode(b"alice:s3cret").decode()
 
 
 @dataclass
@@ -73,7 +76,9 @@ def endpoint(
     docker_peer: DockerPeer,  # publishes the standard images to the registry
 ) -> Iterator[Endpoint]:
     upstream = FaultyProxy(servers, registry.url)
-    gate = BearerGate(servers, upstream.url, users={"alice": "s3cret"}, private=frozenset())
+    gate = BearerGate(
+        servers, upstream.url, users={"alice": "s3cret"}, private=frozenset({PRIVATE})
+    )
     port = free_port()
     config: dict[str, dict[str, Any]] = {
         "docker": {"registry_mirrors": {"docker.io": gate.url}, "gpu": "none"},
@@ -226,3 +231,40 @@ def test_status_and_metrics_say_where_the_endpoint_is(endpoint: Endpoint) -> Non
     assert f"http://{status['address']}" == endpoint.url
     metrics = ask(f"{endpoint.daemon.url}/metrics").body.decode()
     assert f'nosana_cache_registry_up{{address="{status["address"]}"}} 1.0' in metrics
+
+
+def test_a_private_blob_is_served_only_with_its_credentials(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    data = os.urandom(MB)
+    digest = push_blob(registry.url, PRIVATE, data)
+    url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
+    refused = ask(url)
+    assert (refused.status, refused.code()) == (401, "UNAUTHORIZED")
+    assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+    allowed = ask(url, {"Authorization": ALICE})
+    assert allowed.status == 200
+    assert allowed.body == data
+    gets = blob_gets(endpoint.upstream)
+    assert ask(url, {"Authorization": ALICE}).body == data  # a hit, for the same credential
+    assert blob_gets(endpoint.upstream) == gets
+    # In the store now, and still not for a request without the credential, or another one.
+    assert ask(url).status == 401
+    wrong = "Basic " + base64.b64encode(b"alice:guess").decode()
+    assert ask(url, {"Authorization": wrong}).status == 401
+
+
+def test_with_upstream_down_cached_manifests_serve_and_others_fail_clearly(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    digest, _manifest = direct_manifest(registry, "library/ubuntu", "latest")
+    cached = f"{endpoint.url}/v2/library/ubuntu/manifests/{digest}"
+    assert ask(cached).status == 200
+    endpoint.upstream.faults["/v2/"] = Faults(fail_times=1000, fail_status=503)
+    try:
+        assert ask(cached).status == 200
+        down = ask(f"{endpoint.url}/v2/library/ubuntu/manifests/never-cached")
+        assert (down.status, down.code()) == (503, "UNAVAILABLE")
+        assert "unavailable" in json.loads(down.body)["errors"][0]["message"]
+    finally:
+        del endpoint.upstream.faults["/v2/"]
