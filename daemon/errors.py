@@ -17,6 +17,7 @@ map this tree to a status code or an exit code.
     │   ├── UnsafeUpstream           a URL or file name that would escape (SSRF, path escape)
     │   ├── AlreadyExists            a write that asked for a new object found one (HTTP 412)
     │   └── UpstreamUnavailable      temporary: network down, 5xx, timeouts (retryable)
+    │       └── UpstreamRateLimited  429: upstream's pull limit (a registry's TOOMANYREQUESTS)
     ├── StoreError                   the local store cannot do it
     │   ├── InsufficientSpace        not enough room even after eviction
     │   └── StoreCorrupted           a blob on disk does not match its digest
@@ -157,6 +158,14 @@ class AlreadyExists(UpstreamError):
 class UpstreamUnavailable(UpstreamError, TemporaryError):
     title = "Upstream unavailable"
     status = 503
+
+
+class UpstreamRateLimited(UpstreamUnavailable):
+    """Upstream said 429 and meant it (Docker Hub's pull limit): passed on to the client at
+    once rather than retried for minutes."""
+
+    title = "Too many requests upstream"
+    status = 429
 
 
 class StoreError(NosanaCacheError):

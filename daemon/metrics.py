@@ -56,6 +56,9 @@ class Snapshot:
     site_herd_waits: int = 0
     site_uploads_pending: int = 0
     fenced: bool = False
+    registry_configured: bool = False
+    registry_up: bool = False
+    registry_address: str = ""
 
 
 class Metrics:
@@ -160,6 +163,14 @@ def _site(s: Snapshot) -> Iterable[Metric]:
         "1 while job containers are fenced off private networks (docker.fence), else 0",
         value=1 if s.fenced else 0,
     )
+    registry = GaugeMetricFamily(
+        "nosana_cache_registry_up",
+        "1 while the registry endpoint listens (registry.listen; address label), else 0",
+        labels=["address"],
+    )
+    if s.registry_configured:
+        registry.add_metric([s.registry_address], 1 if s.registry_up else 0)
+    yield registry
     yield GaugeMetricFamily(
         "nosana_cache_site_up",
         "1 while the site store answers (0 when it does not, or is not configured)",

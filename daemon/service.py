@@ -4,6 +4,7 @@ Start-up order: store (with crash recovery) → sources (HTTP sessions) → the 
 `site.store` is set (its uploads left owing resume) → cache → Docker engine (absent is fine) →
 images → the fence around job containers (checked, installed where this process may) →
 the Hub endpoint and its containers' listener (bound once the engine says where) →
+the registry endpoint on `registry.listen` →
 job records → runner (re-attaching jobs the last run left) → downloads the last run left
 unfinished → market (its kept list; the fetch is scheduled) → scheduler (store sweep, job
 expiry, market refresh) → API listeners.
@@ -40,6 +41,7 @@ from .market import Market
 from .memory import keep_memory_flat
 from .metrics import Metrics
 from .notify import Notifier
+from .registry import RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
 from .settings import Settings
 from .site import Site
@@ -123,6 +125,7 @@ class Service:
         fence = Fence(settings)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
+        registry = await self._registry(stack, store, sources)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -150,6 +153,7 @@ class Service:
             hub=hub,
             listener=self.listener,
             fence=fence,
+            registry=registry,
         )
 
     def _runner(
@@ -186,6 +190,19 @@ class Service:
         )
         stack.push_async_callback(self.listener.close)
         return hub
+
+    async def _registry(
+        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources
+    ) -> RegistryListener | None:
+        """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`)."""
+        settings = self.settings.registry
+        if not settings.mirror:
+            return None
+        mirror = RegistryMirror(store, sources.registry)
+        listener = RegistryListener(registry_app(mirror), settings.listen)
+        stack.push_async_callback(listener.close)
+        await listener.start()
+        return listener
 
 
 def _housekeeping(

@@ -54,6 +54,8 @@ class DaemonProcess:
             "api": {"listen": [f"127.0.0.1:{self.port}"]},
             # Test daemons share the engines' docker0: never fight over one port.
             "huggingface": {"mirror_port": 0},
+            # Nor over the registry endpoint's port (status says where it is).
+            "registry": {"listen": "127.0.0.1:0"},
             # The fence changes the host's firewall: only tests/integration/test_fence.py
             # puts it up (and takes it down again).
             "docker": {"fence": "off"},

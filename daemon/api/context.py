@@ -14,6 +14,7 @@ from ..hub import ContainerListener, HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
+from ..registry import RegistryListener
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -35,6 +36,8 @@ class ApiContext:
     """Its listener for job containers, with the endpoint."""
     fence: Fence | None = None
     """The fence around job containers (`docker.fence`)."""
+    registry: RegistryListener | None = None
+    """The registry endpoint's listener, unless `registry.mirror` is off."""
     started_at: float = field(default_factory=time.time)
 
 

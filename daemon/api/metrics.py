@@ -47,6 +47,10 @@ async def gather(context: ApiContext) -> Snapshot:
     snapshot.bytes_received = transfers.bytes_received
     snapshot.transfers_active = transfers.active
     snapshot.fetches_in_flight = store.transfers_in_flight()
+    if context.registry is not None:
+        snapshot.registry_configured = True
+        snapshot.registry_up = context.registry.address is not None
+        snapshot.registry_address = context.registry.address or str(context.registry.listener)
     if context.fence is not None:
         snapshot.fenced = (await context.fence.status()).state == "fenced"
     site = context.cache.site

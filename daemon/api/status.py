@@ -15,6 +15,7 @@ from .models import (
     HubListenerStatus,
     MarketSummary,
     PeriodicTask,
+    RegistryStatus,
     SiteStatus,
     Status,
     StoreStatus,
@@ -51,6 +52,7 @@ async def status(request: web.Request) -> web.Response:
         site=SiteStatus.of(
             await site.report() if site is not None else None, context.cache.transfer_stats()
         ),
+        registry=RegistryStatus.of(context.registry),
     )
     return respond(body)
 

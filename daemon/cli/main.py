@@ -16,6 +16,7 @@ from . import render
 from .common import Options, client_command, global_options, pass_options
 from .fence import fence
 from .jobs import jobs
+from .registry import registry
 from .resources import resources
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -169,6 +170,7 @@ def completion(shell: str) -> None:
 cli.add_command(resources)
 cli.add_command(jobs)
 cli.add_command(fence)
+cli.add_command(registry)
 
 
 def main(argv: list[str] | None = None) -> int:

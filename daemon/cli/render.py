@@ -44,6 +44,7 @@ def status(body: dict[str, Any]) -> str:
     else:
         lines.append("market   none")
     lines.append(_site(body.get("site") or {}))
+    lines.append(_registry(body.get("registry") or {}))
     in_flight = body.get("transfers", {}).get("in_flight", 0)
     lines.append(
         f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "
@@ -64,6 +65,14 @@ def _hub_listener(hub: dict[str, Any]) -> str:
     if state == "unbound":
         return f"hub      WARNING: job containers' listener not bound: {hub.get('detail')}"
     return f"hub      {state}: {hub.get('detail')}"
+
+
+def _registry(registry: dict[str, Any]) -> str:
+    if not registry.get("enabled"):
+        return "registry off (registry.mirror = false)"
+    if registry.get("state") != "up":
+        return f"registry down: {registry.get('error')}"
+    return f"registry up: engines pull through http://{registry.get('address')}"
 
 
 def _site(site: dict[str, Any]) -> str:

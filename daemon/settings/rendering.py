@@ -75,7 +75,7 @@ def effective_values(settings: Settings, *, mask_secrets: bool = True) -> dict[s
             elif isinstance(value, Path):
                 value = str(value)
             elif key == "listen":
-                value = [str(lst) for lst in value]
+                value = [str(lst) for lst in value] if isinstance(value, list) else str(value)
             elif isinstance(value, dict):
                 value = {
                     k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in value.items()

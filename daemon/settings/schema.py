@@ -105,6 +105,10 @@ def _listeners(value: Any) -> Any:
     return value
 
 
+def _one_listener(value: Any) -> Any:
+    return Listener.parse(value) if isinstance(value, str) else value
+
+
 class StoreSettings(Section):
     path: Path = Field(description="where blobs, views and the index live")
     host_path: Path | None = Field(
@@ -377,6 +381,31 @@ class SiteSettings(Section):
             )
 
 
+DEFAULT_REGISTRY_PORT = 9812
+"""Beside the API's 9810 and the containers' Hub listener 9811."""
+
+
+class RegistrySettings(Section):
+    mirror: bool = Field(
+        True,
+        description="serve the pull side of the OCI Distribution API from the store, for the "
+        "engines' registry mirrors",
+    )
+    listen: Annotated[Listener, BeforeValidator(_one_listener)] = Field(
+        default_factory=lambda: Listener(host="127.0.0.1", port=DEFAULT_REGISTRY_PORT),
+        description="HOST:PORT of the registry endpoint",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _tcp(cls, value: Listener) -> Listener:
+        """Engines reach a registry over TCP only; beyond loopback it would serve every
+        cached image (private ones only with their credentials) to the network."""
+        if value.unix_path is not None:
+            raise ValueError("the registry endpoint needs a TCP HOST:PORT")
+        return value
+
+
 class Settings(Section):
     store: StoreSettings
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -389,6 +418,7 @@ class Settings(Section):
     download: DownloadSettings = Field(default_factory=DownloadSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
 
 SECTIONS: dict[str, type[Section]] = {

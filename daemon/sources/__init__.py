@@ -14,6 +14,8 @@ from ..store import EntryRequest, Resolver
 from .hub_upstream import HubUpstream
 from .huggingface import HuggingFace
 from .ollama import Ollama
+from .registry import RegistrySource
+from .registry_upstream import RegistryUpstream
 from .s3 import S3
 from .transfer import Transfer, TransferStats
 
@@ -32,6 +34,8 @@ class Sources:
         """What the Hub endpoint (/hf) asks of the upstream Hub."""
         self.s3 = S3(settings.s3, self.transfer, clock)
         self.ollama = Ollama(settings.ollama, self.transfer)
+        self.registry = RegistrySource(RegistryUpstream(settings.docker, self.transfer))
+        """What the registry endpoint (/v2/) asks of upstream registries."""
 
     async def start(self) -> None:
         await self.transfer.start()

@@ -10,7 +10,7 @@ from ...store import SweepReport as StoreSweepReport
 from ...store import VerifyReport as StoreVerifyReport
 from ...wire import Instant, Omitted, body
 
-EntryType = Literal["hf", "s3", "ollama", "image"]
+EntryType = Literal["hf", "s3", "ollama", "image", "registry"]
 
 
 @body

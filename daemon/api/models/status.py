@@ -8,6 +8,7 @@ from ...engine.client import EngineStatus
 from ...fence import FenceStatus as FenceState
 from ...hub import ListenerReport
 from ...market import Market
+from ...registry import RegistryListener
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
 from ...store import Store, Usage
@@ -189,6 +190,24 @@ class PeriodicTask:
 
 
 @body
+class RegistryStatus:
+    """The registry endpoint (`registry.mirror`): whether it listens, and where engines point
+    their registry mirror (`http://<address>`)."""
+
+    enabled: bool
+    state: Literal["off", "up", "down"]
+    address: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, listener: RegistryListener | None) -> RegistryStatus:
+        if listener is None:
+            return cls(enabled=False, state="off", address=None, error=None)
+        state: Literal["up", "down"] = "up" if listener.address else "down"
+        return cls(enabled=True, state=state, address=listener.address, error=listener.error)
+
+
+@body
 class Status:
     """The daemon's version and uptime, and each component's state."""
 
@@ -202,3 +221,4 @@ class Status:
     market: MarketSummary
     scheduler: dict[str, PeriodicTask]
     site: SiteStatus
+    registry: RegistryStatus

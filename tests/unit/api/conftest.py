@@ -35,6 +35,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             "NOSANA_CACHE_STORE__MIN_FREE": "0",
             "NOSANA_CACHE_DOCKER__HOST": f"unix://{tmp_path}/no-docker.sock",
             "NOSANA_CACHE_DOCKER__FENCE": "off",  # the host's firewall is test_fence.py's
+            "NOSANA_CACHE_REGISTRY__LISTEN": "127.0.0.1:0",  # tests never share a port
         },
     )
     clock = ManualClock()

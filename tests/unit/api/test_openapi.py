@@ -54,7 +54,7 @@ def test_response_schemas_are_closed_and_keep_their_enums_and_nulls() -> None:
     entry = components["Entry"]
     assert set(entry["required"]) >= {"id", "type", "state", "path", "error", "progress"}
     assert "files" not in entry["required"]
-    assert entry["properties"]["type"]["enum"] == ["hf", "s3", "ollama", "image"]
+    assert entry["properties"]["type"]["enum"] == ["hf", "s3", "ollama", "image", "registry"]
     assert components["EntryState"]["enum"] == [
         "pending",
         "downloading",

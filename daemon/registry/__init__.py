@@ -1,0 +1,19 @@
+"""The registry endpoint: the pull side of the OCI Distribution API, served from the store.
+
+Engines are pointed at it as their registry mirror (Docker's `registry-mirrors`, containerd's
+`hosts.toml`, Podman's `registries.conf`): every manifest and layer they pull is fetched once
+per host, by the parallel, ranged, resumable, verified downloader, and streamed to them while
+it lands. Modules by role:
+
+    routes.py    the `/v2/` routes and the Distribution error format
+    names.py     which registry and repository a request means (`ns`, a host path segment)
+    mirror.py    tags, manifests and blobs out of the store (what the routes ask)
+    serving.py   a blob's headers, Range, and its bytes as they land
+    listener.py  its own listener (`registry.listen`)
+"""
+
+from .listener import RegistryListener
+from .mirror import RegistryMirror
+from .routes import registry_app
+
+__all__ = ["RegistryListener", "RegistryMirror", "registry_app"]

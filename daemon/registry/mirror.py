@@ -1,0 +1,148 @@
+"""The registry endpoint's work, behind its routes: tags, manifests and blobs out of the store.
+
+    manifest(repo, tag)     the tag's entry (its digest, once per ttl) → the manifest's
+    manifest(repo, digest)  the manifest's entry: a ready one is used however old (a digest
+                            names bytes that never change), so a digest asks upstream nothing
+    open_blob(repo, digest) a one-file entry read as it lands (store.open_file); its size is
+                            the store's, else a manifest's this endpoint served, else a HEAD
+
+While upstream cannot be asked, a tag resolves to the newest digest the store still has for it:
+cached images keep pulling with the registry down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError, UpstreamUnavailable
+from ..logs import get_logger
+from ..sources.registry import (
+    MANIFEST_FILE,
+    TAG_FILE,
+    RegistrySource,
+    Repository,
+    TagDocument,
+)
+from ..sources.registry_upstream import Credential
+from ..store import Entry, EntryRequest, FileStream, Resolver, Store
+from .names import is_digest
+
+log = get_logger(__name__)
+
+READ_HOLDER = "registry:read"
+"""The lease holder of what an engine is reading: a restarted daemon drops such leases."""
+KNOWN_SIZES = 65536
+"""Blob sizes remembered from the manifests served (so a blob miss asks upstream no HEAD)."""
+
+
+@dataclass(frozen=True)
+class ServedManifest:
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class RegistryMirror:
+    def __init__(self, store: Store, source: RegistrySource) -> None:
+        self.store = store
+        self.source = source
+        self._sizes: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    async def manifest(
+        self, repo: Repository, reference: str, credential: Credential | None
+    ) -> ServedManifest:
+        digest = reference
+        if not is_digest(reference):
+            digest = (await self._tag(repo, reference, credential)).digest
+        request, resolver = self.source.manifest(repo, digest, credential)
+        data, details = await self._read(request, resolver, MANIFEST_FILE, any_age=True)
+        self._remember(data, credential)
+        return ServedManifest(data, str(details.get("media_type", "")), digest)
+
+    async def blob_size(self, repo: Repository, digest: str, credential: Credential | None) -> int:
+        """A blob's size, from what is known here before asking upstream."""
+        entry = await self.store.lookup(self.source.blob_request(digest, credential), stale=True)
+        if entry is not None:
+            return entry.size_bytes
+        known = self._sizes.get((_fingerprint(credential), digest))
+        if known is not None:
+            return known
+        upstream = self.source.upstream
+        place = upstream.place(repo.registry)
+        return await upstream.head_blob(place, repo.name, digest, credential)
+
+    async def open_blob(
+        self, repo: Repository, digest: str, credential: Credential | None
+    ) -> FileStream:
+        """The blob's bytes: a hit, or fetched once and read as they land. Close it."""
+        size = await self.blob_size(repo, digest, credential)
+        request, spec, resolver = self.source.blob(repo, digest, size, credential)
+        return await self.store.open_file(request, resolver, spec, READ_HOLDER)
+
+    async def _tag(self, repo: Repository, tag: str, credential: Credential | None) -> TagDocument:
+        request, resolver = self.source.tag(repo, tag, credential)
+        try:
+            data, _details = await self._read(request, resolver, TAG_FILE)
+        except UpstreamUnavailable as exc:
+            entry = await self.store.lookup(request, stale=True)
+            stale = await self._file(entry, TAG_FILE) if entry is not None else None
+            if stale is None:
+                raise
+            log.warning("registry.stale_tag", image=f"{repo}:{tag}", error=exc.message)
+            data = stale
+        return TagDocument.from_bytes(data)
+
+    async def _read(
+        self, request: EntryRequest, resolver: Resolver, path: str, *, any_age: bool = False
+    ) -> tuple[bytes, dict[str, Any]]:
+        """The entry's one file and details: from the store (with `any_age`, a ready entry
+        however old), else fetched once."""
+        if any_age:
+            entry = await self.store.lookup(request, stale=True)
+            data = await self._file(entry, path) if entry is not None else None
+            if entry is not None and data is not None:
+                return data, entry.details
+        lease = await self.store.acquire(request, resolver, holder=READ_HOLDER)
+        try:
+            data = await self._file(lease.entry, path)
+        finally:
+            await self.store.release(lease)
+        if data is None:
+            raise StoreError(f"{request.source}: the entry has no {path}")
+        return data, lease.entry.details
+
+    async def _file(self, entry: Entry, path: str) -> bytes | None:
+        view = self.store.view_path(entry)
+        if view is None:
+            return None
+        try:
+            return await asyncio.to_thread(Path(view, path).read_bytes)
+        except OSError:
+            return None  # swept meanwhile: fetched again
+
+    def _remember(self, body: bytes, credential: Credential | None) -> None:
+        """The sizes of the blobs a manifest names (an index names manifests: skipped)."""
+        try:
+            document = json.loads(body)
+            descriptors = [document["config"], *document["layers"]]
+        except (ValueError, KeyError, TypeError):
+            return
+        fingerprint = _fingerprint(credential)
+        for descriptor in descriptors:
+            if not isinstance(descriptor, dict):
+                continue
+            digest, size = descriptor.get("digest"), descriptor.get("size")
+            if isinstance(digest, str) and isinstance(size, int) and size >= 0:
+                self._sizes[(fingerprint, digest)] = size
+                self._sizes.move_to_end((fingerprint, digest))
+        while len(self._sizes) > KNOWN_SIZES:
+            self._sizes.popitem(last=False)
+
+
+def _fingerprint(credential: Credential | None) -> str:
+    return credential.fingerprint if credential else ""

@@ -1,0 +1,161 @@
+"""The pull side of the OCI Distribution API, as an app of its own listener.
+
+    GET       /v2/                              the API is here (no authentication asked)
+    HEAD|GET  /v2/<name>/manifests/<reference>  by tag or digest: upstream's exact bytes,
+                                                Content-Type, Docker-Content-Digest
+    HEAD|GET  /v2/<name>/blobs/<digest>         Range (206), bytes as they land
+
+Handlers stay thin: they read the request (names.py), ask the mirror, and answer. Every error
+leaves in the Distribution error format (`{"errors": [{"code", "message", "detail"}]}`). A
+request's Basic `Authorization` is the credential used upstream for it; when upstream refuses
+without one, the answer is 401 with a Basic challenge, so a client that has credentials for
+this endpoint sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..errors import (
+    NosanaCacheError,
+    UnsafeUpstream,
+    UpstreamAuthError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+from ..logs import get_logger
+from ..sources.registry import Repository
+from ..sources.registry_upstream import Credential, RegistryUnknown
+from . import names
+from .mirror import RegistryMirror
+from .serving import Unsatisfiable, blob_headers, parse_range, send
+
+log = get_logger(__name__)
+
+MIRROR = web.AppKey("registry_mirror", RegistryMirror)
+API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def registry_app(mirror: RegistryMirror) -> web.Application:
+    app = web.Application(middlewares=[distribution_errors])
+    app[MIRROR] = mirror
+    app.router.add_get("/v2/", base)
+    app.router.add_get("/v2", base)
+    app.router.add_get("/v2/{name:.+}/manifests/{reference}", manifest)
+    app.router.add_get("/v2/{name:.+}/blobs/{digest}", blob)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def base(request: web.Request) -> web.Response:
+    return web.json_response({}, headers=API_VERSION)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _credential(request: web.Request) -> Credential | None:
+    header = request.headers.get("Authorization", "")
+    return Credential(header) if header[:6].lower() == "basic " else None
+
+
+def _repository(request: web.Request) -> Repository:
+    return names.repository(request.match_info["name"], request.query.get("ns"))
+
+
+async def manifest(request: web.Request) -> web.Response:
+    repo = _repository(request)
+    reference = names.reference(request.match_info["reference"])
+    served = await request.app[MIRROR].manifest(repo, reference, _credential(request))
+    headers = {
+        **API_VERSION,
+        "Docker-Content-Digest": served.digest,
+        "Content-Type": served.media_type,
+        "ETag": f'"{served.digest}"',
+    }
+    return web.Response(body=served.body, headers=headers)  # a HEAD's body is not sent
+
+
+async def blob(request: web.Request) -> web.StreamResponse:
+    repo = _repository(request)
+    digest = names.digest(request.match_info["digest"])
+    mirror, credential = request.app[MIRROR], _credential(request)
+    headers = blob_headers(digest)
+    if request.method == "HEAD":
+        response = web.StreamResponse(headers=headers)
+        response.content_length = await mirror.blob_size(repo, digest, credential)
+        await response.prepare(request)
+        return response
+    stream = await mirror.open_blob(repo, digest, credential)
+    try:
+        try:
+            span = parse_range(request.headers.get("Range"), stream.size)
+        except Unsatisfiable:
+            return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
+        whole = (0, stream.size, False)
+        return await send(request, stream, headers, (*span, True) if span else whole)
+    finally:
+        await stream.close()
+
+
+@web.middleware
+async def distribution_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return _error(404, "NAME_UNKNOWN", "no such route on the registry endpoint")
+        if exc.status == 405:
+            return _error(405, "UNSUPPORTED", "this endpoint serves pulls only")
+        raise
+    except NosanaCacheError as exc:
+        status, code = _status_and_code(exc, request.path)
+        log.info("registry.refused", path=request.path, status=status, code=code, error=exc.message)
+        answer = _error(status, code, exc.message)
+        if isinstance(exc, UpstreamAuthError):
+            answer.headers["WWW-Authenticate"] = 'Basic realm="nosana-cache"'
+        if isinstance(exc, UpstreamRateLimited) and exc.delay:
+            answer.headers["Retry-After"] = str(int(exc.delay))
+        return answer
+    log.debug(
+        "registry.request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    return response
+
+
+def _status_and_code(exc: NosanaCacheError, path: str) -> tuple[int, str]:
+    if isinstance(exc, names.BadRequest):
+        return 400, exc.code
+    if isinstance(exc, RegistryUnknown):
+        return 404, exc.code
+    if isinstance(exc, UpstreamNotFound):
+        return 404, "BLOB_UNKNOWN" if "/blobs/" in path else "MANIFEST_UNKNOWN"
+    if isinstance(exc, UpstreamAuthError):
+        return 401, "UNAUTHORIZED"
+    if isinstance(exc, UpstreamRateLimited):
+        return 429, "TOOMANYREQUESTS"
+    if isinstance(exc, UpstreamUnavailable):
+        return 503, "UNAVAILABLE"
+    if isinstance(exc, UnsafeUpstream):
+        return 403, "DENIED"
+    return (exc.status if exc.status >= 500 else 502), "UNKNOWN"
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {"errors": [{"code": code, "message": message, "detail": None}]}
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json",
+        headers=API_VERSION,
+    )  # fmt: skip

@@ -1,0 +1,199 @@
+"""What the registry endpoint keeps in the store, as store requests and resolvers.
+
+Three kinds of one-file entries, each of type `registry`:
+
+- a tag: `tag.json` (`{digest, media_type, size}`), given inline, its version the digest: a
+  tag resolves to a manifest digest once per ttl (a HEAD upstream), as an HF revision does;
+- a manifest, by digest: upstream's exact bytes (`manifest`), given inline, checked against
+  the digest; its media type in the entry's details;
+- a blob, by digest: `blob`, fetched through transfer.py and verified against its sha256 as
+  it streams, readable while it lands.
+
+Manifests and blobs are addressed by digest alone, whatever registry or repository named
+them: the same base layer under two images is one entry, fetched once. A pull with
+credentials is keyed by their fingerprint as well, so a request without them never finds
+what they fetched (it asks upstream, which refuses it as it would have).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import StoreError
+from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from .identity import canonical
+from .registry_upstream import Credential, Place, RegistryUpstream
+
+TYPE = "registry"
+TAG_FILE = "tag.json"
+MANIFEST_FILE = "manifest"
+BLOB_FILE = "blob"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A repository of a registry, as the registry endpoint was asked for it."""
+
+    registry: str  # canonical: docker.io for Docker Hub
+    name: str  # e.g. library/ubuntu
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+
+@dataclass(frozen=True)
+class TagDocument:
+    digest: str
+    media_type: str
+    size: int
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.__dict__, sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TagDocument:
+        try:
+            document: Any = json.loads(data)
+            return cls(str(document["digest"]), str(document["media_type"]), int(document["size"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"a registry tag entry is damaged: {exc!r}") from exc
+
+
+def _identity(kind: str, credential: Credential | None, **fields: str) -> str:
+    identity = {"type": TYPE, "kind": kind, **fields}
+    if credential is not None:
+        identity["credential"] = credential.fingerprint
+    return canonical(identity)
+
+
+def inline(path: str, data: bytes) -> FileSpec:
+    expected = Expected(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return FileSpec(path=path, expected=expected, data=data)
+
+
+class RegistrySource:
+    """Store requests for the registry endpoint's tags, manifests and blobs."""
+
+    def __init__(self, upstream: RegistryUpstream) -> None:
+        self.upstream = upstream
+
+    def tag(
+        self, repo: Repository, tag: str, credential: Credential | None
+    ) -> tuple[EntryRequest, _TagResolver]:
+        key = _identity("tag", credential, registry=repo.registry, name=repo.name, tag=tag)
+        request = EntryRequest(key=key, type=TYPE, source=f"{repo}:{tag} (tag)")
+        return request, _TagResolver(self.upstream, repo, tag, credential)
+
+    def manifest(
+        self, repo: Repository, digest: str, credential: Credential | None
+    ) -> tuple[EntryRequest, _ManifestResolver]:
+        key = _identity("manifest", credential, digest=digest)
+        request = EntryRequest(key=key, type=TYPE, source=f"{repo}@{digest} (manifest)")
+        return request, _ManifestResolver(self.upstream, repo, digest, credential)
+
+    def blob(
+        self, repo: Repository, digest: str, size: int, credential: Credential | None
+    ) -> tuple[EntryRequest, FileSpec, _BlobResolver]:
+        key = _identity("blob", credential, digest=digest)
+        request = EntryRequest(key=key, type=TYPE, source=f"{repo}@{digest} (blob)")
+        spec = FileSpec(
+            path=BLOB_FILE,
+            expected=Expected(size=size, sha256=digest.removeprefix("sha256:")),
+        )
+        return request, spec, _BlobResolver(self.upstream, repo, digest, spec, credential)
+
+    def blob_request(self, digest: str, credential: Credential | None) -> EntryRequest:
+        """A blob's identity alone: to look it up before its size is known."""
+        key = _identity("blob", credential, digest=digest)
+        return EntryRequest(key=key, type=TYPE, source=f"{digest} (blob)")
+
+
+class _Resolver:
+    def __init__(
+        self, upstream: RegistryUpstream, repo: Repository, credential: Credential | None
+    ) -> None:
+        self.upstream = upstream
+        self.repo = repo
+        self.credential = credential
+        self.place: Place = upstream.place(repo.registry)
+
+    def details(self, **more: Any) -> dict[str, Any]:
+        return {
+            "registry": self.repo.registry,
+            "name": self.repo.name,
+            "from": str(self.place.base),
+            "private": self.credential is not None,
+            **more,
+        }
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        raise StoreError(f"{file.path}: given inline, never fetched")
+
+    async def close(self) -> None:
+        return None
+
+
+class _TagResolver(_Resolver):
+    def __init__(
+        self,
+        upstream: RegistryUpstream,
+        repo: Repository,
+        tag: str,
+        credential: Credential | None,
+    ) -> None:
+        super().__init__(upstream, repo, credential)
+        self.tag = tag
+
+    async def resolve(self) -> Manifest:
+        head = await self.upstream.head_manifest(
+            self.place, self.repo.name, self.tag, self.credential
+        )
+        document = TagDocument(head.digest, head.media_type, head.size)
+        details = self.details(tag=self.tag, digest=head.digest)
+        return Manifest(head.digest, (inline(TAG_FILE, document.to_bytes()),), details)
+
+
+class _ManifestResolver(_Resolver):
+    def __init__(
+        self,
+        upstream: RegistryUpstream,
+        repo: Repository,
+        digest: str,
+        credential: Credential | None,
+    ) -> None:
+        super().__init__(upstream, repo, credential)
+        self.digest = digest
+
+    async def resolve(self) -> Manifest:
+        body, media_type = await self.upstream.get_manifest(
+            self.place, self.repo.name, self.digest, self.credential
+        )
+        details = self.details(digest=self.digest, media_type=media_type)
+        return Manifest(self.digest, (inline(MANIFEST_FILE, body),), details)
+
+
+class _BlobResolver(_Resolver):
+    def __init__(
+        self,
+        upstream: RegistryUpstream,
+        repo: Repository,
+        digest: str,
+        spec: FileSpec,
+        credential: Credential | None,
+    ) -> None:
+        super().__init__(upstream, repo, credential)
+        self.digest = digest
+        self.spec = spec
+
+    async def resolve(self) -> Manifest:
+        """Nothing to ask: the digest and the size (from a manifest, or a HEAD) say it."""
+        details = self.details(digest=self.digest)
+        return Manifest(self.digest, (self.spec,), details)
+
+    async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
+        await self.upstream.download_blob(
+            self.place, self.repo.name, self.digest, sink, self.credential
+        )

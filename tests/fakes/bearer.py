@@ -1,0 +1,112 @@
+"""A registry's token auth, in front of a real registry: what Docker Hub and ghcr.io do.
+
+`GET /v2/...` without a valid token answers 401 with `WWW-Authenticate: Bearer realm=<this
+server>/token,service=...,scope=repository:NAME:pull`; the token service gives a token for a
+scope, anonymously or to a user with Basic credentials; a repository in `private` is readable
+only with a user's token. Everything else is passed through, streamed, to the registry behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+
+import aiohttp
+from aiohttp import web
+
+from .faults import Traffic
+from .server import ThreadedServers
+
+SERVICE = "test-registry"
+_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+_REPO = re.compile(r"^/v2/(.+?)/(?:manifests|blobs)/")
+
+
+class BearerGate:
+    def __init__(
+        self,
+        servers: ThreadedServers,
+        upstream: str,
+        *,
+        users: dict[str, str] | None = None,
+        private: frozenset[str] = frozenset(),
+    ) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.users = users or {}
+        self.private = private
+        self.tokens: dict[str, tuple[str, str | None]] = {}  # token -> (repository, user)
+        self.traffic = Traffic()
+        self._session: aiohttp.ClientSession | None = None
+        app = web.Application()
+        app.router.add_get("/token", self._token)
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        app.on_cleanup.append(self._close)
+        self.url = servers.serve(app)
+
+    async def _close(self, _app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.traffic.requests["GET /token"] += 1
+        user = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            name, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            if self.users.get(name) != secret:
+                return web.json_response({"details": "bad credentials"}, status=401)
+            user = name
+        scope = request.query.get("scope", "")
+        match = re.fullmatch(r"repository:(.+):pull", scope)
+        if request.query.get("service") != SERVICE or match is None:
+            return web.json_response({"details": "bad scope or service"}, status=400)
+        token = secrets.token_hex(16)
+        self.tokens[token] = (match.group(1), user)
+        return web.json_response({"token": token, "expires_in": 300})
+
+    def _allowed(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        held = (
+            self.tokens.get(header.removeprefix("Bearer "))
+            if header.startswith("Bearer ")
+            else None
+        )
+        if held is None:
+            return False
+        match = _REPO.match(request.path)
+        if match is None:
+            return True  # /v2/ with any token
+        repository, user = held
+        return repository == match.group(1) and (user is not None or repository not in self.private)
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        self.traffic.requests[f"{request.method} {request.path}"] += 1
+        self.traffic.authorizations.append(request.headers.get("Authorization", ""))
+        if not self._allowed(request):
+            match = _REPO.match(request.path)
+            scope = f',scope="repository:{match.group(1)}:pull"' if match else ""
+            challenge = f'Bearer realm="http://{request.host}/token",service="{SERVICE}"{scope}'
+            body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+            return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=False)
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in _HOP and k.lower() != "authorization"
+        }
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, headers=headers, allow_redirects=False
+        ) as upstream:
+            reply = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
+            )
+            if upstream.content_length is not None:
+                reply.content_length = upstream.content_length
+            await reply.prepare(request)
+            async for chunk in upstream.content.iter_chunked(256 * 1024):
+                await reply.write(chunk)
+            await reply.write_eof()
+            return reply
