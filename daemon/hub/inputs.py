@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import InvalidInput
 from ..sources.hub_upstream import refuse_unsafe_revision
@@ -84,13 +85,16 @@ async def _multipart(request: web.Request) -> Any:
         raise _too_big()
     try:
         return await request.post()
-    except ValueError as exc:  # a malformed multipart body (aiohttp's own check)
-        raise InvalidInput(f"the form is not well formed: {exc}") from exc
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
+        raise InvalidInput(f"the form is not well formed: {_first_line(exc)}") from exc
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:
     try:
-        return parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_PATHS + 16)
+        text = body.decode()
+        return parse_qsl(
+            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_PATHS + 16
+        )
     except ValueError as exc:  # not UTF-8, or too many fields
         raise InvalidInput(f"the form is not one this endpoint reads: {exc}") from exc
 
@@ -124,6 +128,10 @@ def _integer(text: str) -> int:
 
 def _constant(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _too_big() -> InvalidInput:
