@@ -14,7 +14,7 @@ check that the token never leaves the hub). What it implements:
   `EntryNotFound` (with `X-Repo-Commit`), `GatedRepo` (401 without a token);
 - the content host honours `Range` and takes injected faults (see faults.py);
 - per repo, the ways of Hub-like upstreams (`HubRepo.says_openness`, `bad_token_404`,
-  `next_link`).
+  `bad_token_login`, `next_link`).
 It never sends Xet headers, so clients use plain HTTP.
 """
 
@@ -64,6 +64,8 @@ class HubRepo:
     """False: the repo info leaves out `private` and `gated`."""
     bad_token_404: bool = False
     """True: a wrong token is answered with a bare 404 (no `X-Error-Code`)."""
+    bad_token_login: bool = False
+    """True: a wrong token is redirected to a login page (as a mirror behind a portal)."""
     next_link: str | None = None
     """The `Link: rel="next"` of the tree's first page, wherever it points."""
 
@@ -183,6 +185,8 @@ class FakeHub:
         auth = self._authorized(request)
         if auth is False and repo is not None and repo.bad_token_404:
             return web.json_response({"error": "Not Found"}, status=404)
+        if auth is False and repo is not None and repo.bad_token_login:
+            return web.Response(status=302, headers={"Location": "/login"})
         if auth is False:
             return web.json_response(
                 {"error": "Invalid credentials in Authorization header"},

@@ -3,7 +3,7 @@
 
 - a cached file of a repo whose openness upstream did not affirm goes only to a token upstream
   accepts, be it a repo whose info leaves out `private` and `gated`, or a private one that
-  answers a bad token with a bare 404;
+  answers a bad token with a bare 404 or a redirect to a login page;
 - malformed requests get the Hub's 4xx, and the daemon's log no traceback;
 - `.` and `..` revisions never reach upstream; a branch with `/` goes up encoded;
 - a tree page whose next page is on another origin is not followed, and that origin hears
@@ -31,6 +31,7 @@ from tests.fakes.server import ThreadedServers
 MB = 1024 * 1024
 UNSAID = "hostile/unsaid-private"
 BARE_404 = "hostile/bare-404"
+LOGIN = "hostile/login-page"
 OPEN = "hostile/open"
 WEIGHTS = Content.generated(MB, seed=700)
 CONFIG = b'{"secret": "config"}'
@@ -45,6 +46,8 @@ def daemon(
     hub.repos[UNSAID].says_openness = False
     hub.commit(BARE_404, files, private=True)
     hub.repos[BARE_404].bad_token_404 = True
+    hub.commit(LOGIN, files, private=True)
+    hub.repos[LOGIN].bad_token_login = True
     hub.commit(OPEN, files)
     hub.commit(OPEN, {"config.json": b"{}"}, branch="feature/x", keep=True)
     engine = IdleEngine(servers)
@@ -98,7 +101,7 @@ def asked_about(hub: FakeHub, repo: str) -> int:
     return sum(n for key, n in hub.traffic.requests.items() if repo in key)
 
 
-@pytest.mark.parametrize("repo", [UNSAID, BARE_404])
+@pytest.mark.parametrize("repo", [UNSAID, BARE_404, LOGIN])
 def test_a_repo_not_said_to_be_public_gives_its_cached_files_only_to_an_accepted_token(
     listeners: list[str], hub: FakeHub, repo: str
 ) -> None:
