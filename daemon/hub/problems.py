@@ -89,7 +89,8 @@ def from_error(exc: NosanaCacheError) -> web.Response:
 
 @web.middleware
 async def hub_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error of a `/hf` route leaves as the Hub's error, not as problem+json."""
+    """Every error of a `/hf` route leaves as the Hub's error, not as problem+json, on the
+    API's listener and on the containers' alike (only this middleware is common to both)."""
     try:
         return await handler(request)
     except NosanaCacheError as exc:
@@ -99,6 +100,9 @@ async def hub_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         if exc.status < 400:
             raise
         return hub_error(exc.status, exc.reason)
+    except Exception:  # a bug: on both listeners, the Hub's 500 (and the traceback, once)
+        log.exception("hub.unexpected_error", method=request.method, path=request.path)
+        return hub_error(500, "unexpected error in the cache; see its log")
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -16,8 +16,6 @@ Hub's (problems.py). A request's own `Authorization` is the token used upstream 
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from ..errors import InvalidInput
@@ -27,10 +25,11 @@ from ..store import validate_relative_path
 from ..wire import respond
 from .answers import GgufFile, GgufManifest, RepoInfo, RepoRefs, TreeEntries
 from .gguf import LATEST, choose
+from .inputs import asked_paths, revision_of
 from .mirror import HubMirror
 from .problems import XET_REFUSED, XET_STATUS, EntryNotFound, hub_error, hub_errors
 from .serving import file_headers, head, send, wanted
-from .tree import MAX_PATHS, page, paths_info, under
+from .tree import page, paths_info, under
 
 log = get_logger(__name__)
 
@@ -72,10 +71,7 @@ def _repo(request: web.Request, kind: RepoType | None = None) -> RepoRef:
 
 
 def _revision(request: web.Request) -> str:
-    revision = request.match_info.get("rev", "main")
-    if not revision or len(revision) > 255 or any(c.isspace() for c in revision):
-        raise InvalidInput(f"{revision!r} is not a revision")
-    return revision
+    return revision_of(request)
 
 
 def _path(text: str) -> str:
@@ -115,24 +111,9 @@ async def tree(request: web.Request) -> web.Response:
 
 async def paths(request: web.Request) -> web.Response:
     repo, revision = _repo(request), _revision(request)
-    asked = await _asked_paths(request)
+    asked = await asked_paths(request)
     listing = await request.app[MIRROR].listing(repo, revision, _auth(request))
     return respond(TreeEntries(paths_info(listing, asked)))
-
-
-async def _asked_paths(request: web.Request) -> list[str]:
-    """`paths` of a form (what huggingface_hub sends) or of a JSON object."""
-    if request.content_type == "application/json":
-        body: Any = await request.json()
-        asked = body.get("paths") if isinstance(body, dict) else None
-        asked = [asked] if isinstance(asked, str) else asked
-    else:
-        asked = (await request.post()).getall("paths", [])
-    if not isinstance(asked, list) or not all(isinstance(p, str) for p in asked):
-        raise InvalidInput("`paths` must be a list of paths")
-    if len(asked) > MAX_PATHS:
-        raise InvalidInput(f"at most {MAX_PATHS} paths at once")
-    return asked
 
 
 async def resolve_model(request: web.Request) -> web.StreamResponse:

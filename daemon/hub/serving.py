@@ -30,7 +30,12 @@ from .problems import hub_error
 
 log = get_logger(__name__)
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+MAX_DIGITS = 18
+"""Digits that can name a byte of any file (10**18 bytes is an exabyte); a position with more
+is past the end of every file, and is read as such, not by `int()` (which takes at most 4,300
+digits, and a header of 8,000 is allowed)."""
+_BEYOND = 10**MAX_DIGITS
 
 
 class Unsatisfiable(Exception):
@@ -45,13 +50,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.group(1), match.group(2)
     if not first:  # the last N bytes
-        start, end = max(0, size - int(last)), size
+        start, end = max(0, size - _position(last)), size
     else:
-        start = int(first)
-        end = min(size, int(last) + 1) if last else size
+        start = _position(first)
+        end = min(size, _position(last) + 1) if last else size
     if start >= size or start >= end:
         raise Unsatisfiable
     return start, end
+
+
+def _position(digits: str) -> int:
+    """A byte position of a `Range`: its value, or `_BEYOND` if it has too many digits."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_DIGITS else _BEYOND
 
 
 def file_headers(listing: Listing, entry: dict[str, Any]) -> dict[str, str]:

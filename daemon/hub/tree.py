@@ -15,6 +15,8 @@ from .answers import TreeEntry
 
 PAGE = 1000
 MAX_PATHS = 10_000
+CURSOR_DIGITS = 18
+"""A cursor of more digits is past every listing (and `int()` refuses more than 4,300)."""
 """Paths one paths-info request may ask about."""
 
 
@@ -36,7 +38,10 @@ def under(listing: Listing, folder: str, *, recursive: bool) -> list[dict[str, A
 
 def page(entries: list[dict[str, Any]], cursor: str | None) -> tuple[list[TreeEntry], int | None]:
     """One page from `cursor` on, and the cursor of the next (None on the last page)."""
-    start = int(cursor) if cursor and cursor.isdigit() else 0
+    start = 0
+    if cursor and cursor.isascii() and cursor.isdigit():  # ASCII: int() takes "²" as a digit
+        digits = cursor.lstrip("0") or "0"
+        start = int(digits) if len(digits) <= CURSOR_DIGITS else len(entries)
     chosen = entries[start : start + PAGE]
     following = start + PAGE if start + PAGE < len(entries) else None
     return [TreeEntry(**entry) for entry in chosen], following

@@ -272,8 +272,8 @@ class HuggingFaceSettings(Section):
     )
     access_ttl: Duration = Field(
         300.0,
-        description="how long upstream's answer on a token's access to a gated or private "
-        "repo is kept",
+        description="how long upstream's answer on a token's access to a repo it did not say "
+        "is public (gated, private, or leaving the fields out) is kept",
     )
 
     @field_validator("mirror_address")

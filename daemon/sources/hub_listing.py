@@ -71,18 +71,24 @@ class Listing:
 
     @property
     def private(self) -> bool:
-        return bool(self.info.get("private"))
+        """Unless upstream said `private: false`, the repo is taken as private: a Hub-like
+        upstream that leaves the field out may well keep the repo from anyone without a token,
+        and a cached file must not be handed out on the cache's guess."""
+        return self.info.get("private") is not False
 
     @property
     def gated(self) -> bool:
-        return self.info.get("gated") not in (None, False)
+        """Gated unless upstream said `gated: false` (the Hub names the gate: `auto`,
+        `manual`), for the same reason."""
+        return self.info.get("gated") is not False
 
     @property
     def public(self) -> bool:
-        """Upstream said the repo is neither private nor gated. A listing that does not say
-        whether it is private (a Hub-like upstream that leaves the field out) is not public:
-        what is shared on that word cannot be taken back."""
-        return self.info.get("private") is False and not self.gated
+        """Upstream said the repo is neither private nor gated: only then are its files
+        anyone's, served without asking upstream and shared with the site. A listing that
+        does not say (a Hub-like upstream that leaves the fields out) is not public: what is
+        shared on that word cannot be taken back."""
+        return not self.private and not self.gated
 
     def entry(self, path: str) -> dict[str, Any] | None:
         """The tree entry (file or folder) at `path`."""

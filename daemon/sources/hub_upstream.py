@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from ..errors import StoreError, UpstreamError, UpstreamRefused
+from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused
 from ..settings import HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .hub_listing import LISTING_FILE, Listing, RepoRef, expected_of
@@ -33,6 +33,10 @@ from .transfer import Response, Transfer
 VIA = "/hf"
 MAX_TREE_PAGES = 10_000
 _REFUSALS = (400, 401, 403, 404)
+_REDIRECTS = (301, 302, 303, 307, 308)
+_FILE_HEADERS = ("X-Repo-Commit", "X-Linked-Etag")
+"""What the Hub's redirect of a file to its content host carries (one is enough; the
+headers are case-insensitive)."""
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -41,6 +45,8 @@ class HubUpstream:
 
     def __init__(self, settings: HuggingFaceSettings, transfer: Transfer) -> None:
         self.endpoint = settings.endpoint
+        self.origin = URL(str(self.endpoint)).origin()
+        """Scheme, host and port of upstream: what its pages may link to, the token goes."""
         self.transfer = transfer
 
     def revision(
@@ -48,6 +54,7 @@ class HubUpstream:
     ) -> tuple[EntryRequest, _RevisionResolver]:
         """A revision's listing; `known` is the listing of that very commit if it is here
         already (a revision that is a commit hash), which spares upstream the question."""
+        refuse_unsafe_revision(revision)
         identity = {"type": "HF", "via": VIA, "repo_type": repo.type, "repo": repo.id}
         identity["revision"] = revision
         request = EntryRequest(
@@ -83,18 +90,23 @@ class HubUpstream:
     async def check_access(
         self, repo: RepoRef, commit: str, path: str, authorization: str | None
     ) -> None:
-        """Whether upstream lets this token read the repo's files: returns, or raises its
-        refusal (`UpstreamRefused`), or `UpstreamUnavailable` when it cannot be asked."""
+        """Whether upstream lets this token read the repo's files: returns on a clear yes
+        (the file's answer, or the Hub's redirect of it to its content host); raises its
+        refusal (`UpstreamRefused`), another `UpstreamError` for any other answer, or
+        `UpstreamUnavailable` when it cannot be asked."""
         response = await self.transfer.get(
             self.file_url(repo, commit, path),
             name=str(repo),
             trusted=True,
             headers=_auth(authorization),
             method="HEAD",
-            ok=(200, 301, 302, 303, 307, 308, *_REFUSALS),
+            ok=(200, *_REDIRECTS, *_REFUSALS),
             follow=False,
         )
         _raise_refusal(response, repo)
+        if response.status in _REDIRECTS and not any(h in response.headers for h in _FILE_HEADERS):
+            # Not the Hub's redirect of a file (a mirror's to its login page, say): not a yes.
+            raise UpstreamError(f"{repo}: the Hub redirected the check of {path} elsewhere")
 
     async def get_json(self, url: str, repo: RepoRef, authorization: str | None) -> Response:
         response = await self.transfer.get(
@@ -153,7 +165,7 @@ class _RevisionResolver:
             if not isinstance(page, list):
                 raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} is not a list")
             entries.extend(page)
-            url = _next_page(response)
+            url = _next_page(response, hub.origin)
         raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} has too many pages")
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
@@ -236,8 +248,29 @@ def _json_object(response: Response) -> dict[str, Any]:
     return document
 
 
-def _next_page(response: Response) -> str | None:
+def refuse_unsafe_revision(revision: str) -> None:
+    """A revision goes upstream as one path segment (`/revision/{rev}`, percent-encoded as
+    huggingface_hub does: `refs/pr/1` as `refs%2Fpr%2F1`), but `.` and `..` stay as they are
+    and would climb the path, and a server that decodes `%2F` first would climb on one of
+    their segments: no git ref has one, so such a revision is refused."""
+    if any(part in (".", "..") for part in revision.replace("\\", "/").split("/")):
+        raise InvalidInput(f"{revision!r} is not a revision")
+
+
+def _next_page(response: Response, origin: URL) -> str | None:
+    """The next tree page, never off upstream's origin: its requests carry the client's
+    token, which must not go to another host on a page's word."""
     match = _NEXT_LINK.search(response.headers.get("Link", ""))
     if match is None:
         return None
-    return str(response.url.join(URL(match.group(1), encoded=True)))  # its cursor, byte for byte
+    try:
+        following = response.url.join(URL(match.group(1), encoded=True))
+        elsewhere = following.origin() != origin
+    except ValueError as exc:
+        raise UpstreamError(f"{response.url}: the Hub's next tree page is no URL") from exc
+    if elsewhere:
+        raise UpstreamError(
+            f"{response.url.with_query(None)}: the Hub's tree links its next page to another "
+            f"origin ({following.origin()}); not followed"
+        )
+    return str(following)

@@ -14,7 +14,9 @@ check that the token never leaves the hub). What it implements:
   `EntryNotFound` (with `X-Repo-Commit`), `GatedRepo` (401 without a token);
 - the content host honours `Range` and takes injected faults (see faults.py); with a `bridge`
   (cas_bridge.py) LFS files redirect there instead, to signed URLs that expire, as the real
-  Hub's do.
+  Hub's do;
+- per repo, the ways of Hub-like upstreams (`HubRepo.says_openness`, `bad_token_404`,
+  `bad_token_login`, `next_link`).
 It never sends Xet headers, so clients use plain HTTP. A repo committed with `xet=True` has
 `xetHash` in its tree entries (as the Hub's, for files in Xet storage), and the hub answers
 `xet-read-token` with a token for a Xet CAS host of its own that only counts what reaches it
@@ -64,6 +66,15 @@ class HubRepo:
     gated: bool = False
     private: bool = False
     xet: bool = False
+    # Switches for Hub-like upstreams that are not quite the Hub (set them on the repo):
+    says_openness: bool = True
+    """False: the repo info leaves out `private` and `gated`."""
+    bad_token_404: bool = False
+    """True: a wrong token is answered with a bare 404 (no `X-Error-Code`)."""
+    bad_token_login: bool = False
+    """True: a wrong token is redirected to a login page (as a mirror behind a portal)."""
+    next_link: str | None = None
+    """The `Link: rel="next"` of the tree's first page, wherever it points."""
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.refs:
@@ -192,6 +203,10 @@ class FakeHub:
         key = request.match_info["repo"]
         repo = self.repos.get(key if kind == "models" else f"{kind}/{key}")
         auth = self._authorized(request)
+        if auth is False and repo is not None and repo.bad_token_404:
+            return web.json_response({"error": "Not Found"}, status=404)
+        if auth is False and repo is not None and repo.bad_token_login:
+            return web.Response(status=302, headers={"Location": "/login"})
         if auth is False:
             return web.json_response(
                 {"error": "Invalid credentials in Authorization header"},
@@ -229,21 +244,22 @@ class FakeHub:
                         "pointerSize": len(hub_file.pointer()),
                     }
             siblings.append(sibling)
-        return web.json_response(
-            {
-                "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
-                "id": repo.repo_id,
-                "modelId": repo.repo_id,
-                "sha": commit,
-                "private": repo.private,
-                "gated": "manual" if repo.gated else False,
-                "disabled": False,
-                "downloads": 0,
-                "likes": 0,
-                "tags": [],
-                "siblings": siblings,
-            }
-        )
+        info = {
+            "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "modelId": repo.repo_id,
+            "sha": commit,
+            "private": repo.private,
+            "gated": "manual" if repo.gated else False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
+        }
+        if not repo.says_openness:
+            del info["private"], info["gated"]
+        return web.json_response(info)
 
     async def _tree(self, request: web.Request) -> web.Response:
         found = self._find(request, files=False)
@@ -266,6 +282,8 @@ class FakeHub:
             query = dict(request.query) | {"cursor": str(cursor + self.tree_page_size)}
             next_url = request.url.with_query(query)
             headers["Link"] = f'<{next_url}>; rel="next"'
+        if repo.next_link is not None and cursor == 0:
+            headers["Link"] = f'<{repo.next_link}>; rel="next"'
         return web.Response(text=json.dumps(page), content_type="application/json", headers=headers)
 
     async def _paths_info(self, request: web.Request) -> web.Response:

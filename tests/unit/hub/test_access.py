@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from daemon.clock import ManualClock
-from daemon.errors import UpstreamRefused, UpstreamUnavailable
+from daemon.errors import UpstreamError, UpstreamRefused, UpstreamUnavailable
 from daemon.hub.access import AccessChecks
 from daemon.sources.hub_listing import RepoRef
 from daemon.sources.hub_upstream import HubUpstream
@@ -27,6 +27,12 @@ class Upstream:
     down: bool = False
     gate: asyncio.Event | None = None
     gone: set[str] = field(default_factory=set)
+    refusal: UpstreamError = field(
+        default_factory=lambda: UpstreamRefused("no", status=403, code=None, reason="Forbidden")
+    )
+    """What every token but GOOD gets."""
+    anyone: bool = False
+    """A request without a token gets in too (an open mirror)."""
 
     async def check_access(self, repo: RepoRef, commit: str, path: str, auth: str | None) -> None:
         self.asked.append((path, auth or ""))
@@ -36,8 +42,8 @@ class Upstream:
             raise UpstreamUnavailable("hub down")
         if auth == GOOD and path in self.gone:
             raise UpstreamRefused("gone", status=404, code="EntryNotFound", reason="gone")
-        if auth != GOOD:
-            raise UpstreamRefused("no", status=403, code=None, reason="Forbidden")
+        if auth != GOOD and not (self.anyone and auth is None):
+            raise self.refusal
 
 
 def checks(upstream: Upstream, clock: ManualClock) -> AccessChecks:
@@ -106,3 +112,50 @@ async def test_a_file_gone_upstream_says_nothing_against_the_token() -> None:
     await access.check(gated, GOOD, files=True, path="config.json")
     await access.check(gated, GOOD, files=True, path="model.safetensors")
     assert len(upstream.asked) == 1
+
+
+UNSAID = {"private": None, "gated": None}
+"""A Hub-like upstream's repo info that says nothing of either."""
+
+
+async def test_a_repo_upstream_said_nothing_of_is_asked_about_even_without_a_token() -> None:
+    upstream = Upstream()
+    access = checks(upstream, ManualClock())
+    for files in (False, True):
+        with pytest.raises(UpstreamRefused):
+            await access.check(listing(**UNSAID), None, files=files)
+    assert upstream.asked == [("config.json", "")]  # once: the answer is kept
+    open_mirror = Upstream(anyone=True)
+    await checks(open_mirror, ManualClock()).check(listing(**UNSAID), None, files=True)
+    assert open_mirror.asked == [("config.json", "")]
+
+
+async def test_a_repo_not_said_to_be_ungated_has_its_files_checked_but_not_its_card() -> None:
+    upstream = Upstream()
+    access = checks(upstream, ManualClock())
+    await access.check(listing(gated=None), None, files=False)
+    assert upstream.asked == []
+    with pytest.raises(UpstreamRefused):
+        await access.check(listing(gated=None), "Bearer hf_bad", files=True)
+    await access.check(listing(gated=None), GOOD, files=True)
+    assert [auth for _path, auth in upstream.asked] == ["Bearer hf_bad", GOOD]
+
+
+async def test_a_bare_404_to_a_token_is_a_refusal_in_the_hubs_shape() -> None:
+    bare = UpstreamRefused("404", status=404, code=None, reason="Not Found")
+    upstream = Upstream(refusal=bare)
+    access = checks(upstream, ManualClock())
+    with pytest.raises(UpstreamRefused) as refused:
+        await access.check(listing(private=True), "Bearer hf_bad", files=True)
+    assert (refused.value.status, refused.value.code) == (404, "RepoNotFound")
+    await access.check(listing(private=True), GOOD, files=True)
+
+
+async def test_an_answer_neither_yes_nor_the_hubs_no_is_a_refusal() -> None:
+    upstream = Upstream(refusal=UpstreamError("the Hub answered 410"))
+    access = checks(upstream, ManualClock())
+    for _ in range(2):
+        with pytest.raises(UpstreamRefused) as refused:
+            await access.check(listing(private=True), "Bearer hf_odd", files=True)
+        assert refused.value.status == 403
+    assert len(upstream.asked) == 1  # kept for the ttl like any answer

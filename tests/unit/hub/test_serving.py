@@ -37,6 +37,26 @@ def test_a_range_past_the_end_is_unsatisfiable(header: str) -> None:
         parse_range(header, 1000)
 
 
+@pytest.mark.parametrize(
+    ("header", "span"),
+    [
+        ("bytes=0-" + "9" * 5000, (0, 1000)),
+        ("bytes=-" + "9" * 5000, (0, 1000)),
+        ("bytes=" + "0" * 5000 + "10-" + "0" * 5000 + "19", (10, 20)),
+        ("bytes=٣-", None),  # digits of another script: not a range this endpoint takes
+    ],
+)
+def test_a_position_is_read_by_its_digits_however_many(
+    header: str, span: tuple[int, int] | None
+) -> None:
+    assert parse_range(header, 1000) == span
+
+
+def test_a_start_of_thousands_of_digits_is_past_the_end() -> None:
+    with pytest.raises(Unsatisfiable):
+        parse_range("bytes=" + "1" * 5000 + "-", 1000)
+
+
 @given(size=st.integers(1, 10**12), first=st.integers(0, 10**12), last=st.integers(0, 10**12))
 def test_any_answered_range_lies_inside_the_file(size: int, first: int, last: int) -> None:
     try:

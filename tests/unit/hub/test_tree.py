@@ -40,6 +40,9 @@ def test_pages_follow_each_other_to_the_end() -> None:
         cursor = str(following)
     assert seen == [e["path"] for e in entries]
     assert trees.page(entries, "junk")[0][0].path == "f0000"  # a cursor we did not give: start
+    assert trees.page(entries, "²")[0][0].path == "f0000"  # a digit to str.isdigit, not to us
+    assert trees.page(entries, "9" * 5000) == ([], None)  # past every listing, not int()'d
+    assert trees.page(entries, "0" * 5000 + "1000")[0][0].path == "f1000"
 
 
 def test_paths_info_gives_what_exists_in_the_order_asked() -> None:
