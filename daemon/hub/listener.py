@@ -46,7 +46,9 @@ ADVICE = (
 
 
 class ContainerHub(NamedTuple):
-    """What a job container is given: `HF_ENDPOINT`, and the `name:address` host entry."""
+    """Where a job container reaches the Hub endpoint: the URL its Hub variables point at
+    (`HF_ENDPOINT` and its companions, daemon/jobs/hub_env.py), and the `name:address` host
+    entry that makes the URL's name resolve."""
 
     url: str
     extra_host: str
