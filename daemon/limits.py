@@ -13,12 +13,15 @@ One bound per kind of input, used by the one module that reads that kind:
 
     api.body_bytes                   api/shapes.py                   (a job, a resource)
     job.ops, json.depth              jobs/spec.py                    (a client's job)
+    upstream.answer_bytes            sources/transfer.py             (any small answer: the
+                                     default of every metadata GET, site store chunks)
+    upstream.error_bytes             sources/transfer.py             (an error page)
     entry.files                      every listing or manifest that names an entry's files
                                      (Hub tree pages, S3 listings, site manifests, Ollama)
     hub.answer_bytes, hub.pages      sources/hub_upstream.py         (repo info, tree pages)
     s3.pages                         sources/s3/resolver.py
     site.manifest_bytes              site/manifests.py
-    ollama.manifest_bytes            sources/ollama.py
+    ollama.manifest_bytes, .layers   sources/ollama.py
     registry.manifest_bytes          for the registry endpoint's manifests (the OCI
                                      Distribution's own cap on a manifest)
     market.bytes, market.items       market.py                       (the required list)
@@ -64,6 +67,11 @@ JOB_OPS = Bound("job.ops", 1_000, "ops")
 JSON_DEPTH = Bound("json.depth", 32, "levels of nesting")
 """Nesting of a client's JSON document (a job's deepest place, a health check's header,
 is 9 deep)."""
+METADATA_BYTES = Bound("upstream.answer_bytes", 64 * MiB, "bytes")
+"""Any answer read whole from beyond this host where no tighter bound is named (a site store
+chunk is at most 64 MiB)."""
+ERROR_BYTES = Bound("upstream.error_bytes", 64 * 1024, "bytes")
+"""An error page in place of a file's bytes: read for what it says, no further."""
 ENTRY_FILES = Bound("entry.files", 20_000, "files")
 """Files of one entry, however they are listed (a model repo has tens to a few thousand)."""
 HUB_ANSWER_BYTES = Bound("hub.answer_bytes", 32 * MiB, "bytes")
@@ -78,6 +86,8 @@ SITE_MANIFEST_BYTES = Bound("site.manifest_bytes", 16 * MiB, "bytes")
 chunks fit)."""
 OLLAMA_MANIFEST_BYTES = Bound("ollama.manifest_bytes", 4 * MiB, "bytes")
 """An Ollama model's manifest (a few layers, under 2 KB)."""
+OLLAMA_LAYERS = Bound("ollama.layers", 1_000, "layers")
+"""Layers of an Ollama model's manifest (a model, its template, params, licence: a handful)."""
 REGISTRY_MANIFEST_BYTES = Bound("registry.manifest_bytes", 4 * MiB, "bytes")
 """An image manifest or index: the OCI Distribution's own cap (registries refuse bigger)."""
 MARKET_BYTES = Bound("market.bytes", 4 * MiB, "bytes")
