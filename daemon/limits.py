@@ -16,11 +16,12 @@ One bound per kind of input, used by the one module that reads that kind:
     upstream.answer_bytes            sources/transfer.py             (any small answer: the
                                      default of every metadata GET, site store chunks)
     upstream.error_bytes             sources/transfer.py             (an error page)
-    entry.files                      every listing or manifest that names an entry's files
-                                     (Hub tree pages, S3 listings, site manifests, Ollama)
+    entry.files                      every listing or manifest that names an entry's files:
+                                     sources/huggingface.py, hub_upstream.py, s3/resolver.py,
+                                     site/layout.py
     hub.answer_bytes, hub.pages      sources/hub_upstream.py         (repo info, tree pages)
-    s3.pages                         sources/s3/resolver.py
-    site.manifest_bytes              site/manifests.py
+    s3.pages                         sources/s3/control.py           (a listing a job named)
+    site.manifest_bytes              site/manifests.py, site/layout.py
     ollama.manifest_bytes, .layers   sources/ollama.py
     registry.manifest_bytes          for the registry endpoint's manifests (the OCI
                                      Distribution's own cap on a manifest)

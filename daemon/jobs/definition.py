@@ -4,8 +4,8 @@ property as Nosana's validator (`@nosana/types`) has them: an unknown property a
 
 Where Nosana's validator takes any string or number but the daemon must act on the value, the
 daemon checks its form as well (an absolute path, a mount point, a port, a repo id, an
-environment variable's name); each such difference is
-listed with its reason in tests/conformance. Properties the daemon does not act on yet
+environment variable's name); each such difference is listed with its reason in
+tests/conformance. Properties the daemon does not act on yet
 (`restart_policy`, `aliases`, `private`, health checks, `logistics`, `deployment_id`) are
 parsed into typed values all the same.
 """
