@@ -7,6 +7,7 @@ map this tree to a status code or an exit code.
     NosanaCacheError
     ├── ConfigError                  the operator fixes the config (exit 2)
     ├── InvalidInput                 the caller fixes the request (HTTP 400, with `errors`)
+    │   └── TooLarge                 past a bound on input (daemon.limits): HTTP 413
     ├── NotFound                     no such entry or job (HTTP 404)
     ├── Conflict                     the request is valid but the state forbids it (HTTP 409)
     ├── UpstreamError                something beyond this host answered badly
@@ -15,6 +16,7 @@ map this tree to a status code or an exit code.
     │   ├── UpstreamRefused          the Hub refused a client's request: its status and code kept
     │   ├── UpstreamIntegrityError   bytes did not match the digest upstream announced
     │   ├── UnsafeUpstream           a URL or file name that would escape (SSRF, path escape)
+    │   ├── UpstreamTooLarge         an answer past a bound on input (daemon.limits)
     │   ├── AlreadyExists            a write that asked for a new object found one (HTTP 412)
     │   └── UpstreamUnavailable      temporary: network down, 5xx, timeouts (retryable)
     │       └── UpstreamRateLimited  429: upstream's pull limit (a registry's TOOMANYREQUESTS)
@@ -95,6 +97,13 @@ class InvalidInput(NosanaCacheError):
         self.errors = list(errors)
 
 
+class TooLarge(InvalidInput):
+    """A request past one of the bounds on input (`daemon.limits`): its message names it."""
+
+    title = "Too large"
+    status = 413
+
+
 class NotFound(NosanaCacheError):
     title = "Not found"
     status = 404
@@ -145,6 +154,14 @@ class UnsafeUpstream(UpstreamError):
 
     title = "Refused unsafe upstream"
     status = 400
+
+
+class UpstreamTooLarge(UpstreamError):
+    """An answer from beyond this host past one of the bounds on input (`daemon.limits`):
+    refused before it is worked on, the bound named."""
+
+    title = "Upstream answer too large"
+    status = 502
 
 
 class AlreadyExists(UpstreamError):

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .cache import Cache
 from .engine.images import Credentials, Images
-from .errors import InvalidInput, NosanaCacheError
+from .errors import InvalidInput, NosanaCacheError, UpstreamTooLarge
+from .limits import MARKET_BYTES, MARKET_ITEMS
 from .logs import get_logger
 from .resources import describe, field_errors, parse_resource
 from .retry import RetryPolicy
@@ -97,6 +98,10 @@ def parse_required(body: bytes) -> list[Item]:
             document = None  # not JSON at all: the one error has no place
         errors = field_errors(exc, "", document)
         raise InvalidInput(f"malformed required list: {describe(errors[0])}", errors) from None
+    count = len(answer.required_images) + len(answer.required_remote_resources)
+    too_many = MARKET_ITEMS.over(count, "the required list")
+    if too_many:  # before anything is pulled or pinned
+        raise UpstreamTooLarge(too_many)
     items = []
     for image in answer.required_images:
         if isinstance(image, str):
@@ -171,7 +176,7 @@ class Market:
         self.state.attempted_at = time.time()
         try:
             response = await self.transfer.get(
-                self.url, name=f"market {self.address}", trusted=True
+                self.url, name=f"market {self.address}", trusted=True, limit=MARKET_BYTES
             )
             items = parse_required(response.body)
         except NosanaCacheError as exc:

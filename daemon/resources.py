@@ -50,13 +50,40 @@ def _relative_file(value: str, info: ValidationInfo) -> str:
         raise ValueError(f"{value!r} is not a file path inside the resource") from exc
 
 
+_RESERVED_TARGETS = ("/proc", "/sys")
+"""Mount points the engine refuses under (runc: "cannot be mounted because it is inside
+/proc"), or whose tree a mount would hide from the container (sysfs): with `/` (Docker: "invalid
+mount config: destination can't be '/'") and `/dev` itself (the container's device nodes),
+refused up front rather than when the op starts. Below `/dev` is allowed (`/dev/shm` is a
+common place for a volume)."""
+
+
+def mount_target_problem(value: str) -> str | None:
+    """Why `value` cannot be where something is mounted in a container; None if it can."""
+    if "\x00" in value:
+        return f"{value!r} has a NUL character: no path can"
+    if not value.startswith("/"):
+        return f"{value!r} must be an absolute path in the container"
+    parts = [part for part in value.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return f"{value!r} must not contain '..'"
+    normal = "/" + "/".join(parts)
+    if normal == "/":
+        return f"{value!r} is the container's root: the engine refuses a mount there"
+    for place in ("/dev", *_RESERVED_TARGETS):
+        within = normal.startswith(f"{place}/") and place in _RESERVED_TARGETS
+        if normal == place or within:
+            where = f"under {place}" if within else place
+            return f"{value!r} is {where}, the engine's own: a mount there fails or hides it"
+    return None
+
+
 def _absolute_target(value: str, info: ValidationInfo) -> str:
     if deferred(value, info):
         return value
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} must be an absolute path in the container")
-    if any(part == ".." for part in value.split("/")):
-        raise ValueError(f"{value!r} must not contain '..'")
+    problem = mount_target_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -172,7 +199,7 @@ Resource = Annotated[
 _RESOURCE = TypeAdapter(Resource)
 
 
-_PLAIN_KEY = re.compile(r'^[^.\[\]"\s]+$')
+_PLAIN_KEY = re.compile(r'^[^.\[\]"\s=\x00-\x1f]+$')
 
 
 def error_location(

@@ -110,6 +110,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
         403: "Upstream refused the credentials",
         404: "Not found (here, or upstream)",
         409: "The state forbids it (pinned, in use, ended)",
+        413: "Past a bound on input: a body over api.body_bytes, a job over job.ops",
         500: "Unexpected error (see the daemon's log)",
         502: "Upstream or Docker answered badly",
         503: "Upstream or Docker unavailable",
@@ -199,7 +200,7 @@ def _resource_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref(Entry), "Ready (a hit, or waited for)"),
                     "202": _json(_ref(Entry), "Downloading"),
-                    **_problems(400, 403, 404, 409, 500, 502, 503, 507),
+                    **_problems(400, 403, 404, 409, 413, 500, 502, 503, 507),
                 },
             },
         },
@@ -260,7 +261,7 @@ def _job_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("JobPlan"), "Dry run: what running it would take"),
                     "201": _json(_ref("Job"), "Submitted"),
-                    **_problems(400, 409),
+                    **_problems(400, 409, 413),
                 },
             },
         },

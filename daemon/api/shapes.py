@@ -7,17 +7,36 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, TooLarge
+from ..limits import API_BODY_BYTES
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 that says why not."""
+    """The request body as JSON, or a 400 that says why not; a body past `api.body_bytes` is
+    a 413, from its `Content-Length` before anything is read (else once it has been read
+    that far)."""
     try:
-        return json.loads(await request.read())
+        return json.loads(await _body(request))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidInput("the body is not JSON this daemon accepts: nested too deeply") from exc
+
+
+async def _body(request: web.Request) -> bytes:
+    declared = request.content_length
+    too_large = API_BODY_BYTES.over(declared or 0, "the body")
+    if too_large:
+        raise TooLarge(too_large)
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in request.content.iter_any():
+        size += len(piece)
+        too_large = API_BODY_BYTES.over(size, "the body")
+        if too_large:
+            raise TooLarge(too_large)
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

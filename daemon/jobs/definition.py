@@ -3,8 +3,9 @@ property as Nosana's validator (`@nosana/types`) has them: an unknown property a
 `null` for a property that may only be left out, is an error naming its path.
 
 Where Nosana's validator takes any string or number but the daemon must act on the value, the
-daemon checks its form as well (an absolute path, a port, a repo id); each such difference is
-listed with its reason in tests/conformance. Properties the daemon does not act on yet
+daemon checks its form as well (an absolute path, a mount point, a port, a repo id, an
+environment variable's name); each such difference is listed with its reason in
+tests/conformance. Properties the daemon does not act on yet
 (`restart_policy`, `aliases`, `private`, health checks, `logistics`, `deployment_id`) are
 parsed into typed values all the same.
 """
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from ..literals import deferred
-from ..resources import HFResource, OllamaResource, S3Resource
+from ..resources import HFResource, OllamaResource, S3Resource, mount_target_problem
 from ..strict import Strict, by_kind, by_type
 from .markers import ResourceEntry, concrete_resources
 from .ports import Expose, ExposedPort, WholeNumber, concrete_ports
@@ -33,6 +34,32 @@ from .ports import Expose, ExposedPort, WholeNumber, concrete_ports
 def _absolute(value: str, info: ValidationInfo) -> str:
     if not value.startswith("/") and not deferred(value, info):
         raise ValueError(f"{value!r} must be an absolute path")
+    return value
+
+
+def _mount_point(value: str, info: ValidationInfo) -> str:
+    if deferred(value, info):
+        return value
+    problem = mount_target_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _env_name(value: str) -> str:
+    """What Docker can set: `NAME=value` is split at the first `=`, so a name holding one
+    sets another variable (`PATH=/x` would replace PATH); an empty name or a NUL fails when
+    the container is created."""
+    if not value:
+        raise ValueError("an environment variable needs a name")
+    if "=" in value or "\x00" in value:
+        raise ValueError(f"{value!r} is not a variable's name: no '=' or NUL in a name")
+    return value
+
+
+def _env_value(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be in a variable's value")
     return value
 
 
@@ -49,6 +76,8 @@ def _not_negative(value: int) -> int:
 
 
 AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+MountPoint = Annotated[str, AfterValidator(_mount_point)]
+Env = dict[Annotated[str, AfterValidator(_env_name)], Annotated[str, AfterValidator(_env_value)]]
 OpId = Annotated[str, AfterValidator(_op_id)]
 StrOrList = Annotated[
     Annotated[str, Tag("string")] | Annotated[list[str], Tag("list")],
@@ -69,7 +98,7 @@ class Authentication(Strict):
 
 class VolumeMount(Strict):
     name: str
-    dest: AbsolutePath
+    dest: MountPoint
 
 
 class RestartOnFailure(Strict):
@@ -88,7 +117,7 @@ class RunArgs(Strict):
     image: str = Field(min_length=1)
     cmd: StrOrList | None = None
     entrypoint: StrOrList | None = None
-    env: dict[str, str] | None = None
+    env: Env | None = None
     work_dir: AbsolutePath | None = None
     gpu: bool | None = None
     expose: Expose | None = None
@@ -171,7 +200,7 @@ class Global(Strict):
     image: str | None = None
     gpu: bool | None = None
     entrypoint: StrOrList | None = None
-    env: dict[str, str] | None = None
+    env: Env | None = None
     work_dir: AbsolutePath | None = None
     variables: dict[str, str] | None = None
 

@@ -77,8 +77,9 @@ class Waits:
     """What an op waits for before it starts."""
 
     stages: frozenset[str]
-    """Every op of the earlier stages: each must have completed (a stage ends when all of
-    its ops have, as a group does on Nosana's node)."""
+    """Every op of the stage before its own: each must have completed (a stage ends when all
+    of its ops have, as a group does on Nosana's node; the stages before that one had ended
+    before any of its ops started). One set per stage, shared by the stage's ops."""
     depends_on: frozenset[str]
     """Its `depends_on`: each must have completed, or, for an op that exposes ports (a
     service, which may never end), be ready: Nosana's node starts the ops that depend on a
@@ -89,9 +90,15 @@ class Waits:
 
 
 def order(job: JobDefinition) -> dict[str, Waits]:
-    """What each op waits for (see `predecessors` for the stages)."""
-    stages = _stages(job)
-    return {op.id: Waits(frozenset(stages[op.id]), frozenset(_depends_on(op))) for op in job.ops}
+    """What each op waits for directly: every op of the stage before its own, and its
+    `depends_on` (the stages before that one it waits for through that one).
+
+    Stages follow the order of the definition: the ops of one `execution.group` form one
+    stage (at the place the group first appears), an op without a group a stage of its own.
+    """
+    stages, stage_of = _stages(job)
+    before = [frozenset[str](), *(frozenset(stage) for stage in stages[:-1])]
+    return {op.id: Waits(before[stage_of[op.id]], frozenset(_depends_on(op))) for op in job.ops}
 
 
 def is_service(op: RunOp | VolumeOp) -> bool:
@@ -106,18 +113,8 @@ def needs_network(job: JobDefinition) -> bool:
     return len(run_ops) > 1 or any(op.args.aliases for op in run_ops)
 
 
-def predecessors(job: JobDefinition) -> dict[str, set[str]]:
-    """What each op waits for: every op of the earlier stages, and its `depends_on`.
-
-    Stages follow the order of the definition: the ops of one `execution.group` form one
-    stage (at the place the group first appears), an op without a group a stage of its own.
-    """
-    stages = _stages(job)
-    return {op.id: stages[op.id] | set(_depends_on(op)) for op in job.ops}
-
-
-def _stages(job: JobDefinition) -> dict[str, set[str]]:
-    """Every op of the stages before each op's."""
+def _stages(job: JobDefinition) -> tuple[list[list[str]], dict[str, int]]:
+    """The ops of each stage, in order, and the stage of each op."""
     stage_of: dict[str, int] = {}
     stages: list[list[str]] = []
     group_stage: dict[str, int] = {}
@@ -132,31 +129,50 @@ def _stages(job: JobDefinition) -> dict[str, set[str]]:
                 group_stage[group] = stage
         stages[stage].append(op.id)
         stage_of[op.id] = stage
-    return {op.id: {o for s in stages[: stage_of[op.id]] for o in s} for op in job.ops}
+    return stages, stage_of
+
+
+Node = str | int
+"""An op (its id), or the end of a stage (its number): every op of stage k+1 waits for the
+end of stage k, which waits for each op of stage k. Two large groups in a row are then
+2n edges, not n²."""
+
+
+def edges(job: JobDefinition) -> dict[Node, list[Node]]:
+    """What each node of the job's graph waits for, with the stages' ends between stages."""
+    stages, stage_of = _stages(job)
+    graph: dict[Node, list[Node]] = {}
+    for op in job.ops:
+        stage = stage_of[op.id]
+        graph[op.id] = ([stage - 1] if stage else []) + sorted(set(_depends_on(op)))
+    for number, stage_ops in enumerate(stages):
+        graph[number] = list(stage_ops)
+    return graph
 
 
 def _cycle(job: JobDefinition) -> list[str] | None:
-    waits = predecessors(job)
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for before in sorted(waits.get(node, ())):
-            if state.get(before) == 1:
-                return [*path[path.index(before) :], before]
-            if state.get(before) is None:
-                found = visit(before)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
+    """The ops of a cycle in what they wait for, the first one again at the end; None when
+    there is none. A depth-first search with a stack of its own: a chain of ops as long as
+    a job may have never reaches the interpreter's recursion limit."""
+    graph = edges(job)
+    state: dict[Node, bool] = {}
+    """Absent: not seen; True: on the path being searched; False: done, no cycle through it."""
     for op in job.ops:
-        if state.get(op.id) is None:
-            found = visit(op.id)
-            if found:
-                return found
+        if op.id in state:
+            continue
+        path: list[Node] = [op.id]
+        stack = [iter(graph[op.id])]
+        state[op.id] = True
+        while stack:
+            after = next(stack[-1], None)
+            if after is None:
+                state[path.pop()] = False
+                stack.pop()
+            elif state.get(after) is True:
+                cycle = [*path[path.index(after) :], after]
+                return [node for node in cycle if isinstance(node, str)]
+            elif after not in state:
+                state[after] = True
+                path.append(after)
+                stack.append(iter(graph[after]))
     return None

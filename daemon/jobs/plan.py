@@ -10,7 +10,10 @@ image (a local look), and the answer is None when it does not answer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+
+from pydantic import SecretStr
 
 from ..engine.images import Credentials
 from ..errors import NosanaCacheError
@@ -84,11 +87,39 @@ class JobPlan:
 
 
 async def plan_job(parts: Components, job: JobDefinition) -> JobPlan:
-    ops = [await _op(parts, op) for op in job.ops]
+    looks = _Looks(parts)
+    ops = [await _op(looks, op) for op in job.ops]
     return JobPlan(ops=ops, network=needs_network(job), not_acted_on=job_not_acted_on(job))
 
 
-async def _op(parts: Components, op: RunOp | VolumeOp) -> OpPlan:
+class _Looks:
+    """Each image and resource looked up once per plan, however many ops name it: the engine
+    and the store are asked in proportion to what the job needs, not to its ops."""
+
+    def __init__(self, parts: Components) -> None:
+        self.parts = parts
+        self._images: dict[str, ImagePlan] = {}
+        self._resources: dict[str, ResourcePlan] = {}
+
+    async def image(self, op: RunOp) -> ImagePlan:
+        key = op.args.model_dump_json(include={"image", "authentication"})
+        if key not in self._images:
+            self._images[key] = await _image(self.parts, op)
+        return self._images[key]
+
+    async def resource(self, resource: HFResource | S3Resource | OllamaResource) -> ResourcePlan:
+        key = json.dumps(resource.model_dump(), default=_revealed, sort_keys=True)
+        if key not in self._resources:
+            self._resources[key] = await _resource(self.parts, resource)
+        return self._resources[key]
+
+
+def _revealed(value: object) -> str:
+    """A secret as itself, for a key that tells two tokens apart (never shown or stored)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+async def _op(looks: _Looks, op: RunOp | VolumeOp) -> OpPlan:
     execution = op.execution
     plan = OpPlan(
         id=op.id,
@@ -103,16 +134,16 @@ async def _op(parts: Components, op: RunOp | VolumeOp) -> OpPlan:
     )
     if not isinstance(op, RunOp):
         return plan
-    resources = [await _resource(parts, r) for r in op.args.resources or []]
+    resources = [await looks.resource(r) for r in op.args.resources or []]
     writable = [isinstance(r, S3Resource) and r.allowWrite for r in op.args.resources or []]
-    mounts = [_mount(parts, r, w) for r, w in zip(resources, writable, strict=True)]
+    mounts = [_mount(looks.parts, r, w) for r, w in zip(resources, writable, strict=True)]
     mounts += [
         MountPlan(target=v.dest, kind="volume", source=v.name, read_only=False)
         for v in op.args.volumes or []
     ]
     return replace(
         plan,
-        image=await _image(parts, op),
+        image=await looks.image(op),
         resources=resources,
         mounts=mounts,
         ports=[p.port for p in op.args.ports()],

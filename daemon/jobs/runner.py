@@ -43,6 +43,12 @@ log = get_logger(__name__)
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
+async def _parse(definition: Any) -> JobDefinition:
+    """`parse_job` off the event loop: a job within the bounds takes milliseconds to a second
+    to validate, and the API, `/hf` and every download meanwhile keep being served."""
+    return await asyncio.to_thread(parse_job, definition)
+
+
 class Runner:
     def __init__(
         self,
@@ -75,7 +81,7 @@ class Runner:
 
     async def submit(self, definition: Any, job_id: str | None = None) -> JobRecord:
         """Validate, record and start a job; its record as it is now (queued)."""
-        job = parse_job(definition)
+        job = await _parse(definition)
         if self.fence is not None:
             await self.fence.require()
         if job_id is None:
@@ -93,7 +99,7 @@ class Runner:
     async def plan(self, definition: Any) -> JobPlan:
         """What running the job would take, validated as `submit` validates it, changing
         nothing (`plan`)."""
-        return await plan_job(self.parts, parse_job(definition))
+        return await plan_job(self.parts, await _parse(definition))
 
     def _start(self, job: JobDefinition, record: JobRecord, recovering: bool) -> None:
         job_id = record.id

@@ -11,11 +11,13 @@ stay as they are, to be filled when the op starts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import FieldError, InvalidInput
+from ..errors import FieldError, InvalidInput, TooLarge
+from ..limits import JOB_OPS, JSON_DEPTH, Bound, json_depth
 from ..literals import JOB
 from ..resources import (
     OLLAMA_DEFAULT_TARGET,
@@ -26,7 +28,7 @@ from ..resources import (
     field_errors,
 )
 from .definition import JobDefinition, ResultPattern, RunArgs, RunOp, VolumeOp
-from .graph import Waits, is_service, needs_network, order, predecessors, reference_errors
+from .graph import Waits, is_service, needs_network, order, reference_errors
 from .variables import fill_variables
 
 __all__ = [
@@ -40,16 +42,21 @@ __all__ = [
     "needs_network",
     "order",
     "parse_job",
-    "predecessors",
 ]
 
 _DEFAULTED = ("image", "gpu", "entrypoint", "work_dir")
 
 
-def parse_job(data: Any) -> JobDefinition:
-    """A validated job definition, or `InvalidInput` listing every problem with its path."""
+def parse_job(data: Any, *, max_ops: int = JOB_OPS.limit) -> JobDefinition:
+    """A validated job definition, or `InvalidInput` listing every problem with its path.
+
+    Its size is checked first (`job.ops`, `json.depth`: `TooLarge`), so that what follows
+    costs time and memory in proportion to a job within the bounds; each step after is linear
+    in the job's size, and none recurses as deep as the job's shape (`max_ops` is for tests
+    of that growth past the bound)."""
     if not isinstance(data, dict):
         raise InvalidInput("a job definition is a JSON object", [FieldError("", "not an object")])
+    _check_size(data, replace(JOB_OPS, limit=max_ops))
     errors: list[FieldError] = []
     filled = fill_variables(data, errors)
     try:
@@ -63,6 +70,16 @@ def parse_job(data: Any) -> JobDefinition:
         raise InvalidInput(f"invalid job: {describe(errors[0])}", errors)
     assert job is not None
     return _apply_global(job)
+
+
+def _check_size(data: dict[str, Any], ops_bound: Bound) -> None:
+    ops = data.get("ops")
+    too_many = ops_bound.over(len(ops), "the job") if isinstance(ops, list) else None
+    if too_many:
+        raise TooLarge(too_many, [FieldError("ops", too_many)])
+    if json_depth(data, JSON_DEPTH.limit) > JSON_DEPTH.limit:
+        said = f"the job nests deeper than {JSON_DEPTH.limit} levels (bound {JSON_DEPTH.name})"
+        raise TooLarge(said, [FieldError("", said)])
 
 
 def _apply_global(job: JobDefinition) -> JobDefinition:

@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UpstreamIntegrityError
+from ..errors import UnsafeUpstream, UpstreamIntegrityError
+from ..limits import ENTRY_FILES, SITE_MANIFEST_BYTES
+from ..store import validate_tree
 
 FORMAT = 1
 CHUNK = 8 * 1024 * 1024
@@ -98,15 +100,18 @@ class SiteManifest:
     @classmethod
     def from_json(cls, data: bytes, *, identity: str | None, where: str) -> SiteManifest:
         """Read and check a manifest (of the request whose `identity` is given: None takes
-        any); anything off (another request's, a file named twice, chunks that do not add
-        up) is `UpstreamIntegrityError`: never used, never trusted."""
+        any); anything off (past `site.manifest_bytes` or `entry.files`, another request's, a
+        path that would leave the view or is named twice, chunks that do not add up) is
+        `UpstreamIntegrityError`: never used, never trusted. Its size and its count of files
+        are checked before the work they would cost."""
+        too_large = SITE_MANIFEST_BYTES.over(len(data), f"{where}: the manifest")
+        if too_large:
+            raise UpstreamIntegrityError(too_large)
         try:
             body = json.loads(data)
             if body["format"] != FORMAT or identity not in (None, body["identity"]):
                 raise ValueError("another format or another request's manifest")
-            files = tuple(_file(item) for item in body["files"])
-            if len({f.path for f in files}) != len(files):
-                raise ValueError("a path named twice")
+            files = _files(body["files"])
             manifest = cls(
                 identity=str(body["identity"]),
                 type=str(body["type"]),
@@ -118,13 +123,26 @@ class SiteManifest:
                 details=dict(body.get("details") or {}),
                 written_by=str(body.get("written_by") or ""),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, UnsafeUpstream) as exc:
             raise UpstreamIntegrityError(
                 f"{where}: not a manifest this node can use: {exc}"
             ) from exc
         if not _ENTRY_ID.match(manifest.entry_id):
             raise UpstreamIntegrityError(f"{where}: bad entry id {manifest.entry_id!r}")
         return manifest
+
+
+def _files(listed: Any) -> tuple[SiteFile, ...]:
+    """Every file, within `entry.files`, each path one the store would take in a view (not
+    absolute, no `..`, not twice): a manifest is another node's word, checked as upstream's."""
+    if not isinstance(listed, list):
+        raise TypeError("files is not a list")
+    too_many = ENTRY_FILES.over(len(listed), "the manifest")
+    if too_many:
+        raise ValueError(too_many)
+    files = tuple(_file(item) for item in listed)
+    validate_tree(f.path for f in files)
+    return files
 
 
 def _file(item: dict[str, Any]) -> SiteFile:
@@ -141,9 +159,13 @@ def _file(item: dict[str, Any]) -> SiteFile:
         raise ValueError(f"{file.path}: bad size or sha256")
     if not all(_SHA256.match(c) for c in chunks):
         raise ValueError(f"{file.path}: bad chunk digest")
-    if chunks and not MIN_CHUNK <= file.chunk_size <= MAX_CHUNK:
+    if not chunks:
+        if file.size > CHUNK:  # a reader would hold it whole in memory, unchecked till the end
+            raise ValueError(f"{file.path}: {file.size} bytes without chunk digests")
+        return file
+    if not MIN_CHUNK <= file.chunk_size <= MAX_CHUNK:
         raise ValueError(f"{file.path}: chunk size {file.chunk_size} out of bounds")
-    if chunks and len(chunks) != len(file.pieces()):
+    if len(chunks) != -(-file.size // file.chunk_size):  # counted, not listed: sizes are foreign
         raise ValueError(f"{file.path}: {len(chunks)} chunk digests for {file.size} bytes")
     return file
 

@@ -12,6 +12,7 @@ wins and both are fine.
 from __future__ import annotations
 
 from ..errors import UpstreamIntegrityError, UpstreamNotFound
+from ..limits import SITE_MANIFEST_BYTES
 from ..logs import get_logger
 from .bucket import SiteBucket
 from .layout import Layout, SiteManifest
@@ -30,7 +31,8 @@ class Manifests:
         self.ttl = ttl
         self.distrusted: set[str] = set()
         """Key prefixes of entries whose manifests this node found wrong (upstream no longer
-        serves what they name): passed over until the daemon restarts."""
+        serves what they name), and keys of manifests it could not use (damaged, past a
+        bound): passed over until the daemon restarts."""
 
     async def find(self, request_key: str, identity: str, now: float) -> SiteManifest | None:
         """The newest fresh manifest of the request, or None; raises when the site store does
@@ -41,12 +43,21 @@ class Manifests:
         candidates = [item for item in listed if not item.key.startswith(tuple(self.distrusted))]
         for item in candidates[:LOOKS]:
             try:
+                too_large = SITE_MANIFEST_BYTES.over(item.size, f"{item.key}: the manifest")
+                if too_large:  # not even read
+                    raise UpstreamIntegrityError(too_large)
                 data = await self.bucket.get(item.key)
                 manifest = SiteManifest.from_json(data, identity=identity, where=item.key)
             except UpstreamNotFound:
                 continue  # swept away since the listing
             except UpstreamIntegrityError as exc:
-                log.warning("site.manifest_unusable", key=item.key, error=exc.message)
+                log.warning(
+                    "site.manifest_unusable",
+                    key=item.key,
+                    error=exc.message,
+                    action="passed over until the daemon restarts",
+                )
+                self.distrusted.add(item.key)
                 continue
             if manifest.fresh(now, self.ttl):
                 return manifest

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused
+from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused, UpstreamTooLarge
+from ..limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from ..settings import HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
 from .hub_listing import LISTING_FILE, Listing, RepoRef, expected_of
@@ -31,7 +32,6 @@ from .identity import canonical
 from .transfer import Response, Transfer
 
 VIA = "/hf"
-MAX_TREE_PAGES = 10_000
 _REFUSALS = (400, 401, 403, 404)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _FILE_HEADERS = ("X-Repo-Commit", "X-Linked-Etag")
@@ -110,7 +110,12 @@ class HubUpstream:
 
     async def get_json(self, url: str, repo: RepoRef, authorization: str | None) -> Response:
         response = await self.transfer.get(
-            url, name=str(repo), trusted=True, headers=_auth(authorization), ok=(200, *_REFUSALS)
+            url,
+            name=str(repo),
+            trusted=True,
+            headers=_auth(authorization),
+            ok=(200, *_REFUSALS),
+            limit=HUB_ANSWER_BYTES,
         )
         _raise_refusal(response, repo)
         return response
@@ -157,16 +162,22 @@ class _RevisionResolver:
             raise UpstreamError(f"{repo}: the Hub named no commit for {self.revision!r}")
         entries: list[dict[str, Any]] = []
         url: str | None = f"{base}/tree/{commit}?recursive=true"
-        for _page in range(MAX_TREE_PAGES):
+        files = 0
+        for _page in range(HUB_PAGES.limit):
             if url is None:
                 return Listing.of(repo, commit, info, entries)
             response = await hub.get_json(url, repo, self.authorization)
             page = json.loads(response.body)
             if not isinstance(page, list):
                 raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} is not a list")
+            files += sum(1 for e in page if isinstance(e, dict) and e.get("type") == "file")
+            too_many = ENTRY_FILES.over(files, f"{repo}: the Hub's tree of {commit[:12]}")
+            if too_many:  # said before the next page is asked for
+                raise UpstreamTooLarge(too_many)
             entries.extend(page)
             url = _next_page(response, hub.origin)
-        raise UpstreamError(f"{repo}: the Hub's tree of {commit[:12]} has too many pages")
+        said = f"{repo}: the Hub's tree of {commit[:12]} has more than {HUB_PAGES.limit:,} pages"
+        raise UpstreamTooLarge(f"{said} (bound {HUB_PAGES.name})")
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:
         raise StoreError(f"{file.path}: a listing is given inline, never fetched")

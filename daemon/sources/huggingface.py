@@ -32,8 +32,10 @@ from ..errors import (
     UpstreamAuthError,
     UpstreamError,
     UpstreamNotFound,
+    UpstreamTooLarge,
     UpstreamUnavailable,
 )
+from ..limits import ENTRY_FILES
 from ..resources import HFResource
 from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings, HuggingFaceSettings
@@ -134,8 +136,13 @@ class _HFResolver:
             info = api.model_info(self.repo, revision=self.revision, timeout=30)
             if not info.sha:
                 raise UpstreamError(f"hf://{self.repo}: the Hub sent no commit for {self.revision}")
-            tree = api.list_repo_tree(self.repo, revision=info.sha, recursive=True)
-            files = [item for item in tree if isinstance(item, RepoFile)]
+            files: list[RepoFile] = []
+            for item in api.list_repo_tree(self.repo, revision=info.sha, recursive=True):
+                if isinstance(item, RepoFile):
+                    files.append(item)
+                    too_many = ENTRY_FILES.over(len(files), f"hf://{self.repo}@{info.sha[:12]}")
+                    if too_many:  # said before the next page is asked for
+                        raise UpstreamTooLarge(too_many)
         except NosanaCacheError:
             raise
         except Exception as exc:

@@ -28,7 +28,8 @@ from typing import Any
 
 from yarl import URL
 
-from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound
+from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound, UpstreamTooLarge
+from ..limits import OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from ..resources import OllamaResource
 from ..settings import OllamaSettings
 from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
@@ -108,7 +109,11 @@ class _OllamaResolver:
         url = self.registry / "v2" / self.repository / "manifests" / self.tag
         try:
             response = await self.ollama.transfer.get(
-                url, name=self.source, trusted=self.trusted, headers={"Accept": MANIFEST_TYPES}
+                url,
+                name=self.source,
+                trusted=self.trusted,
+                headers={"Accept": MANIFEST_TYPES},
+                limit=OLLAMA_MANIFEST_BYTES,
             )
         except UpstreamNotFound as exc:
             raise UpstreamNotFound(
@@ -157,7 +162,11 @@ def _blobs(body: bytes, source: str) -> list[tuple[str, int]]:
     """The config blob and the layers a manifest names, as (digest, size)."""
     try:
         manifest: Any = json.loads(body)
-        descriptors = [manifest["config"], *manifest["layers"]]
+        layers = manifest["layers"]
+        too_many = OLLAMA_LAYERS.over(len(layers), f"{source}: the manifest")
+        if too_many:
+            raise UpstreamTooLarge(too_many)
+        descriptors = [manifest["config"], *layers]
         blobs = [(str(d["digest"]), int(d["size"])) for d in descriptors]
     except (ValueError, KeyError, TypeError) as exc:
         raise UpstreamError(

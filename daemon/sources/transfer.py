@@ -38,7 +38,8 @@ from yarl import URL
 from .. import __version__
 from ..aiotasks import AllOrNothing
 from ..clock import Clock
-from ..errors import UpstreamAuthError, UpstreamError, UpstreamUnavailable
+from ..errors import UpstreamAuthError, UpstreamError, UpstreamTooLarge, UpstreamUnavailable
+from ..limits import ERROR_BYTES, METADATA_BYTES, Bound
 from ..logs import get_logger
 from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings
@@ -61,7 +62,6 @@ MEMORY_PER_CONNECTION = 3 * READ_BUFFER + 2 * WRITE_BUFFER
 reads under way when it pauses the socket), what the part has taken for its next write, and
 that write's joined copy. The daemon's memory for downloads is this times
 `download.concurrency` (tests/integration/test_pull.py holds it to that)."""
-MAX_METADATA_BYTES = 64 * 1024 * 1024
 _TEMPORARY = (UpstreamUnavailable, aiohttp.ClientError, TimeoutError)
 """What a retry may cure: a temporary answer, a dropped or refused connection, a timeout."""
 T = TypeVar("T")
@@ -144,17 +144,19 @@ class Transfer:
         ok: tuple[int, ...] = (200,),
         sign: Signer | None = None,
         follow: bool = True,
+        limit: Bound = METADATA_BYTES,
     ) -> Response:
         """A whole small response, retried on temporary failures; `ok` statuses return,
         others raise the matching `UpstreamError`. With `follow=False` a redirect is the
-        answer (the Hub says what it thinks of a request in the redirect itself)."""
+        answer (the Hub says what it thinks of a request in the redirect itself). A body
+        past `limit` is `UpstreamTooLarge`, from its `Content-Length` before it is read."""
         target = Target(_url(url), dict(headers or {}), trusted, name, 0, sign)
 
         async def once() -> Response:
             async with self._slots:
                 response = await self._open(target, {}, method, follow)
                 async with response:
-                    body = await _read_limited(response, MAX_METADATA_BYTES, name)
+                    body = await _read_limited(response, limit, name)
                     if response.status in ok:
                         return Response(response.status, response.url, response.headers, body)
                     raise _refused(target, response, body)
@@ -271,7 +273,7 @@ class Transfer:
                 cursor.end = target.size
                 await self._receive(response, sink, cursor, target.name)
             else:
-                body = await _read_limited(response, 64 * 1024, target.name)
+                body = await _read_limited(response, ERROR_BYTES, target.name)
                 raise _refused(target, response, body)
         if cursor.offset < cursor.end:
             raise UpstreamUnavailable(
@@ -359,14 +361,18 @@ class _SpeedCheck:
         self.started, self.count = time.monotonic(), 0
 
 
-async def _read_limited(response: aiohttp.ClientResponse, limit: int, name: str) -> bytes:
-    """The whole body, refused past `limit` bytes. Pieces are joined once at the end (a
-    bytearray grown and copied out would move a site store's 8 MiB chunks twice)."""
+async def _read_limited(response: aiohttp.ClientResponse, limit: Bound, name: str) -> bytes:
+    """The whole body, refused past `limit`. Pieces are joined once at the end (a bytearray
+    grown and copied out would move a site store's 8 MiB chunks twice)."""
+    too_large = limit.over(response.content_length or 0, f"{name}: the answer")
+    if too_large:
+        raise UpstreamTooLarge(too_large)
     pieces: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
         pieces.append(chunk)
         size += len(chunk)
-        if size > limit:
-            raise UpstreamError(f"{name}: response larger than {limit} bytes")
+        too_large = limit.over(size, f"{name}: the answer")
+        if too_large:
+            raise UpstreamTooLarge(too_large)
     return b"".join(pieces)

@@ -67,6 +67,21 @@ ARGS_SHAPE = (
     "this op's args are of the other type, so it could not do what its type says"
 )
 WORK_DIR = "a working directory must be an absolute path: Docker refuses a relative one"
+MOUNT_PLACE = (
+    "a mount at / (Docker: 'destination can't be /'), at /proc or under it (runc refuses), "
+    "at /sys or under it, or at /dev itself (the container's sysfs and device nodes hidden): "
+    "Nosana's node fails the op when it creates the container, or runs it without them"
+)
+NUL = "a NUL character in a path or an environment variable: the container cannot be created"
+ENV_NAME = (
+    "an environment variable's name that is empty, or holds '=' or a NUL: Docker passes "
+    "`NAME=value` and splits it at the first '=', so `PATH=/tmp` would set PATH (replacing "
+    "the image's), and an empty name or a NUL fails when the container is created"
+)
+TOO_MANY_OPS = (
+    "a job of more than 1,000 ops (the daemon's bound job.ops; Nosana's templates have one): "
+    "refused before it is validated, so that no job costs the daemon more than a bounded one"
+)
 _ARGS = "ops[0].args"
 _RESOURCE = f"{_ARGS}.resources[0]"
 _CHECK = f"{_ARGS}.expose[0].health_checks[0].expected_status"
@@ -114,4 +129,18 @@ DELIBERATE: dict[str, Deliberate] = {
     "ops/volume-op-with-run-args": Deliberate(f"{_ARGS}.name", ARGS_SHAPE),
     "ops/run-op-with-volume-args": Deliberate(f"{_ARGS}.image", ARGS_SHAPE),
     "top/global-work-dir-relative": Deliberate("global.work_dir", WORK_DIR),
+    "container/target-root": Deliberate(f"{_RESOURCE}.target", MOUNT_PLACE),
+    "container/target-proc": Deliberate(f"{_RESOURCE}.target", MOUNT_PLACE),
+    "container/target-under-sys": Deliberate(f"{_RESOURCE}.target", MOUNT_PLACE),
+    "container/target-dev": Deliberate(f"{_RESOURCE}.target", MOUNT_PLACE),
+    "container/target-nul": Deliberate(f"{_RESOURCE}.target", NUL),
+    "container/ollama-target-proc": Deliberate(f"{_RESOURCE}.target", MOUNT_PLACE),
+    "container/dest-root": Deliberate("ops[1].args.volumes[0].dest", MOUNT_PLACE),
+    "container/dest-under-proc": Deliberate("ops[1].args.volumes[0].dest", MOUNT_PLACE),
+    "container/env-name-empty": Deliberate(f'{_ARGS}.env[""]', ENV_NAME),
+    "container/env-name-with-equals": Deliberate(f'{_ARGS}.env["PATH=/tmp"]', ENV_NAME),
+    "container/env-name-nul": Deliberate(f'{_ARGS}.env["A\\u0000"]', ENV_NAME),
+    "container/env-value-nul": Deliberate(f"{_ARGS}.env.A", NUL),
+    "container/global-env-name-with-equals": Deliberate('global.env["A=B"]', ENV_NAME),
+    "container/too-many-ops": Deliberate("ops", TOO_MANY_OPS),
 }

@@ -181,9 +181,37 @@ def _global_meta_logistics() -> Iterator[Case]:
         yield Case(f"top/{label}", document)
 
 
+def _container_places() -> Iterator[Case]:
+    """Mount points and environment names that Docker refuses, or that replace what the
+    container needs, when the op starts (and a job of more ops than the daemon takes)."""
+    hf = {"type": "HF", "repo": "o/n"}
+    mount = {"name": "cache"}
+    cases: dict[str, Any] = {
+        "target-root": job(run(resources=[hf | {"target": "/"}])),
+        "target-proc": job(run(resources=[hf | {"target": "/proc"}])),
+        "target-under-sys": job(run(resources=[hf | {"target": "/sys/kernel"}])),
+        "target-dev": job(run(resources=[hf | {"target": "//dev/"}])),
+        "target-nul": job(run(resources=[hf | {"target": "/models\u0000"}])),
+        "ollama-target-proc": job(
+            run(resources=[{"type": "Ollama", "model": "m", "target": "/proc/x"}])
+        ),
+        "dest-root": job(volume(), run(volumes=[mount | {"dest": "/"}])),
+        "dest-under-proc": job(volume(), run(volumes=[mount | {"dest": "/proc/self"}])),
+        "env-name-empty": job(run(env={"": "x"})),
+        "env-name-with-equals": job(run(env={"PATH=/tmp": "x"})),
+        "env-name-nul": job(run(env={"A\u0000": "x"})),
+        "env-value-nul": job(run(env={"A": "x\u0000y"})),
+        "global-env-name-with-equals": job(run(), **{"global": {"env": {"A=B": "x"}}}),
+        "too-many-ops": job(*(run(f"r{i}") for i in range(1_001))),
+    }
+    for label, document in cases.items():
+        yield Case(f"container/{label}", document)
+
+
 def structure() -> list[Case]:
     return [
         *_resources(),
+        *_container_places(),
         *_restart_policies(),
         *_execution(),
         *_volumes_and_ops(),

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from daemon.errors import InvalidInput
+from daemon.errors import InvalidInput, UpstreamTooLarge
+from daemon.limits import MARKET_ITEMS
 from daemon.market import parse_required
 from daemon.resources import HFResource, S3Resource
 
@@ -67,3 +68,12 @@ def test_malformed_lists_are_errors_that_name_the_place(body: bytes, named: str)
     with pytest.raises(InvalidInput) as caught:
         parse_required(body)
     assert named in str(caught.value) or any(named in e.loc for e in caught.value.errors)
+
+
+def test_a_required_list_past_its_bound_is_refused_before_anything_is_pinned() -> None:
+    body = {"required_images": [f"img{i}:1" for i in range(MARKET_ITEMS.limit + 1)]}
+    body["required_remote_resources"] = []
+    with pytest.raises(UpstreamTooLarge, match=r"market\.items"):
+        parse_required(json.dumps(body).encode())
+    body["required_images"].pop()
+    assert len(parse_required(json.dumps(body).encode())) == MARKET_ITEMS.limit

@@ -20,6 +20,7 @@ minute.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,10 @@ from ...errors import (
     UpstreamAuthError,
     UpstreamError,
     UpstreamNotFound,
+    UpstreamTooLarge,
     UpstreamUnavailable,
 )
+from ...limits import S3_PAGES, Bound
 from ...retry import RetryPolicy, retrying
 from ..http_errors import RETRY_STATUSES, parse_retry_after
 from .clients import S3Clients
@@ -79,15 +82,21 @@ class ControlPlane:
         self.page_size = PAGE_SIZE
         """Keys asked for per ListObjectsV2 page (tests lower it to see many pages)."""
 
-    async def list(self, place: Place, credentials: Credentials) -> Listing:
-        """Every object whose key starts with the place's prefix, page after page."""
+    async def list(
+        self, place: Place, credentials: Credentials, most: Bound | None = None
+    ) -> Listing:
+        """Every object whose key starts with the place's prefix, page after page; with
+        `most` (a listing a job named), no more objects than it allows and no more than
+        `s3.pages` pages (empty pages included), refused before the next page is asked."""
         objects: list[S3Object] = []
         params: dict[str, Any] = {
             "Bucket": place.bucket,
             "Prefix": place.prefix.rstrip("/"),
             "MaxKeys": self.page_size,
         }
-        while True:
+        for pages in itertools.count(1):
+            if most is not None:
+                _check_listing(place, most, len(objects), pages)
             page = await self.call(place, credentials, "list_objects_v2", params, "listing")
             objects.extend(
                 S3Object(
@@ -101,8 +110,11 @@ class ControlPlane:
             )
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             if not token:
+                if most is not None:
+                    _check_listing(place, most, len(objects), pages)
                 return Listing(objects, page.get("ResponseMetadata", {}).get("SigningRegion"))
             params["ContinuationToken"] = token
+        raise AssertionError("unreachable: itertools.count does not end")
 
     async def head(
         self, place: Place, credentials: Credentials, key: str, **params: Any
@@ -199,3 +211,10 @@ def _seconds(moment: Any) -> float | None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
+
+
+def _check_listing(place: Place, most: Bound, objects: int, pages: int) -> None:
+    where = f"the listing of {place.describe()}"
+    too_large = most.over(objects, where) or S3_PAGES.over(pages, where)
+    if too_large:
+        raise UpstreamTooLarge(too_large)

@@ -19,7 +19,8 @@ from urllib.parse import quote
 from yarl import URL
 
 from ...aiotasks import all_or_nothing
-from ...errors import UpstreamAuthError, UpstreamError, UpstreamNotFound
+from ...errors import UpstreamAuthError, UpstreamError, UpstreamNotFound, UpstreamTooLarge
+from ...limits import ENTRY_FILES
 from ...store import BlobSink, Expected, FileSpec, Manifest
 from ..netguard import check_url
 from ..redirects import Signer
@@ -68,6 +69,9 @@ class S3Resolver:
                         f"{spec.path} is in more than one of the resource's buckets"
                     )
                 specs[spec.path] = spec
+            too_many = ENTRY_FILES.over(len(specs), "the resource's buckets")
+            if too_many:
+                raise UpstreamTooLarge(too_many)
         listing_digest = hashlib.sha256()
         for path in sorted(specs):
             listing_digest.update(f"{path}\0{specs[path].alias}\n".encode())
@@ -84,7 +88,7 @@ class S3Resolver:
     async def _place_files(self, place: Place) -> list[FileSpec]:
         credentials = await self._who()
         try:
-            listing = await self.control.list(place, credentials)
+            listing = await self.control.list(place, credentials, most=ENTRY_FILES)
         except (UpstreamAuthError, UpstreamNotFound) as exc:
             if not place.files:
                 if isinstance(exc, UpstreamAuthError):

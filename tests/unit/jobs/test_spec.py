@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.errors import InvalidInput
-from daemon.jobs.spec import RunOp, is_service, order, parse_job, predecessors
+from daemon.jobs.spec import RunOp, is_service, order, parse_job
 
 SEED = json.loads(
     (Path(__file__).resolve().parents[3] / "tests" / "data" / "seed-job.json").read_text()
@@ -166,11 +166,12 @@ def test_groups_run_one_after_another_and_depends_on_adds_edges() -> None:
         {**run("after"), "execution": {"depends_on": ["w1"]}},
         {**run("side"), "execution": {"group": "first"}},
     )
-    waits = predecessors(parse_job(data))
-    assert waits["prep"] == set()
-    assert waits["side"] == set()
-    assert waits["w1"] == waits["w2"] == {"prep", "side"}
-    assert waits["after"] == {"prep", "side", "w1", "w2"}
+    waits = order(parse_job(data))
+    assert waits["prep"].stages == waits["side"].stages == set()
+    assert waits["w1"].stages == waits["w2"].stages == {"prep", "side"}
+    assert waits["after"].stages == {"w1", "w2"}  # and through them, prep and side
+    assert waits["after"].depends_on == {"w1"}
+    assert waits["w1"].stages is waits["w2"].stages  # one set per stage, not one per op
 
 
 def test_volumes_must_be_made_by_a_create_volume_op_and_targets_are_required() -> None:

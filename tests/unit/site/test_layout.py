@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.errors import UpstreamIntegrityError
+from daemon.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 from daemon.site.layout import CHUNK, Layout, SiteFile, SiteManifest
 from daemon.site.pushing import _Digests
 
@@ -64,12 +65,25 @@ def _broken(change: Any) -> bytes:
         lambda b: b["files"][0].update(size=3 * CHUNK, chunk_size=CHUNK, chunks=[sha(b"1")]),
         lambda b: b["files"][0].update(size=3 * CHUNK, chunk_size=1, chunks=[sha(b"1")] * 3),
         lambda b: b.update(entry_id="../../x"),
+        lambda b: b["files"][0].update(path="../../etc/x"),
+        lambda b: b["files"][0].update(path="/etc/x"),
+        lambda b: b["files"][0].update(size=CHUNK + 1),  # big, without chunk digests
+        lambda b: b["files"][0].update(size=2**62, chunk_size=CHUNK, chunks=[sha(b"1")]),
+        lambda b: b["files"].extend(
+            {"path": f"f{i}", "size": 1, "sha256": sha(b"1")} for i in range(ENTRY_FILES.limit)
+        ),
+        lambda b: b.update(files={"a": 1}),
         lambda b: b.pop("version"),
     ],
 )
 def test_a_manifest_that_is_off_is_refused(change: Any) -> None:
     with pytest.raises(UpstreamIntegrityError):
         SiteManifest.from_json(_broken(change), identity=IDENTITY, where="k")
+
+
+def test_a_manifest_past_its_bound_in_bytes_is_refused_unread() -> None:
+    with pytest.raises(UpstreamIntegrityError, match=r"site\.manifest_bytes"):
+        SiteManifest.from_json(b" " * (SITE_MANIFEST_BYTES.limit + 1), identity=None, where="k")
 
 
 def test_what_is_not_a_manifest_at_all_is_refused() -> None:
