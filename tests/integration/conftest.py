@@ -1,4 +1,10 @@
-"""The daemon's cache in-process (real store, real sources) against the test bed's peers."""
+"""The daemon's cache in-process (real store, real sources) against the test bed's peers.
+
+The modules in `SLOW_MODULES` run whole jobs in the Docker engine (containers, services,
+restarts, a site of two nodes): CI runs them, `pytest -m "not slow"` leaves them out so that the
+fast part stays a few minutes on two cores (it keeps everything else, the Docker pulls and the
+Hub endpoint's container tests included).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,27 @@ from tests.peers.s3 import S3Peer
 from tests.peers.s3rver import S3rverPeer
 
 CacheFactory = Callable[..., Any]
+
+SLOW_MODULES = frozenset(
+    {
+        "test_jobs.py",
+        "test_services.py",
+        "test_market.py",
+        "test_site_jobs.py",
+        "test_site_upkeep.py",
+        "test_operate.py",
+        "test_private_images.py",
+        "test_hub_fresh_engine.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        module = Path(str(item.fspath))
+        if module.parent == here and module.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def peer_settings(
