@@ -109,6 +109,10 @@ def test_a_job_that_sets_hf_endpoint_keeps_it(daemon: DaemonProcess, hub: FakeHu
 
 def test_private_s3_helper_cold_then_hot(daemon: DaemonProcess, s3: S3Peer) -> None:
     cases.s3_private(daemon, socket_of(daemon), s3)
+    status = daemon.cli("status")
+    assert status.returncode == 0, status.stderr
+    assert f"node     socket {socket_of(daemon)}" in status.stdout
+    assert " hit " in status.stdout, status.stdout
 
 
 def test_ollama_helper_cold_then_hot(daemon: DaemonProcess, registry: RegistryPeer) -> None:
