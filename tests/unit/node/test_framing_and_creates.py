@@ -64,10 +64,7 @@ def test_the_helpers_commands_are_the_resources_a_job_declares() -> None:
     assert resource.model_dump(exclude_none=True)["files"] == ["a.bin", "b.bin"]
     assert resource.IAM is not None  # type: ignore[union-attr]
     hf = helper_resource({**body, "Cmd": ["HF", "org/repo", "", ""], "Env": None})
-    assert (
-        hf.model_dump(exclude_none=True) == {"type": "HF", "repo": "org/repo", "allowWrite": False}
-        or hf.type == "HF"
-    )
+    assert hf.model_dump(exclude_none=True) == {"type": "HF", "repo": "org/repo"}
     assert not is_helper({**body, "Image": "nosana/other:1"})
     with pytest.raises(InvalidInput):
         helper_resource({**body, "Cmd": ["HF", "../bad", "", ""]})
