@@ -4,7 +4,8 @@ Start-up order: store (with crash recovery) → sources (HTTP sessions) → the 
 `site.store` is set (its uploads left owing resume) → cache → Docker engine (absent is fine) →
 images → the fence around job containers (checked, installed where this process may) →
 the Hub endpoint and its containers' listener (bound once the engine says where) →
-the registry endpoint on `registry.listen` →
+the registry endpoint on `registry.listen` → the engine socket for Nosana's node
+(`node.socket`; its file removed again first at shutdown) →
 job records → runner (re-attaching jobs the last run left) → downloads the last run left
 unfinished → market (its kept list; the fetch is scheduled) → scheduler (store sweep, job
 expiry, market refresh) → API listeners.
@@ -40,6 +41,7 @@ from .logs import get_logger
 from .market import Market
 from .memory import keep_memory_flat
 from .metrics import Metrics
+from .node import NodeEngineSocket
 from .notify import Notifier
 from .registry import RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
@@ -126,6 +128,7 @@ class Service:
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
         registry = await self._registry(stack, store, sources)
+        node = await self._node(stack, cache)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -154,6 +157,7 @@ class Service:
             listener=self.listener,
             fence=fence,
             registry=registry,
+            node=node,
         )
 
     def _runner(
@@ -190,6 +194,18 @@ class Service:
         )
         stack.push_async_callback(self.listener.close)
         return hub
+
+    async def _node(
+        self, stack: contextlib.AsyncExitStack, cache: Cache
+    ) -> NodeEngineSocket | None:
+        """The engine socket the node is given (`node.socket`), in front of `node.engine`."""
+        if not self.settings.node.socket:
+            return None
+        hub = self.listener.endpoint if self.listener is not None else None
+        node = NodeEngineSocket(self.settings, cache, hub)
+        await node.start()
+        stack.push_async_callback(node.close)
+        return node
 
     async def _registry(
         self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources

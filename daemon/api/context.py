@@ -14,6 +14,7 @@ from ..hub import ContainerListener, HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
+from ..node import NodeEngineSocket
 from ..registry import RegistryListener
 from ..scheduler import Scheduler
 from ..settings import Settings
@@ -38,6 +39,8 @@ class ApiContext:
     """The fence around job containers (`docker.fence`)."""
     registry: RegistryListener | None = None
     """The registry endpoint's listener, unless `registry.mirror` is off."""
+    node: NodeEngineSocket | None = None
+    """The engine socket for Nosana's node (`node.socket`), when it is set."""
     started_at: float = field(default_factory=time.time)
 
 

@@ -14,6 +14,7 @@ from .models import (
     Health,
     HubListenerStatus,
     MarketSummary,
+    NodeSocketStatus,
     PeriodicTask,
     RegistryStatus,
     SiteStatus,
@@ -53,6 +54,7 @@ async def status(request: web.Request) -> web.Response:
             await site.report() if site is not None else None, context.cache.transfer_stats()
         ),
         registry=RegistryStatus.of(context.registry),
+        node=NodeSocketStatus.of(context.node),
     )
     return respond(body)
 

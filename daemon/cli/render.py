@@ -45,6 +45,7 @@ def status(body: dict[str, Any]) -> str:
         lines.append("market   none")
     lines.append(_site(body.get("site") or {}))
     lines.append(_registry(body.get("registry") or {}))
+    lines += _node(body.get("node") or {})
     in_flight = body.get("transfers", {}).get("in_flight", 0)
     lines.append(
         f"entries  {store.get('entries', 0)} ({_states(store)}), {store.get('blobs', 0)} blobs, "
@@ -73,6 +74,24 @@ def _registry(registry: dict[str, Any]) -> str:
     if registry.get("state") != "up":
         return f"registry down: {registry.get('error')}"
     return f"registry up: engines pull through http://{registry.get('address')}"
+
+
+def _node(node: dict[str, Any]) -> list[str]:
+    """The engine socket, and the node's recent resource requests (newest first, five)."""
+    if not node.get("enabled"):
+        return ["node     off (node.socket unset)"]
+    recent = node.get("recent") or []
+    lines = [f"node     socket {node.get('socket')} -> {node.get('engine')}; {len(recent)} recent"]
+    for request in recent[:5]:
+        saved = request.get("saved_seconds")
+        saved_text = f", saved ~{saved:.1f}s" if saved else ""
+        error = f": {request['error']}" if request.get("error") else ""
+        lines.append(
+            f"  {request.get('at')} {request.get('outcome'):6} {request.get('source')}"
+            f" {human_size(request.get('bytes', 0))} in {request.get('seconds')}s"
+            f"{saved_text}{error}"
+        )
+    return lines
 
 
 def _site(site: dict[str, Any]) -> str:

@@ -406,6 +406,38 @@ class RegistrySettings(Section):
         return value
 
 
+class NodeSettings(Section):
+    socket: str = Field(
+        "",
+        description="unix socket path of the engine socket for Nosana's own node; empty = off",
+    )
+    engine: str = Field(
+        "", description="the real engine behind it (Docker or Podman socket); empty = docker.host"
+    )
+    hub: bool = Field(
+        True,
+        description="give the node's job containers HF_ENDPOINT (and its companions) unless "
+        "they set them",
+    )
+
+    @field_validator("socket")
+    @classmethod
+    def _socket_path(cls, value: str) -> str:
+        """A path on this host: the node mounts the file; `unix://` is accepted and dropped."""
+        path = value.removeprefix("unix://")
+        if path and not path.startswith("/"):
+            raise ValueError(f"{value!r} is not an absolute path of a unix socket")
+        return path
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_socket(cls, value: str) -> str:
+        """The node speaks to its engine over a unix socket only, and so does this proxy."""
+        if value and not (value.startswith(("unix://", "/"))):
+            raise ValueError(f"{value!r} is not a unix socket (unix:///path or /path)")
+        return value
+
+
 class Settings(Section):
     store: StoreSettings
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -419,6 +451,7 @@ class Settings(Section):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
 
 
 SECTIONS: dict[str, type[Section]] = {

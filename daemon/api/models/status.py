@@ -8,6 +8,7 @@ from ...engine.client import EngineStatus
 from ...fence import FenceStatus as FenceState
 from ...hub import ListenerReport
 from ...market import Market
+from ...node import NodeEngineSocket
 from ...registry import RegistryListener
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
@@ -208,6 +209,45 @@ class RegistryStatus:
 
 
 @body
+class NodeRequestStatus:
+    """One resource the node asked its helper for, served by the daemon (or passed on)."""
+
+    at: Instant
+    type: str
+    source: str
+    outcome: Literal["hit", "miss", "failed", "helper"]
+    """`helper`: the volume was out of the daemon's sight; the real helper ran."""
+    bytes: int
+    files: int
+    seconds: float
+    saved_seconds: float | None
+    """On a hit: the entry's download time less this fill."""
+    volume: str
+    linked: bool
+    """The volume's files are hard links to the store's blobs."""
+    error: str | None
+
+
+@body
+class NodeSocketStatus:
+    """The engine socket for Nosana's node (`node.socket`), and its recent resource requests,
+    newest first."""
+
+    enabled: bool
+    socket: str | None
+    engine: str | None
+    recent: list[NodeRequestStatus]
+
+    @classmethod
+    def of(cls, node: NodeEngineSocket | None) -> NodeSocketStatus:
+        if node is None:
+            return cls(enabled=False, socket=None, engine=None, recent=[])
+        report = node.report()
+        recent = [NodeRequestStatus(**r) for r in report["recent"]]
+        return cls(enabled=True, socket=report["socket"], engine=report["engine"], recent=recent)
+
+
+@body
 class Status:
     """The daemon's version and uptime, and each component's state."""
 
@@ -222,3 +262,4 @@ class Status:
     scheduler: dict[str, PeriodicTask]
     site: SiteStatus
     registry: RegistryStatus
+    node: NodeSocketStatus

@@ -1,0 +1,61 @@
+"""The engine socket for Nosana's own node (`node.socket`): a pass-through proxy of the
+Docker or Podman API in front of `node.engine`, which answers the resource helper from the
+store and points the node's job containers at the Hub endpoint.
+
+    proxy.py, http1.py   the pass-through (requests forwarded byte for byte, streams and
+                         hijacked connections spliced)
+    routes.py            what is intercepted
+    helpers.py           the helper's container calls; helper_run.py its work; fill.py
+                         the volume; helper_spec.py what the node asks it (confirmed calls)
+    creates.py           job container creates (Docker and libpod)
+    server.py            the socket file's lifetime; record.py the recent requests
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cache import Cache
+from ..errors import ConfigError
+from ..settings import Settings
+from .helper_run import Worker
+from .helpers import Helpers
+from .record import NodeRequests
+from .routes import HubEndpoint, NodeRoutes
+from .server import NodeSocket
+
+__all__ = ["NodeEngineSocket", "engine_socket_path"]
+
+
+def engine_socket_path(settings: Settings) -> str:
+    """The real engine's unix socket: `node.engine`, else `docker.host`."""
+    engine = settings.node.engine or settings.docker.host
+    path = engine.removeprefix("unix://")
+    if not path.startswith("/"):
+        raise ConfigError(
+            "node.engine", f"{engine!r} is not a unix socket; name the engine's socket here"
+        )
+    return path
+
+
+class NodeEngineSocket:
+    """The socket, its interceptions and their record: started after the store and cache."""
+
+    def __init__(self, settings: Settings, cache: Cache, hub: HubEndpoint | None) -> None:
+        self.engine = engine_socket_path(settings)
+        self.path = settings.node.socket
+        self.requests = NodeRequests()
+        self.worker = Worker(cache, self.requests)
+        self.helpers = Helpers(self.engine, self.worker, self.requests)
+        routes = NodeRoutes(self.helpers, self.worker, hub if settings.node.hub else None)
+        self.socket = NodeSocket(self.path, self.engine, routes)
+
+    async def start(self) -> None:
+        await self.socket.start()
+
+    async def close(self) -> None:
+        await self.socket.close()
+        await self.helpers.close()
+
+    def report(self) -> dict[str, Any]:
+        return {"socket": self.path, "engine": self.engine, "recent": self.requests.recent()}
