@@ -1,7 +1,7 @@
 """The daemon's cache in-process (real store, real sources) against the test bed's peers.
 
 The modules in `SLOW_MODULES` run whole jobs in the Docker engine (containers, services,
-restarts, a site of two nodes): CI runs them, `pytest -m "not slow"` leaves them out so that the
+restarts, a site of two nodes, Nosana's node through the engine socket): CI runs them, `pytest -m "not slow"` leaves them out so that the
 fast part stays a few minutes on two cores (it keeps everything else, the Docker pulls and the
 Hub endpoint's container tests included).
 """
@@ -37,6 +37,8 @@ SLOW_MODULES = frozenset(
         "test_operate.py",
         "test_private_images.py",
         "test_hub_fresh_engine.py",
+        "test_node_socket.py",
+        "test_node_socket_podman.py",
     }
 )
 
