@@ -3,6 +3,8 @@
 Defaults that depend on the host (XDG_CACHE_HOME or HOME, DOCKER_HOST, HF_ENDPOINT,
 HF_TOKEN) come first, then the file (`--config`, else `$NOSANA_CACHE_CONFIG`), then
 `NOSANA_CACHE_<SECTION>__<KEY>` variables, key by key; the result is validated as a whole.
+`node.engine` given and `docker.host` not (anywhere, `DOCKER_HOST` included), the daemon's
+own engine is the node's: one engine, where the market's images must be.
 `environ` is always handed in, so tests build settings without patching globals.
 
 The merge is written here rather than left to pydantic-settings (2.16.3 tried): its
@@ -116,10 +118,14 @@ def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Setti
     """Defaults, then the TOML file, then the environment; validated as a whole."""
     data = _environment_defaults(environ)
     path = config_path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    given: list[Mapping[str, Any]] = []
     if path is not None:
-        _merge(data, _read_file(path))
+        given.append(_read_file(path))
+        _merge(data, given[-1])
     overrides, origins = _env_overrides(environ)
+    given.append(overrides)
     _merge(data, overrides)
+    _one_engine(data, environ, given)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -127,6 +133,26 @@ def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Setti
     settings.api.check_exposure()
     settings.site.check_keys()
     return settings
+
+
+def _one_engine(
+    data: dict[str, dict[str, Any]], environ: Mapping[str, str], given: list[Mapping[str, Any]]
+) -> None:
+    """`node.engine` is also the daemon's own engine (`docker.host`) unless that is given (in
+    the file, `NOSANA_CACHE_DOCKER__HOST` or `DOCKER_HOST`): the market's images must land in
+    the store of the engine the node runs its jobs on, Podman's included, and an operator who
+    names one engine expects one."""
+    node = data.get("node")
+    engine = node.get("engine") if isinstance(node, dict) else None
+    if not engine or environ.get("DOCKER_HOST"):
+        return
+    for top in given:
+        docker = top.get("docker")
+        if isinstance(docker, dict) and "host" in docker:
+            return
+    docker = data.get("docker")
+    if isinstance(docker, dict) and isinstance(engine, str):
+        docker["host"] = engine if engine.startswith("unix://") else f"unix://{engine}"
 
 
 def settings_from_environment(config_path: Path | None = None) -> Settings:

@@ -24,10 +24,14 @@ CONF = '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=20000:2000
 
 
 class PodmanPeer:
-    def __init__(self) -> None:
+    def __init__(self, *, insecure: tuple[str, ...] = ()) -> None:
+        """`insecure`: plain-HTTP registries (`host:port`) it may pull from, such as the test
+        registry (Podman, unlike Docker, trusts no loopback registry without TLS)."""
         self.root = Path(tempfile.mkdtemp(prefix="ncp-", dir="/tmp"))
         self.socket = self.root / "podman.sock"
         self.conf = self.root / "containers.conf"
+        self.registries = self.root / "registries.conf"
+        self.insecure = insecure
         self._process: subprocess.Popen[bytes] | None = None
 
     def _podman(self, *args: str) -> list[str]:
@@ -43,12 +47,18 @@ class PodmanPeer:
         ]
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        if self.insecure:
+            env["CONTAINERS_REGISTRIES_CONF"] = str(self.registries)
+        return env
 
     def start(self) -> PodmanPeer:
         if shutil.which("podman") is None:
             raise RuntimeError("podman is not installed (apt-get install podman)")
         self.conf.write_text(CONF)
+        self.registries.write_text(
+            "".join(f'[[registry]]\nlocation = "{h}"\ninsecure = true\n' for h in self.insecure)
+        )
         rootfs = self.root / "rootfs.tar"
         rootfs.write_bytes(busybox_rootfs())
         subprocess.run(

@@ -374,3 +374,21 @@ def test_the_fence_allows_cidrs_from_a_list_or_one_string(value: str) -> None:
     settings = load_settings(None, ENV | {"NOSANA_CACHE_DOCKER__FENCE_ALLOW": value})
     assert [str(net) for net in settings.docker.fence_allow] == ["10.1.0.0/16", "fd00::/8"]
     assert settings.docker.fence == "auto"
+
+
+def test_the_nodes_engine_is_the_daemons_own_unless_docker_host_is_given(tmp_path: Path) -> None:
+    podman = {"NOSANA_CACHE_NODE__ENGINE": "/run/podman/podman.sock"}
+    assert load_settings(None, {**ENV, **podman}).docker.host == "unix:///run/podman/podman.sock"
+    named = {**ENV, "NOSANA_CACHE_NODE__ENGINE": "unix:///run/podman/podman.sock"}
+    assert load_settings(None, named).docker.host == "unix:///run/podman/podman.sock"
+    given = [
+        {"DOCKER_HOST": "unix:///run/docker.sock"},
+        {"NOSANA_CACHE_DOCKER__HOST": "unix:///run/docker.sock"},
+    ]
+    for env in given:
+        assert load_settings(None, {**ENV, **podman, **env}).docker.host == env[next(iter(env))]
+    path = write(tmp_path, '[docker]\nhost = "unix:///run/docker.sock"\n')
+    assert load_settings(path, {**ENV, **podman}).docker.host == "unix:///run/docker.sock"
+    path = write(tmp_path, '[node]\nengine = "unix:///run/podman/podman.sock"\n')
+    assert load_settings(path, ENV).docker.host == "unix:///run/podman/podman.sock"
+    assert load_settings(None, ENV).docker.host == "unix:///var/run/docker.sock"
