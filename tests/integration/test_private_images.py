@@ -114,6 +114,9 @@ def test_a_private_pull_skips_the_sites_mirror_unless_private_data_is_shared(
         },
         "security": {"allow_private_urls": True},
         "site": {"share_private": share_private},
+        # Through the registry endpoint, which tries the mirror that answers nothing again:
+        # once is enough here.
+        "download": {"max_retries": 1},
     }
     daemon = DaemonProcess(tmp_path, config).start()
     try:

@@ -186,7 +186,29 @@ def test_unknown_tags_blobs_and_names_get_the_distribution_codes(
     assert unknown_name.code() == direct.code()  # upstream's own word (2.8: MANIFEST_UNKNOWN)
     bad = ask(f"{endpoint.url}/v2/nosana/multi/blobs/sha256:xyz")
     assert (bad.status, bad.code()) == (400, "DIGEST_INVALID")
-    assert ask(f"{endpoint.url}/v2/").status == 200
+
+
+def test_the_base_asks_for_the_endpoints_own_token_which_carries_credentials(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    """Engines send credentials only as `/v2/`'s challenge asks: a Bearer realm here."""
+    base = ask(f"{endpoint.url}/v2/")
+    assert (base.status, base.code()) == (401, "UNAUTHORIZED")
+    challenge = base.headers["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer realm="{endpoint.url}/token"'), challenge
+    anonymous = json.loads(ask(f"{endpoint.url}/token?scope=repository:a/b:pull").body)
+    assert (
+        ask(f"{endpoint.url}/v2/", {"Authorization": f"Bearer {anonymous['token']}"}).status == 200
+    )
+    carried = json.loads(ask(f"{endpoint.url}/token", {"Authorization": ALICE}).body)["token"]
+    assert carried != anonymous["token"]
+    assert ALICE not in carried
+    data = os.urandom(1024)
+    digest = push_blob(registry.url, PRIVATE, data)
+    url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
+    assert ask(url, {"Authorization": f"Bearer {anonymous['token']}"}).status == 401
+    assert ask(url, {"Authorization": f"Bearer {carried}"}).body == data  # alice's, by token
+    assert ask(url, {"Authorization": "Bearer forged"}).status == 401
 
 
 def test_the_token_flow_is_anonymous_and_each_request_carries_a_bearer(
@@ -241,7 +263,7 @@ def test_a_private_blob_is_served_only_with_its_credentials(
     url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
     refused = ask(url)
     assert (refused.status, refused.code()) == (401, "UNAUTHORIZED")
-    assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer realm=")  # as /v2/ asks
     allowed = ask(url, {"Authorization": ALICE})
     assert allowed.status == 200
     assert allowed.body == data
