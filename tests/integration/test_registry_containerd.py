@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def setup(
 ) -> Iterator[Setup]:
     upstream = FaultyProxy(servers, registry.url)
     host = upstream.url.removeprefix("http://")
-    config = {
+    config: dict[str, dict[str, Any]] = {
         "docker": {"registry_mirrors": {"docker.io": host, "ghcr.io": host}, "gpu": "none"},
         "registry": {"listen": f"127.0.0.1:{free_port()}"},
     }

@@ -12,6 +12,7 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def setup(
     upstream = FaultyProxy(servers, registry.url)
     host = upstream.url.removeprefix("http://")
     endpoint = f"127.0.0.1:{free_port()}"
-    config = {
+    config: dict[str, dict[str, Any]] = {
         "docker": {"registry_mirrors": {"docker.io": host, "ghcr.io": host}, "gpu": "none"},
         "registry": {"listen": endpoint},
     }
