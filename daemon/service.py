@@ -2,13 +2,12 @@
 
 Start-up order: store (with crash recovery) → sources (HTTP sessions) → the site store, when
 `site.store` is set (its uploads left owing resume) → cache → Docker engine (absent is fine) →
-images → the fence around job containers (checked, installed where this process may) →
-the Hub endpoint and its containers' listener (bound once the engine says where) →
-the registry endpoint on `registry.listen` → the engine socket for Nosana's node
-(`node.socket`; its file removed again first at shutdown) →
-job records → runner (re-attaching jobs the last run left) → downloads the last run left
-unfinished → market (its kept list; the fetch is scheduled) → scheduler (store sweep, job
-expiry, market refresh) → API listeners.
+the registry endpoint on `registry.listen` → images (pulled through it) → the fence around job
+containers (checked, installed where this process may) → the Hub endpoint and its containers'
+listener (bound once the engine says where) → the engine socket for Nosana's node
+(`node.socket`; its file removed again first at shutdown) → job records → runner (re-attaching
+jobs the last run left) → downloads the last run left unfinished → market (its kept list; the
+fetch is scheduled) → scheduler (store sweep, job expiry, market refresh) → API listeners.
 Shutdown runs the same stack backwards: the API stops accepting first, then in-flight work is
 finished or cut (jobs' containers keep running), then the store closes. Signal handlers only
 set the stop event (uvicorn, kopf do the same).
@@ -43,7 +42,7 @@ from .memory import keep_memory_flat
 from .metrics import Metrics
 from .node import NodeEngineSocket
 from .notify import Notifier
-from .registry import RegistryListener, RegistryMirror, registry_app
+from .registry import Refusals, RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
 from .settings import Settings
 from .site import Site
@@ -116,6 +115,8 @@ class Service:
         stack.push_async_callback(cache.close)
         engine = Engine(settings.docker)
         stack.push_async_callback(engine.close)
+        refusals = Refusals()
+        registry = await self._registry(stack, store, sources, refusals)
         images = Images(
             engine,
             store,
@@ -123,11 +124,12 @@ class Service:
             clock=self.clock,
             allow_private=settings.security.allow_private_urls,
             mirror_private=settings.site.share_private,
+            endpoint=lambda: registry.address if registry is not None else None,
+            explain=refusals.last,
         )
         fence = Fence(settings)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
-        registry = await self._registry(stack, store, sources)
         node = await self._node(stack, cache)
         records = JobRecords(settings.store.path)
         await records.open()
@@ -208,14 +210,14 @@ class Service:
         return node
 
     async def _registry(
-        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources
+        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources, refusals: Refusals
     ) -> RegistryListener | None:
         """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`)."""
         settings = self.settings.registry
         if not settings.mirror:
             return None
         mirror = RegistryMirror(store, sources.registry)
-        listener = RegistryListener(registry_app(mirror), settings.listen)
+        listener = RegistryListener(registry_app(mirror, refusals), settings.listen)
         stack.push_async_callback(listener.close)
         await listener.start()
         return listener

@@ -42,6 +42,8 @@ class EngineStatus:
     api_version: str | None = None
     runtimes: list[str] = field(default_factory=list)
     gpu_devices: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    """The engine's own `registry-mirrors` (Docker Hub names only)."""
     error: str | None = None
 
     @property
@@ -139,6 +141,7 @@ class Engine:
                 gpu_devices=[
                     d.get("ID", "") for d in info.get("DiscoveredDevices") or [] if d.get("ID")
                 ],
+                registry_mirrors=list((info.get("RegistryConfig") or {}).get("Mirrors") or []),
             )
         except EngineUnavailable as exc:
             self._client = None  # re-connect next time: the engine may have restarted

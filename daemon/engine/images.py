@@ -1,12 +1,13 @@
 """Docker images as store entries: pulled when first needed, evicted by the same rules.
 
 An image entry's content lives in the engine, not in the store: its version is the image id
-and its size the engine's. It is pulled through `docker.registry_mirrors` when the image's
-registry has a mirror (pulled as the mirror's name, tagged as the original, the mirror's tag
-removed), with the op's `authentication.docker` when given. A pull with credentials goes to
-the image's own registry, not the mirror, unless `site.share_private`: a site's pull-through
-registry pulls with its own credentials, keeps what it pulled and serves it to every node, so
-a private image through it would be shared with whoever asks, credentials or not. An image
+and its size the engine's. It is pulled through the registry endpoint (`registry.mirror`),
+else through `docker.registry_mirrors` when the image's registry has a mirror (pull_routes.py
+says which): pulled by the route's name, tagged as the original, the route's tag removed, with
+the op's `authentication.docker` when given (to the endpoint, which passes it upstream). A pull
+with credentials never goes through a mirror unless `site.share_private`: a site's
+pull-through registry pulls with its own credentials, keeps what it pulled and serves it to
+every node, so a private image through it would be shared with whoever asks. An image
 that was already in the engine when first asked for is recorded as not ours: evicting its
 entry never removes it.
 Only images this daemon pulled are ever removed, and private (authenticated) ones are removed
@@ -18,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import docker.auth
 import docker.errors
 import docker.utils
 import requests.exceptions
@@ -36,6 +35,9 @@ from ..sources.identity import canonical
 from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
+from .pull_routes import Credentials, ImageRef, PullRoutes, Route
+
+__all__ = ["Credentials", "ImageRef", "Images"]
 
 log = get_logger(__name__)
 
@@ -45,59 +47,6 @@ ENGINE_POLL = 1.0
 PULL_RETRY = RetryPolicy(retries=3, first_delay=1.0, jitter=False)
 """A broken pull is tried again after 1, 2 and 4 s (and once the engine answers)."""
 T = TypeVar("T")
-
-_HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """`ubuntu` → registry docker.io, path library/ubuntu, tag latest."""
-
-    original: str
-    registry: str
-    path: str
-    tag: str | None
-    digest: str | None
-
-    @classmethod
-    def parse(cls, ref: str) -> ImageRef:
-        name, _, digest_part = ref.partition("@")
-        digest = digest_part or None
-        repository, tag = docker.utils.parse_repository_tag(name)
-        registry, remote = docker.auth.resolve_repository_name(repository)
-        if registry in _HUB and "/" not in remote:
-            remote = f"library/{remote}"
-        if tag is None and digest is None:
-            tag = "latest"
-        return cls(ref, registry, remote, tag, digest)
-
-    @property
-    def local_name(self) -> str:
-        """How the engine names it after a pull (the reference as the job wrote it)."""
-        repository, _tag = docker.utils.parse_repository_tag(self.original.split("@", 1)[0])
-        return f"{repository}@{self.digest}" if self.digest else f"{repository}:{self.tag}"
-
-    def via(self, mirror: str) -> str:
-        suffix = f"@{self.digest}" if self.digest else f":{self.tag}"
-        return f"{mirror}/{self.path}{suffix}"
-
-    def canonical(self) -> str:
-        suffix = f"@{self.digest}" if self.digest else f":{self.tag}"
-        registry = "docker.io" if self.registry in _HUB else self.registry
-        return f"{registry}/{self.path}{suffix}"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str | None
-    password: str | None
-    server: str | None = None
-
-    def auth_config(self) -> dict[str, str]:
-        config = {"username": self.username or "", "password": self.password or ""}
-        if self.server:
-            config["serveraddress"] = self.server
-        return config
 
 
 class Images:
@@ -110,13 +59,18 @@ class Images:
         clock: Clock,
         allow_private: bool = False,
         mirror_private: bool = False,
+        endpoint: Callable[[], str | None] = lambda: None,
+        explain: Callable[[str], str | None] = lambda _name: None,
     ) -> None:
+        """`endpoint`: `HOST:PORT` of the registry endpoint while it listens, else None;
+        `explain`: what the endpoint last refused for a name (a failed pull's cause)."""
         self.engine = engine
         self.store = store
         self.settings = settings
         self.clock = clock
         self.allow_private = allow_private
-        self.mirror_private = mirror_private
+        self.routes = PullRoutes(settings, endpoint, mirror_private=mirror_private)
+        self.explain = explain
         store.on_evict("image", self._remove_if_ours)
 
     def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
@@ -174,7 +128,7 @@ class Images:
         server): a job must not point it at this host or the operator's networks, whose
         registries would hand over their images and whose hosts and ports the pull's errors
         would probe. A registry the operator mirrors is pulled through the mirror (trusted)."""
-        places = [] if self.mirror_for(image, credentials) else [image.registry]
+        places = [] if self.routes.mirror_for(image, credentials) else [image.registry]
         server = credentials.server if credentials else None
         # The login server first: a private one is refused before the registry's name is
         # looked up at all.
@@ -182,13 +136,6 @@ class Images:
             host = _host_of(place)
             what = f"image {image.original}" if place == image.registry else f"login to {place}"
             await check_host(host, what=what, allow_private=self.allow_private)
-
-    def mirror_for(self, image: ImageRef, credentials: Credentials | None) -> str | None:
-        """The mirror to pull `image` through, if any (none for a private pull, unless the
-        site shares private data)."""
-        if credentials is not None and credentials.username and not self.mirror_private:
-            return None
-        return self.settings.registry_mirrors.get(image.registry)
 
     async def remove(self, entry: Entry) -> None:
         """Remove now, if nothing else holds it: private images do not outlive their op."""
@@ -308,31 +255,59 @@ class _Pull:
         return True
 
     async def _pull(self, client: Any) -> None:
-        image, engine = self.image, self.images.engine
-        mirror = self.images.mirror_for(image, self.credentials)
-        source = image.via(mirror) if mirror else image.local_name
+        """Pull by the route's name; an endpoint the engine cannot reach is given up (said
+        once) and the image pulled the way it would be without it."""
+        routes = self.images.routes
+        mirrors = (await self.images.engine.status()).registry_mirrors
+        route = routes.choose(self.image, self.credentials, mirrors)
+        try:
+            await self._pull_from(client, route)
+        except _PullBroken as exc:
+            if not routes.unreachable(route, exc.message):
+                raise
+            log.warning("image.endpoint_unreachable", image=self.image.original, error=exc.message)
+            await self._pull_from(client, routes.choose(self.image, self.credentials, mirrors))
+
+    async def _pull_from(self, client: Any, route: Route) -> None:
+        image, engine, source = self.image, self.images.engine, route.source
         repository, tag = docker.utils.parse_repository_tag(source.split("@", 1)[0])
         if image.digest:
             tag = image.digest
-        auth = self.credentials.auth_config() if self.credentials else None
-        log.info("image.pulling", image=image.original, source=source)
+        log.info("image.pulling", image=image.original, source=source, via=route.via)
         try:
             events = await engine.call(
                 lambda: list(
-                    client.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth)
+                    client.api.pull(
+                        repository, tag=tag, stream=True, decode=True, auth_config=route.auth
+                    )
                 )
             )
         except docker.errors.APIError as exc:
-            raise _pull_error(image.original, source, exc, self.credentials) from exc
+            cause = self._cause(route)
+            raise _pull_error(image.original, source, exc, self.credentials, cause) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineUnavailable(f"Docker engine: {exc}") from exc
         failure = next((e for e in events if "error" in e), None)
         if failure is not None:
-            raise _PullBroken(f"pulling {image.original} from {source} failed: {failure['error']}")
-        if mirror:
+            said = f"pulling {image.original} from {source} failed: {failure['error']}"
+            cause = self._cause(route)
+            # The endpoint retried upstream already (with backoff): said once, not again.
+            raise (ImageError if cause else _PullBroken)(said + _because(cause))
+        if route.via != "direct":
             target_repo, target_tag = docker.utils.parse_repository_tag(image.local_name)
             await engine.call(client.api.tag, source, target_repo, target_tag)
             await engine.call(client.api.remove_image, source)
+
+    def _cause(self, route: Route) -> str | None:
+        """What the endpoint said of a pull through it (the engine shows only a status)."""
+        if route.via != "endpoint":
+            return None
+        name = docker.utils.parse_repository_tag(route.source.split("@", 1)[0])[0]
+        return self.images.explain(name.split("/", 1)[1])
+
+
+def _because(cause: str | None) -> str:
+    return f" (the registry endpoint: {cause})" if cause else ""
 
 
 class _PullBroken(ImageError):
@@ -340,18 +315,24 @@ class _PullBroken(ImageError):
 
 
 def _pull_error(
-    original: str, source: str, exc: docker.errors.APIError, credentials: Credentials | None
+    original: str,
+    source: str,
+    exc: docker.errors.APIError,
+    credentials: Credentials | None,
+    cause: str | None = None,
 ) -> Exception:
     reason = exc.explanation or str(exc)
+    said = reason + _because(cause)
     where = f"{original}" + (f" (through {source})" if source != original else "")
     if exc.status_code in (401, 403) or "unauthorized" in reason.lower():
         who = (
             f"as {credentials.username}" if credentials and credentials.username else "anonymously"
         )
-        return UpstreamAuthError(f"image {where}: access denied {who}: {reason}")
+        return UpstreamAuthError(f"image {where}: access denied {who}: {said}")
     if exc.status_code == 404 or "not found" in reason.lower() or "manifest unknown" in reason:
-        return ImageError(f"image {where} not found: {reason}")
-    return _PullBroken(f"pulling image {where} failed: {reason}")
+        return ImageError(f"image {where} not found: {said}")
+    # A cause is the endpoint's, which retried upstream already (with backoff): not again.
+    return (ImageError if cause else _PullBroken)(f"pulling image {where} failed: {said}")
 
 
 def _host_of(place: str) -> str:

@@ -9,11 +9,14 @@ it lands. Modules by role:
     names.py     which registry and repository a request means (`ns`, a host path segment)
     mirror.py    tags, manifests and blobs out of the store (what the routes ask)
     serving.py   a blob's headers, Range, and its bytes as they land
+    refusals.py  what it last refused, per name (a failed pull's cause)
+    tokens.py    the token flow that brings an engine's credentials (`/v2/`'s challenge)
     listener.py  its own listener (`registry.listen`)
 """
 
 from .listener import RegistryListener
 from .mirror import RegistryMirror
+from .refusals import Refusals
 from .routes import registry_app
 
-__all__ = ["RegistryListener", "RegistryMirror", "registry_app"]
+__all__ = ["Refusals", "RegistryListener", "RegistryMirror", "registry_app"]

@@ -3,10 +3,12 @@
     GET /v2/library/ubuntu/manifests/latest                      Docker Hub (dockerd's mirror)
     GET /v2/library/ubuntu/manifests/latest?ns=docker.io         containerd's hosts.toml
     GET /v2/ghcr.io/org/tool/manifests/1.0                       Podman, a mirror at .../ghcr.io
+    GET /v2/10.0.0.5__5000/team/app/manifests/1                  the daemon's own pulls
 
 The `ns` query names the upstream registry (containerd); else a first path component that is
 a registry host (it has a `.` or a `:`, or is `localhost`, as Docker tells a host from a
-user name) does (Podman's mirror location with a path); else it is Docker Hub, where a
+user name; `host__PORT` is `host:PORT`, as the daemon's own pulls name it, a reference's path
+holding no `:`) does (Podman's mirror location with a path); else it is Docker Hub, where a
 one-component name is an official image (`ubuntu` is `library/ubuntu`).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidInput
-from ..sources.registry import Repository
+from ..sources.registry import Repository, host_of_component
 from ..sources.registry_upstream import DOCKER_HUB, canonical_registry
 
 MAX_NAME = 255
@@ -40,8 +42,8 @@ def repository(name: str, ns: str | None) -> Repository:
     components = name.split("/")
     if ns is not None:
         registry = _host(ns)
-    elif len(components) > 1 and _is_host(components[0]):
-        registry, components = _host(components[0]), components[1:]
+    elif len(components) > 1 and (named := host_of_component(components[0])) is not None:
+        registry, components = _host(named), components[1:]
     else:
         registry = DOCKER_HUB
     registry = canonical_registry(registry)
@@ -69,10 +71,6 @@ def reference(text: str) -> str:
     if not _TAG.fullmatch(text):
         raise BadRequest(f"{text!r} is not a tag", "TAG_INVALID")
     return text
-
-
-def _is_host(component: str) -> bool:
-    return "." in component or ":" in component or component == "localhost"
 
 
 def _host(text: str) -> str:

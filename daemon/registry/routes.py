@@ -5,11 +5,12 @@
                                                 Content-Type, Docker-Content-Digest
     HEAD|GET  /v2/<name>/blobs/<digest>         Range (206), bytes as they land
 
+    GET       /token                            the token `/v2/`'s challenge names (tokens.py)
+
 Handlers stay thin: they read the request (names.py), ask the mirror, and answer. Every error
 leaves in the Distribution error format (`{"errors": [{"code", "message", "detail"}]}`). A
-request's Basic `Authorization` is the credential used upstream for it; when upstream refuses
-without one, the answer is 401 with a Basic challenge, so a client that has credentials for
-this endpoint sends them.
+request's credential (Basic `Authorization`, or a token of /token carrying it) is the one used
+upstream for it; when upstream refuses, the answer is 401 with the Bearer challenge of `/v2/`.
 """
 
 from __future__ import annotations
@@ -30,40 +31,49 @@ from ..errors import (
 )
 from ..logs import get_logger
 from ..sources.registry import Repository
-from ..sources.registry_upstream import Credential, RegistryUnknown
-from . import names
+from ..sources.registry_upstream import RegistryUnknown
+from . import names, tokens
 from .mirror import RegistryMirror
+from .refusals import Refusals
 from .serving import Unsatisfiable, blob_headers, parse_range, send
 
 log = get_logger(__name__)
 
 MIRROR = web.AppKey("registry_mirror", RegistryMirror)
+REFUSALS = web.AppKey("registry_refusals", Refusals)
 API_VERSION = {"Docker-Distribution-Api-Version": "registry/2.0"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def registry_app(mirror: RegistryMirror) -> web.Application:
+def registry_app(mirror: RegistryMirror, refusals: Refusals | None = None) -> web.Application:
     app = web.Application(middlewares=[distribution_errors])
     app[MIRROR] = mirror
+    app[REFUSALS] = refusals or Refusals()
     app.router.add_get("/v2/", base)
     app.router.add_get("/v2", base)
     app.router.add_get("/v2/{name:.+}/manifests/{reference}", manifest)
     app.router.add_get("/v2/{name:.+}/blobs/{digest}", blob)
+    app.router.add_get("/token", token)
     app.router.add_get("/healthz", healthz)
     return app
 
 
 async def base(request: web.Request) -> web.Response:
-    return web.json_response({}, headers=API_VERSION)
+    """200 to a request with credentials or a token; else the challenge that makes engines
+    ask /token (and send credentials there, when they have them)."""
+    if tokens.presented(request):
+        return web.json_response({}, headers=API_VERSION)
+    answer = _error(401, "UNAUTHORIZED", "ask /token, anonymously or with credentials")
+    answer.headers["WWW-Authenticate"] = tokens.challenge(request)
+    return answer
+
+
+async def token(request: web.Request) -> web.Response:
+    return tokens.issue(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-def _credential(request: web.Request) -> Credential | None:
-    header = request.headers.get("Authorization", "")
-    return Credential(header) if header[:6].lower() == "basic " else None
 
 
 def _repository(request: web.Request) -> Repository:
@@ -73,7 +83,7 @@ def _repository(request: web.Request) -> Repository:
 async def manifest(request: web.Request) -> web.Response:
     repo = _repository(request)
     reference = names.reference(request.match_info["reference"])
-    served = await request.app[MIRROR].manifest(repo, reference, _credential(request))
+    served = await request.app[MIRROR].manifest(repo, reference, tokens.credential(request))
     headers = {
         **API_VERSION,
         "Docker-Content-Digest": served.digest,
@@ -86,7 +96,7 @@ async def manifest(request: web.Request) -> web.Response:
 async def blob(request: web.Request) -> web.StreamResponse:
     repo = _repository(request)
     digest = names.digest(request.match_info["digest"])
-    mirror, credential = request.app[MIRROR], _credential(request)
+    mirror, credential = request.app[MIRROR], tokens.credential(request)
     headers = blob_headers(digest)
     if request.method == "HEAD":
         response = web.StreamResponse(headers=headers)
@@ -119,9 +129,11 @@ async def distribution_errors(request: web.Request, handler: Handler) -> web.Str
     except NosanaCacheError as exc:
         status, code = _status_and_code(exc, request.path)
         log.info("registry.refused", path=request.path, status=status, code=code, error=exc.message)
+        if "name" in request.match_info:
+            request.app[REFUSALS].note(request.match_info["name"], exc.message)
         answer = _error(status, code, exc.message)
         if isinstance(exc, UpstreamAuthError):
-            answer.headers["WWW-Authenticate"] = 'Basic realm="nosana-cache"'
+            answer.headers["WWW-Authenticate"] = tokens.challenge(request)
         if isinstance(exc, UpstreamRateLimited) and exc.delay:
             answer.headers["Retry-After"] = str(int(exc.delay))
         return answer

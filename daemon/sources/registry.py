@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ TYPE = "registry"
 TAG_FILE = "tag.json"
 MANIFEST_FILE = "manifest"
 BLOB_FILE = "blob"
+_PORTED = re.compile(r"(.+)__([0-9]{1,5})")
+_PATH_HOST = re.compile(r"[a-z0-9]+(?:[.-]+[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,35 @@ class Repository:
 
     def __str__(self) -> str:
         return f"{self.registry}/{self.name}"
+
+
+def is_host(component: str) -> bool:
+    """A name's first component is a registry host as Docker tells one from a user name: it
+    has a `.` or a `:`, or is `localhost`."""
+    return "." in component or ":" in component or component == "localhost"
+
+
+def host_of_component(component: str) -> str | None:
+    """The registry host a name's first component names on the registry endpoint, if any:
+    `ghcr.io`, `127.0.0.1:5000` (Podman, raw clients), or `127.0.0.1__5000`, the form
+    `engine_path` gives a host with a port (a reference's path may not hold a `:`)."""
+    ported = _PORTED.fullmatch(component)
+    if ported is not None and is_host(ported.group(1)):
+        return f"{ported.group(1)}:{ported.group(2)}"
+    return component if is_host(component) else None
+
+
+def engine_path(registry: str, name: str) -> str | None:
+    """How `docker pull` names `registry/name` on the registry endpoint (it cannot send the
+    `ns` query): Docker Hub names as they are, any other registry's host as the first path
+    component, its port as `__PORT`. None for a host no reference can hold (IPv6, capitals
+    are lowered first)."""
+    if registry == "docker.io":
+        return name
+    host, _, port = registry.lower().partition(":")
+    if not _PATH_HOST.fullmatch(host) or not is_host(registry.lower()):
+        return None
+    return f"{host}__{port}/{name}" if port else f"{host}/{name}"
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,12 @@ def test_a_private_image_is_pulled_with_the_jobs_password_and_removed_after(
         assert record["state"] == "completed", record
         assert daemon.job_logs(right["id"], "private") == "from a private image\n"
         assert record["ops"][0]["image"]["pulled"] is True
+        # Through the registry endpoint, the job's credential its token carried upstream:
+        # what it fetched is keyed by that credential (private), never anyone's without it.
+        entries = daemon.client().get("/v1/resources")["resources"]
+        fetched = [e for e in entries if e["type"] == "registry"]
+        assert fetched, entries
+        assert all(e["details"]["private"] for e in fetched), fetched
         with pytest.raises(docker.errors.ImageNotFound):  # gone with its op, as Nosana does
             engine.images.get(private_image)
         shown = daemon.client().get(f"/v1/jobs/{right['id']}")
@@ -114,6 +120,9 @@ def test_a_private_pull_skips_the_sites_mirror_unless_private_data_is_shared(
         },
         "security": {"allow_private_urls": True},
         "site": {"share_private": share_private},
+        # Through the registry endpoint, which tries the mirror that answers nothing again:
+        # once is enough here.
+        "download": {"max_retries": 1},
     }
     daemon = DaemonProcess(tmp_path, config).start()
     try:

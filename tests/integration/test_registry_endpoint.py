@@ -9,6 +9,7 @@ with `--registry-mirror http://<the endpoint>`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.daemon_process import DaemonProcess
@@ -27,6 +29,7 @@ from tests.fakes.faults import Faults
 from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.peers.dockerd import DockerPeer
+from tests.peers.multiarch import push_index
 from tests.peers.ollama import push_blob
 from tests.peers.procs import free_port
 from tests.peers.registry import RegistryPeer
@@ -186,7 +189,29 @@ def test_unknown_tags_blobs_and_names_get_the_distribution_codes(
     assert unknown_name.code() == direct.code()  # upstream's own word (2.8: MANIFEST_UNKNOWN)
     bad = ask(f"{endpoint.url}/v2/nosana/multi/blobs/sha256:xyz")
     assert (bad.status, bad.code()) == (400, "DIGEST_INVALID")
-    assert ask(f"{endpoint.url}/v2/").status == 200
+
+
+def test_the_base_asks_for_the_endpoints_own_token_which_carries_credentials(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    """Engines send credentials only as `/v2/`'s challenge asks: a Bearer realm here."""
+    base = ask(f"{endpoint.url}/v2/")
+    assert (base.status, base.code()) == (401, "UNAUTHORIZED")
+    challenge = base.headers["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer realm="{endpoint.url}/token"'), challenge
+    anonymous = json.loads(ask(f"{endpoint.url}/token?scope=repository:a/b:pull").body)
+    assert (
+        ask(f"{endpoint.url}/v2/", {"Authorization": f"Bearer {anonymous['token']}"}).status == 200
+    )
+    carried = json.loads(ask(f"{endpoint.url}/token", {"Authorization": ALICE}).body)["token"]
+    assert carried != anonymous["token"]
+    assert ALICE not in carried
+    data = os.urandom(1024)
+    digest = push_blob(registry.url, PRIVATE, data)
+    url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
+    assert ask(url, {"Authorization": f"Bearer {anonymous['token']}"}).status == 401
+    assert ask(url, {"Authorization": f"Bearer {carried}"}).body == data  # alice's, by token
+    assert ask(url, {"Authorization": "Bearer forged"}).status == 401
 
 
 def test_the_token_flow_is_anonymous_and_each_request_carries_a_bearer(
@@ -241,7 +266,7 @@ def test_a_private_blob_is_served_only_with_its_credentials(
     url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
     refused = ask(url)
     assert (refused.status, refused.code()) == (401, "UNAUTHORIZED")
-    assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer realm=")  # as /v2/ asks
     allowed = ask(url, {"Authorization": ALICE})
     assert allowed.status == 200
     assert allowed.body == data
@@ -268,3 +293,52 @@ def test_with_upstream_down_cached_manifests_serve_and_others_fail_clearly(
         assert "unavailable" in json.loads(down.body)["errors"][0]["message"]
     finally:
         del endpoint.upstream.faults["/v2/"]
+
+
+@pytest.mark.docker
+def test_docker_picks_its_platform_from_an_index_the_digests_upstreams(
+    endpoint: Endpoint, engine: DockerPeer, registry: RegistryPeer
+) -> None:
+    index = push_index(registry.url, "nosana/multiarch", "1")
+    mine, other = index.platforms["amd64"], index.platforms["arm64"]
+    client = engine.client()
+    try:
+        image = client.images.pull("nosana/multiarch", tag="1")
+        assert image.id == mine.config  # the engine's platform, as upstream has it
+        assert f"nosana/multiarch@{index.digest}" in image.attrs["RepoDigests"]  # the index's
+        asked = endpoint.upstream.traffic.requests
+        assert asked[f"GET /v2/nosana/multiarch/blobs/{mine.layer}"] >= 1
+        assert asked[f"GET /v2/nosana/multiarch/blobs/{other.layer}"] == 0  # never fetched
+        served = ask(f"{endpoint.url}/v2/nosana/multiarch/manifests/1", {"Accept": MANIFEST_TYPES})
+        assert served.headers["Docker-Content-Digest"] == index.digest
+        assert served.headers["Content-Type"] == "application/vnd.oci.image.index.v1+json"
+    finally:
+        client.close()
+
+
+@pytest.mark.docker
+def test_with_upstream_down_docker_pulls_what_is_cached_and_says_why_not_the_rest(
+    endpoint: Endpoint, engine: DockerPeer, registry: RegistryPeer
+) -> None:
+    client = engine.client()
+    try:
+        with contextlib.suppress(docker.errors.ImageNotFound):  # its layers come through
+            client.images.remove("library/busybox:latest", force=True)
+        cached = client.images.pull("library/busybox", tag="latest")  # now in the store
+        client.images.remove(cached.id, force=True)
+        endpoint.upstream.faults["/v2/"] = Faults(fail_times=1000, fail_status=503)
+        try:
+            again = client.images.pull("library/busybox", tag="latest")
+            assert again.id == cached.id
+            # By the endpoint's own name, as the daemon pulls (through registry-mirrors the
+            # engine would go on to Docker Hub itself, and say what that did).
+            address = endpoint.url.removeprefix("http://")
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.images.pull(f"{address}/nosana/never-cached", tag="1")
+            assert "503 Service Unavailable" in str(refused.value)  # the engine's word for it
+        finally:
+            del endpoint.upstream.faults["/v2/"]
+        said = endpoint.daemon.log()
+        assert '"path": "/v2/nosana/never-cached/manifests/1", "status": 503' in said
+    finally:
+        client.close()

@@ -186,13 +186,20 @@ def test_node_b_runs_node_as_job_with_nothing_from_any_upstream(
         status = site_status(b)
         assert status["state"] == "up"
         assert status["manifest_hits"] == 3
-        assert status["bytes_from_upstream"] == 0
+        # The image's layers came through node B's registry endpoint, from the site's
+        # pull-through registry (its `docker.registry_mirrors`): the only bytes B fetched.
+        entries = b.client().get("/v1/resources")["resources"]
+        layers = sum(e["size_bytes"] for e in entries if e["source"].endswith("(blob)"))
+        assert layers > 0
+        assert status["bytes_from_upstream"] == layers
         blobs = site_objects(s3, bucket, "blobs/")  # of the three entries: nothing else
         assert status["bytes_from_site"] == sum(len(data) for data in blobs.values())
         shown = b.cli("status")
         assert f"site     s3://{bucket}/nodes: up;" in shown.stdout, shown.stdout
         metrics = b.client()._send("GET", "/metrics").read().decode()
-        assert 'nosana_cache_origin_bytes_total{origin="upstream"} 0.0' in metrics
+        upstream_line = 'nosana_cache_origin_bytes_total{origin="upstream"} '
+        counted = next(line for line in metrics.splitlines() if line.startswith(upstream_line))
+        assert float(counted.removeprefix(upstream_line)) == layers
         assert 'nosana_cache_site_lookups_total{result="hit"} 3.0' in metrics
         swept = a.cli("gc", "--site")
         assert swept.returncode == 0, swept.stderr

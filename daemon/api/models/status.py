@@ -67,6 +67,9 @@ class DockerStatus:
     api_version: str | None
     runtimes: list[str]
     gpu_devices: list[str]
+    registry_mirrors: list[str]
+    """The engine's own `registry-mirrors`: Docker Hub names it keeps unless
+    `docker.registry_mirrors` names a Docker Hub mirror for the registry endpoint."""
     error: str | None
     has_gpu: bool
 
@@ -79,6 +82,7 @@ class DockerStatus:
             api_version=status.api_version,
             runtimes=status.runtimes,
             gpu_devices=status.gpu_devices,
+            registry_mirrors=status.registry_mirrors,
             error=status.error,
             has_gpu=status.has_gpu,
         )

@@ -95,6 +95,7 @@ def test_the_docker_section_serves_everything_the_engine_reports() -> None:
         api_version="1.41",
         runtimes=["runc", "nvidia"],
         gpu_devices=[],
+        registry_mirrors=["http://127.0.0.1:9812"],
         error=None,
     )
     served = to_json(DockerStatus.of(reported))

@@ -19,6 +19,9 @@ from daemon.sources.registry import Repository
         ("docker.io/library/ubuntu", None, Repository("docker.io", "library/ubuntu")),
         ("registry.hub.docker.com/acc/x", None, Repository("docker.io", "acc/x")),
         ("127.0.0.1:5000/a/b", None, Repository("127.0.0.1:5000", "a/b")),
+        ("127.0.0.1__5000/a/b", None, Repository("127.0.0.1:5000", "a/b")),  # the daemon's
+        ("localhost__5000/a", None, Repository("localhost:5000", "a")),
+        ("acc__1/x", None, Repository("docker.io", "acc__1/x")),  # not a host: Docker Hub
         ("localhost/a", None, Repository("localhost", "a")),
         ("acc/my-tool.v2", None, Repository("docker.io", "acc/my-tool.v2")),
     ],
