@@ -133,7 +133,7 @@ class NodePulls:
         if self.routes.unreachable(route, message):
             log.warning("node.endpoint_unreachable", image=image.original, error=message)
             return False
-        message += because(self._cause(route))
+        message += _because(message, self._cause(route))
         log.info("node.image_failed", image=image.original, status=status, error=message)
         await exchange.send(error_response(status, "Error", message))
         return True
@@ -169,7 +169,7 @@ class NodePulls:
     def _with_cause(self, value: dict[str, Any], image: ImageRef, route: Route) -> bytes:
         message = str(value.get("error", ""))
         self.routes.unreachable(route, message)  # later pulls go the old way if so
-        message += because(self._cause(route))
+        message += _because(message, self._cause(route))
         log.info("node.image_failed", image=image.original, error=message)
         return _error_line(message).rstrip(b"\n")
 
@@ -247,6 +247,11 @@ def _error_line(message: str) -> bytes:
     """An error in a pull's stream as the engine sends it."""
     value = {"errorDetail": {"message": message}, "error": message}
     return json.dumps(value, separators=(",", ":")).encode() + b"\r\n"
+
+
+def _because(message: str, cause: str | None) -> str:
+    """The endpoint's cause, unless the engine's message carries it already (a 4xx's body)."""
+    return "" if cause and cause in message else because(cause)
 
 
 def _said(body: Any) -> str:
