@@ -130,7 +130,7 @@ class Service:
         fence = Fence(settings)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
-        node = await self._node(stack, cache)
+        node = await self._node(stack, cache, registry, refusals)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -198,13 +198,24 @@ class Service:
         return hub
 
     async def _node(
-        self, stack: contextlib.AsyncExitStack, cache: Cache
+        self,
+        stack: contextlib.AsyncExitStack,
+        cache: Cache,
+        registry: RegistryListener | None,
+        refusals: Refusals,
     ) -> NodeEngineSocket | None:
-        """The engine socket the node is given (`node.socket`), in front of `node.engine`."""
+        """The engine socket the node is given (`node.socket`), in front of `node.engine`;
+        its image pulls go through the registry endpoint as the daemon's own do."""
         if not self.settings.node.socket:
             return None
         hub = self.listener.endpoint if self.listener is not None else None
-        node = NodeEngineSocket(self.settings, cache, hub)
+        node = NodeEngineSocket(
+            self.settings,
+            cache,
+            hub,
+            endpoint=lambda: registry.address if registry is not None else None,
+            explain=refusals.last,
+        )
         await node.start()
         stack.push_async_callback(node.close)
         return node

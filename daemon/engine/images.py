@@ -35,7 +35,7 @@ from ..sources.identity import canonical
 from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
-from .pull_routes import Credentials, ImageRef, PullRoutes, Route
+from .pull_routes import Credentials, ImageRef, PullRoutes, Route, because
 
 __all__ = ["Credentials", "ImageRef", "Images"]
 
@@ -292,7 +292,7 @@ class _Pull:
             said = f"pulling {image.original} from {source} failed: {failure['error']}"
             cause = self._cause(route)
             # The endpoint retried upstream already (with backoff): said once, not again.
-            raise (ImageError if cause else _PullBroken)(said + _because(cause))
+            raise (ImageError if cause else _PullBroken)(said + because(cause))
         if route.via != "direct":
             target_repo, target_tag = docker.utils.parse_repository_tag(image.local_name)
             await engine.call(client.api.tag, source, target_repo, target_tag)
@@ -300,14 +300,8 @@ class _Pull:
 
     def _cause(self, route: Route) -> str | None:
         """What the endpoint said of a pull through it (the engine shows only a status)."""
-        if route.via != "endpoint":
-            return None
-        name = docker.utils.parse_repository_tag(route.source.split("@", 1)[0])[0]
-        return self.images.explain(name.split("/", 1)[1])
-
-
-def _because(cause: str | None) -> str:
-    return f" (the registry endpoint: {cause})" if cause else ""
+        name = route.endpoint_name
+        return self.images.explain(name) if name is not None else None
 
 
 class _PullBroken(ImageError):
@@ -322,7 +316,7 @@ def _pull_error(
     cause: str | None = None,
 ) -> Exception:
     reason = exc.explanation or str(exc)
-    said = reason + _because(cause)
+    said = reason + because(cause)
     where = f"{original}" + (f" (through {source})" if source != original else "")
     if exc.status_code in (401, 403) or "unauthorized" in reason.lower():
         who = (

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker.auth
+import docker.errors
 import docker.utils
 
 from ..settings import DockerSettings
@@ -56,6 +57,14 @@ class ImageRef:
         if tag is None and digest is None:
             tag = "latest"
         return cls(ref, registry, remote, tag, digest)
+
+    @classmethod
+    def read(cls, ref: str) -> ImageRef | None:
+        """`parse`, or None for a reference the engine's own parser is left to refuse."""
+        try:
+            return cls.parse(ref)
+        except (docker.errors.DockerException, ValueError):
+            return None
 
     @property
     def local_name(self) -> str:
@@ -94,6 +103,21 @@ class Route:
     """The reference the engine pulls."""
     via: str  # "endpoint", "mirror" or "direct"
     auth: dict[str, str] | None
+
+    @property
+    def endpoint_name(self) -> str | None:
+        """The repository the endpoint is asked for (`library/ubuntu`): where its refusals
+        (registry/refusals.py) say why a pull through it failed."""
+        if self.via != "endpoint":
+            return None
+        repository = docker.utils.parse_repository_tag(self.source.split("@", 1)[0])[0]
+        return str(repository).split("/", 1)[1]
+
+
+def because(cause: str | None) -> str:
+    """A failed pull's message's tail naming the endpoint's cause (the engine shows only a
+    status)."""
+    return f" (the registry endpoint: {cause})" if cause else ""
 
 
 class PullRoutes:

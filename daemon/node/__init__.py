@@ -8,18 +8,23 @@ store and points the node's job containers at the Hub endpoint.
     helpers.py           the helper's container calls; helper_run.py its work; fill.py
                          the volume; helper_spec.py what the node asks it (confirmed calls)
     creates.py           job container creates (Docker and libpod)
+    pulls.py             image pulls through the registry endpoint (engine_calls.py: the
+                         daemon's own calls on the engine)
     server.py            the socket file's lifetime; record.py the recent requests
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..cache import Cache
+from ..engine.pull_routes import PullRoutes
 from ..errors import ConfigError
 from ..settings import Settings
 from .helper_run import Worker
 from .helpers import Helpers
+from .pulls import NodePulls
 from .record import NodeRequests
 from .routes import HubEndpoint, NodeRoutes
 from .server import NodeSocket
@@ -41,14 +46,30 @@ def engine_socket_path(settings: Settings) -> str:
 class NodeEngineSocket:
     """The socket, its interceptions and their record: started after the store and cache."""
 
-    def __init__(self, settings: Settings, cache: Cache, hub: HubEndpoint | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        cache: Cache,
+        hub: HubEndpoint | None,
+        endpoint: Callable[[], str | None] = lambda: None,
+        explain: Callable[[str], str | None] = lambda _name: None,
+    ) -> None:
+        """`endpoint`: `HOST:PORT` of the registry endpoint while it listens, else None;
+        `explain`: what the endpoint last refused for a name (as the daemon's own pulls)."""
         self.engine = engine_socket_path(settings)
         self.path = settings.node.socket
         self.requests = NodeRequests()
         self.worker = Worker(cache, self.requests)
         self.helpers = Helpers(self.engine, self.worker, self.requests)
-        routes = NodeRoutes(self.helpers, self.worker, hub if settings.node.hub else None)
-        self.socket = NodeSocket(self.path, self.engine, routes)
+        # Routes of its own: the node's engine may not reach the endpoint where the
+        # daemon's does (one given up is given up for this engine only).
+        routes = PullRoutes(settings.docker, endpoint, mirror_private=settings.site.share_private)
+        pulls = NodePulls(
+            self.engine, routes, explain, allow_private=settings.security.allow_private_urls
+        )
+        hub = hub if settings.node.hub else None
+        intercept = NodeRoutes(self.helpers, self.worker, hub, pulls)
+        self.socket = NodeSocket(self.path, self.engine, intercept)
 
     async def start(self) -> None:
         await self.socket.start()

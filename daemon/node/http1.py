@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -206,6 +207,32 @@ async def read_body(
     while await _line(reader) != b"\r\n":
         pass
     return b"".join(parts)
+
+
+async def body_pieces(reader: asyncio.StreamReader, framing: Framing) -> AsyncIterator[bytes]:
+    """A body's pieces as they arrive, de-chunked (a pull's progress, read as it comes)."""
+    kind, length = framing
+    if kind == "chunked":
+        while size := _chunk_size(await _line(reader)):
+            while size > 0:
+                piece = await reader.read(min(size, PIECE))
+                if not piece:
+                    raise ProtocolError("the connection ended inside a chunk")
+                size -= len(piece)
+                yield piece
+            await reader.readexactly(2)
+        while await _line(reader) != b"\r\n":
+            pass
+    elif kind == "length":
+        while length > 0:
+            piece = await reader.read(min(length, PIECE))
+            if not piece:
+                raise ProtocolError("the connection ended inside a body")
+            length -= len(piece)
+            yield piece
+    elif kind == "close":
+        while piece := await reader.read(PIECE):
+            yield piece
 
 
 async def _line(reader: asyncio.StreamReader) -> bytes:

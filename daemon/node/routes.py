@@ -3,8 +3,9 @@
 Looked at: `POST /containers/create` (a helper's is answered, a job container's gets the Hub
 variables), libpod's `POST /v*/libpod/containers/create` (job containers on Podman), `POST
 /images/create` of the helper's image (answered: the image is never run), and calls on a
-helper id the daemon gave out. Paths may carry an API version (`/v1.41/...`), as dockerode's
-do when it is given one.
+helper id the daemon gave out, and other image pulls (`POST /images/create`: through the
+registry endpoint where the daemon's own pulls would go, pulls.py). Paths may carry an API
+version (`/v1.41/...`), as dockerode's do when it is given one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .helper_spec import is_helper, is_helper_image
 from .helpers import Helpers
 from .http1 import LAST_CHUNK, chunk
 from .proxy import Exchange
+from .pulls import NodePulls
 
 log = get_logger(__name__)
 
@@ -37,10 +39,13 @@ HubEndpoint = Callable[[], Awaitable[ContainerHub | None]]
 
 
 class NodeRoutes:
-    def __init__(self, helpers: Helpers, worker: Worker, hub: HubEndpoint | None) -> None:
+    def __init__(
+        self, helpers: Helpers, worker: Worker, hub: HubEndpoint | None, pulls: NodePulls | None
+    ) -> None:
         self.helpers = helpers
         self.worker = worker
         self.hub = hub
+        self.pulls = pulls
 
     async def __call__(self, exchange: Exchange) -> bool:
         request = exchange.request
@@ -49,9 +54,11 @@ class NodeRoutes:
             return await self._create(exchange, libpod=False)
         if method == "POST" and LIBPOD_CREATE.match(path):
             return await self._create(exchange, libpod=True)
-        if method == "POST" and IMAGE_CREATE.match(path) and self._helper_pull(exchange):
-            await _answer_pull(exchange)
-            return True
+        if method == "POST" and IMAGE_CREATE.match(path):
+            if self._helper_pull(exchange):
+                await _answer_pull(exchange)
+                return True
+            return self.pulls is not None and await self.pulls(exchange)
         match = CONTAINER.match(path)
         if match and self.helpers.owns(match["id"]):
             return await self.helpers.answer(exchange, match["id"], match["action"] or "")

@@ -3,7 +3,7 @@
 // node/resource/volume/volumeManager.ts, node/resource/helpers/create*Args.ts,
 // provider/containerOrchestration/{docker,podman}). Usage:
 //   node nosana_node.mjs SOCKET ACTION JSON      -> one JSON line on stdout
-// Actions: health, helper, job, passthrough. Run by tests/integration/test_node_socket.py.
+// Actions: health, helper, job, passthrough, pull. Run by tests/integration/test_node_socket.py.
 import { createRequire } from 'module';
 
 const require = createRequire(process.env.NOSANA_NODE_MODULES + '/');
@@ -209,6 +209,13 @@ async function passthrough() {
   };
 }
 
+async function pullImage() {
+  // The node's pull of a job's image (DockerExtended.promisePull), then what the engine has.
+  const events = await pull(args.image);
+  const info = await docker.getImage(args.image).inspect();
+  return { events, id: info.Id, tags: info.RepoTags };
+}
+
 async function health() {
   // DockerContainerOrchestration.healthy(): GET /info must carry an ID.
   try {
@@ -219,7 +226,7 @@ async function health() {
   }
 }
 
-const actions = { health, helper, job, passthrough };
+const actions = { health, helper, job, passthrough, pull: pullImage };
 try {
   console.log(JSON.stringify(await actions[action]()));
 } catch (error) {
