@@ -82,9 +82,25 @@ def run(op: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown operation {op['op']}")
 
 
+def settle_xet_lookup() -> None:
+    """Whether hf_xet is installed, looked up once here, before any download thread asks.
+
+    huggingface_hub 1.33 looks it up lazily and not thread-safely (`utils/_runtime.py`
+    `_get_version` stores "N/A" first, then asks `importlib.metadata`): `snapshot_download`'s
+    threads ask `is_xet_available()` at once, and one that asks while another is still in the
+    lookup reads "not installed" and fetches its file over plain HTTP, skipping the Xet
+    metadata of a tree listing in its cache. Which thread that is depends on the machine's
+    load, so the client would go to Xet only sometimes (2.x writes the answer after the
+    lookup; 0.x looks everything up at import). Asked first, the answer is the true one."""
+    from huggingface_hub.utils import _runtime
+
+    _runtime.is_package_available("hf_xet")
+
+
 def main() -> None:
     op = json.loads(sys.argv[1])
     try:
+        settle_xet_lookup()
         answer = run(op)
     except Exception as exc:
         response = getattr(exc, "response", None)
