@@ -136,11 +136,12 @@ def test_a_blob_pull_killed_with_the_daemon_resumes_and_nothing_partial_is_serve
         # The restarted daemon fetches the rest by itself, before any engine asks again.
         assert after_restart.held.wait(30)  # the resumed fetch is held in turn
         assert "registry.resuming" in again.log()
+        size_asked = f"HEAD /v2/nosana/killed/blobs/{digest}"
+        sizes = proxy.traffic.requests[size_asked]
         pool = ThreadPoolExecutor(1)
         whole = pool.submit(get, blob_url)  # joins that fetch
         # It has arrived once the daemon asks the blob's size (a restart forgot the manifest's).
-        head = f"HEAD /v2/nosana/killed/blobs/{digest}"
-        wait_for(lambda: proxy.traffic.requests[head] > 0, "the GET never reaches the daemon")
+        wait_for(lambda: proxy.traffic.requests[size_asked] > sizes, "the GET never arrives")
         assert not whole.done()  # the reader waits: it has no short, unverified blob
         release(after_restart)
         status, headers, body = whole.result(timeout=60)
