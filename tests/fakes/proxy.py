@@ -4,8 +4,8 @@ Retry-After, stalls, drops, trickles, bodies held until the test releases them).
 Put in front of a real peer (the docker-registry serving Ollama models, moto's server as a site
 store), it makes the peer misbehave in the ways networks do, without changing the peer. Faults
 are found by a substring of the request's path and `Range` (`"<path> bytes=<first>-<last>"`),
-so one piece of an object can be held while the others pass. `hold_after=0` holds the answer
-itself (its status and headers too: a HEAD is held as well as a GET).
+so one piece of an object can be held while the others pass. With `hold_answer`, the answer
+itself is held, status and headers too (a HEAD is held as well as a GET).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class FaultyProxy:
             faults.fail_times -= 1
             extra = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
             return web.Response(status=faults.fail_status, text="injected failure", headers=extra)
-        if faults.hold is not None and faults.hold_after == 0 and not faults.hold.is_set():
+        if faults.hold is not None and faults.hold_answer and not faults.hold.is_set():
             faults.held.set()
             await asyncio.to_thread(faults.hold.wait, HOLD_LIMIT)
         trickle = faults.trickle_bytes_per_s if faults.trickle_times > 0 else None

@@ -185,7 +185,8 @@ def test_a_manifest_cut_by_a_kill_is_never_served_as_ready(
     image = push_model(registry.url, name, "1", {MODEL: os.urandom(1024)})
     proxy = FaultyProxy(servers, registry.url)
     key = "/manifests/1" if held == "tag" else f"/manifests/{image.digest}"
-    cut = Faults(hold_after=0 if held == "tag" else 64, hold=threading.Event())
+    hold = threading.Event()
+    cut = Faults(hold=hold, hold_answer=True) if held == "tag" else Faults(hold_after=64, hold=hold)
     proxy.faults[key] = cut
     port = free_port()
     url = f"http://127.0.0.1:{port}/v2/{name}/manifests/1"
