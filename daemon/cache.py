@@ -15,6 +15,7 @@ from .logs import get_logger
 from .resources import parse_resource
 from .site import Site
 from .sources import Resource, Sources, TransferStats
+from .sources.registry import TYPE as REGISTRY
 from .store import Entry, EntryRequest, Lease, Lookup, Resolver, Store
 
 log = get_logger(__name__)
@@ -59,8 +60,8 @@ class Cache:
         """Restart, in the background, fetches a killed or stopped daemon left behind."""
         resumed = 0
         for entry in entries:
-            if not entry.resumable:
-                continue
+            if not entry.resumable or entry.type == REGISTRY:
+                continue  # the registry endpoint resumes its own (registry/mirror.py)
             resource = parse_resource(json.loads(entry.resumable))
             self._background.spawn(self._resume(entry, resource), f"resume:{entry.id}")
             resumed += 1

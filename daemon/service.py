@@ -228,9 +228,11 @@ class Service:
         if not settings.mirror:
             return None
         mirror = RegistryMirror(store, sources.registry)
+        stack.push_async_callback(mirror.close)
         listener = RegistryListener(registry_app(mirror, refusals), settings.listen)
         stack.push_async_callback(listener.close)
         await listener.start()
+        mirror.resume_unfinished(await store.unfinished())
         return listener
 
 

@@ -8,6 +8,10 @@
 
 While upstream cannot be asked, a tag resolves to the newest digest the store still has for it:
 cached images keep pulling with the registry down.
+
+At start, `resume_unfinished` fetches again, in the background, the public blobs a killed or
+stopped daemon left half-fetched: their bytes so far are kept (the store's download record),
+only the rest is asked upstream, and an engine pulling meanwhile joins that one fetch.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError, UpstreamUnavailable
+from ..aiotasks import TaskSet
+from ..errors import NosanaCacheError, StoreError, UpstreamUnavailable
 from ..logs import get_logger
 from ..sources.registry import (
     MANIFEST_FILE,
@@ -52,6 +57,31 @@ class RegistryMirror:
         self.store = store
         self.source = source
         self._sizes: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._background = TaskSet("registry")
+
+    def resume_unfinished(self, entries: list[Entry]) -> int:
+        """Restart, in the background, the blob fetches a previous run left unfinished."""
+        resumed = 0
+        for entry in entries:
+            blob = self.source.resumed_blob(entry)
+            if blob is None:
+                continue
+            request, _spec, resolver = blob
+            self._background.spawn(self._resume(entry, request, resolver), f"resume:{entry.id}")
+            resumed += 1
+        if resumed:
+            log.info("registry.resuming", blobs=resumed)
+        return resumed
+
+    async def _resume(self, entry: Entry, request: EntryRequest, resolver: Resolver) -> None:
+        try:
+            await self.store.wait_ready(request, resolver)
+            log.info("fetch.resumed", entry_id=entry.id, source=entry.source)
+        except NosanaCacheError as exc:
+            log.warning("fetch.resume_failed", entry_id=entry.id, error=exc.message)
+
+    async def close(self) -> None:
+        await self._background.close()
 
     async def manifest(
         self, repo: Repository, reference: str, credential: Credential | None

@@ -7,7 +7,9 @@ Three kinds of one-file entries, each of type `registry`:
 - a manifest, by digest: upstream's exact bytes (`manifest`), given inline, checked against
   the digest; its media type in the entry's details;
 - a blob, by digest: `blob`, fetched through transfer.py and verified against its sha256 as
-  it streams, readable while it lands.
+  it streams, readable while it lands. A public blob's entry remembers where it is from (the
+  request's `resumable`), so a daemon killed or stopped while fetching it fetches the rest at
+  its next start, whether or not an engine asks again (`resumed_blob`).
 
 Manifests and blobs are addressed by digest alone, whatever registry or repository named
 them: the same base layer under two images is one entry, fetched once. A pull with
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StoreError
-from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from ..store import BlobSink, Entry, EntryRequest, Expected, FileSpec, Manifest
 from .identity import canonical
 from .registry_upstream import Credential, Place, RegistryUpstream
 
@@ -130,12 +132,30 @@ class RegistrySource:
         self, repo: Repository, digest: str, size: int, credential: Credential | None
     ) -> tuple[EntryRequest, FileSpec, _BlobResolver]:
         key = _identity("blob", credential, digest=digest)
-        request = EntryRequest(key=key, type=TYPE, source=f"{repo}@{digest} (blob)")
+        # A private blob's credential is never kept: it waits for the engine's next pull.
+        where = {"registry": repo.registry, "name": repo.name, "digest": digest, "size": size}
+        resumable = None if credential is not None else json.dumps(where, sort_keys=True)
+        request = EntryRequest(
+            key=key, type=TYPE, source=f"{repo}@{digest} (blob)", resumable=resumable
+        )
         spec = FileSpec(
             path=BLOB_FILE,
             expected=Expected(size=size, sha256=digest.removeprefix("sha256:")),
         )
         return request, spec, _BlobResolver(self.upstream, repo, digest, spec, credential)
+
+    def resumed_blob(self, entry: Entry) -> tuple[EntryRequest, FileSpec, _BlobResolver] | None:
+        """The public blob a previous run left half-fetched, to fetch again (the bytes it
+        kept are not asked again); None for any other entry."""
+        if entry.type != TYPE or not entry.resumable:
+            return None
+        try:
+            where: Any = json.loads(entry.resumable)
+            repo = Repository(str(where["registry"]), str(where["name"]))
+            digest, size = str(where["digest"]), int(where["size"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return self.blob(repo, digest, size, None)
 
     def blob_request(self, digest: str, credential: Credential | None) -> EntryRequest:
         """A blob's identity alone: to look it up before its size is known."""

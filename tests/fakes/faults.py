@@ -43,6 +43,8 @@ class Faults:
     the test holds still while it does something in between (no timing involved)."""
     held: threading.Event = field(default_factory=threading.Event)
     """Set once the body is held, so the test knows the upstream has got there."""
+    hold_answer: bool = False
+    """Hold the answer before its status and headers until `hold` is set (FaultyProxy only)."""
     drop_at_release: bool = False
     """Once `hold` is set, drop the held connection instead of sending the rest (once)."""
 

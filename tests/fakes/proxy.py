@@ -4,7 +4,8 @@ Retry-After, stalls, drops, trickles, bodies held until the test releases them).
 Put in front of a real peer (the docker-registry serving Ollama models, moto's server as a site
 store), it makes the peer misbehave in the ways networks do, without changing the peer. Faults
 are found by a substring of the request's path and `Range` (`"<path> bytes=<first>-<last>"`),
-so one piece of an object can be held while the others pass.
+so one piece of an object can be held while the others pass. With `hold_answer`, the answer
+itself is held, status and headers too (a HEAD is held as well as a GET).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .faults import Faults, Traffic, hold_back, trickle_out
+from .faults import HOLD_LIMIT, Faults, Traffic, hold_back, trickle_out
 from .server import ThreadedServers
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
@@ -54,6 +55,9 @@ class FaultyProxy:
             faults.fail_times -= 1
             extra = {"Retry-After": faults.retry_after} if faults.retry_after is not None else {}
             return web.Response(status=faults.fail_status, text="injected failure", headers=extra)
+        if faults.hold is not None and faults.hold_answer and not faults.hold.is_set():
+            faults.held.set()
+            await asyncio.to_thread(faults.hold.wait, HOLD_LIMIT)
         trickle = faults.trickle_bytes_per_s if faults.trickle_times > 0 else None
         if trickle:
             faults.trickle_times -= 1
@@ -75,7 +79,13 @@ class FaultyProxy:
             async for chunk in upstream.content.iter_chunked(256 * 1024):
                 if faults.hold is not None and faults.hold_after is not None:
                     chunk, sent = await hold_back(
-                        reply, chunk, sent, faults.hold_after, faults.hold, self.traffic
+                        reply,
+                        chunk,
+                        sent,
+                        faults.hold_after,
+                        faults.hold,
+                        self.traffic,
+                        faults.held,
                     )
                 if (
                     faults.stall_after is not None
