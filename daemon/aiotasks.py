@@ -46,8 +46,12 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Cancel every task still running and wait (bounded) for them to finish."""
+    async def close(self, timeout: float = 5.0, grace: float = 0.0) -> None:
+        """Cancel every task still running and wait (bounded) for them to finish; with
+        `grace`, first let them finish on their own for up to that long (tasks whose work
+        must not be lost to a shutdown, e.g. recording a debt)."""
+        if grace > 0 and self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -25,6 +25,8 @@ from daemon.clock import Clock, SystemClock
 from daemon.hub import HubMirror
 from daemon.settings import Settings, load_settings
 from daemon.site import Site
+from daemon.site.journal import Journal
+from daemon.site.site import JOURNAL
 from daemon.sources import Sources
 from daemon.store import Store
 from tests.peers.s3 import REGION, S3Peer
@@ -118,9 +120,23 @@ async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> A
                 try:
                     yield Node(cache, site, hub)
                 finally:
+                    # As the daemon stops (service.py): fetches still running are cut while
+                    # the site is open, so that each settles (is owed to the site store).
                     await cache.close()
+                    await store.fetcher.close()
         finally:
             await sources.close()
+
+
+@asynccontextmanager
+async def stopped_journal(root: Path) -> AsyncIterator[Journal]:
+    """The upload journal of the node at `root` while it is stopped, as its last run left it."""
+    journal = Journal(node_settings(root, {}).store.path / JOURNAL)
+    await journal.open(time.time())
+    try:
+        yield journal
+    finally:
+        await journal.close()
 
 
 @asynccontextmanager

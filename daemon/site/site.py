@@ -51,6 +51,9 @@ from .uploader import Uploader
 log = get_logger(__name__)
 
 JOURNAL = "site-uploads.sqlite"
+SETTLING_AT_CLOSE = 5.0
+"""How long closing waits for the entries being settled (a look in the store, a line in the
+journal, or a claim released) before it cuts them."""
 
 
 def _unpinned(version: str) -> Resolver | None:
@@ -139,8 +142,13 @@ class Site:
         log.info("site.started", store=self.bucket.url, node=self.journal.node)
 
     async def close(self) -> None:
-        self._closing = True  # fetches the store cuts at shutdown settle nothing
-        await self._tasks.close()
+        """Stop; what was owed is in the journal for the next start. The entries being settled
+        finish first (bounded): a fetch that ended just before shutdown (or was cut by it: the
+        daemon cuts fetches before it closes the site) is owed, or its claim released, rather
+        than forgotten: cancelled before its line reached the journal, a ready entry would
+        never be uploaded by this node."""
+        self._closing = True  # a fetch ending from now on settles nothing
+        await self._tasks.close(grace=SETTLING_AT_CLOSE)
         await self.uploader.close()
         await self.herd.close()
         await self.bucket.close()

@@ -25,7 +25,14 @@ from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.integration.test_site import hf, tree
 from tests.peers.s3 import S3Peer
-from tests.site_nodes import new_bucket, node, site_config, site_env, site_objects
+from tests.site_nodes import (
+    new_bucket,
+    node,
+    site_config,
+    site_env,
+    site_objects,
+    stopped_journal,
+)
 
 MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,19 +118,50 @@ async def test_a_large_upload_resumes_with_the_parts_the_site_store_holds(
     dead = site_env(s3, bucket, NOSANA_CACHE_SITE__ENDPOINT_URL="http://127.0.0.1:9")
     async with node(tmp_path / "a", dead | {"HF_ENDPOINT": hub.url}) as a:
         await a.cache.acquire(hf("site/resumed"), holder="t")  # the site store is away
-    # As a daemon killed mid-upload leaves it: two parts in the site store, the id recorded.
+    # As a daemon killed mid-upload leaves it: two parts in the site store, the id recorded
+    # in its journal before it starts again (its worker takes what is owed at once).
     client = s3.client()
     key = f"nodes/blobs/sha256/{big.sha256}"
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     for number in (1, 2):
         part = big.read((number - 1) * 5 * MB, number * 5 * MB)
         client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part)
+    async with stopped_journal(tmp_path / "a") as journal:
+        assert await journal.pending() == 1  # owed across the restart
+        await journal.begin_multipart(big.sha256, Multipart(upload_id, 5 * MB), 0.0)
     async with node(tmp_path / "a", site_env(s3, bucket) | {"HF_ENDPOINT": hub.url}) as a:
-        await a.site.journal.begin_multipart(big.sha256, Multipart(upload_id, 5 * MB), 0.0)
         await a.uploaded()
         assert a.site.counters.bytes_uploaded == 7 * MB  # parts 3 and 4 only
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == big.read()
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+async def test_an_entry_ready_as_the_node_stops_is_owed_at_its_next_start(
+    tmp_path: Path, hub: FakeHub, s3: S3Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.commit("site/last", {"weights.bin": os.urandom(MB)})
+    bucket = new_bucket(s3)
+    dead = site_env(s3, bucket, NOSANA_CACHE_SITE__ENDPOINT_URL="http://127.0.0.1:9")
+    closing = asyncio.Event()
+    async with node(tmp_path / "a", dead | {"HF_ENDPOINT": hub.url}) as a:
+        owe, close = a.site.uploader.owe, a.site._tasks.close
+
+        async def owe_once_closing(upload: Upload) -> None:  # the settle loses the race
+            await closing.wait()
+            await owe(upload)
+
+        async def close_settling(timeout: float = 5.0, grace: float = 0.0) -> None:
+            closing.set()
+            await close(timeout, grace)
+
+        monkeypatch.setattr(a.site.uploader, "owe", owe_once_closing)
+        monkeypatch.setattr(a.site._tasks, "close", close_settling)
+        await a.cache.acquire(hf("site/last"), holder="t")
+    async with stopped_journal(tmp_path / "a") as journal:
+        assert await journal.pending() == 1
+    async with node(tmp_path / "a", site_env(s3, bucket) | {"HF_ENDPOINT": hub.url}) as a:
+        await a.uploaded()
+        assert a.site.counters.manifests_uploaded == 1
 
 
 async def test_a_blob_damaged_on_this_disk_is_not_uploaded(
