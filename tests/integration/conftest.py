@@ -2,9 +2,9 @@
 
 The modules in `SLOW_MODULES` run whole jobs in the Docker engine (containers, services,
 restarts, a site of two nodes, Nosana's node through the engine socket, the market on its
-Podman): CI runs them, `pytest -m "not slow"` leaves them out so that the fast part stays a
-few minutes on two cores (it keeps everything else, the Docker pulls and the Hub endpoint's
-container tests included).
+Podman) or change the host's firewall (the fence): CI runs them, `pytest -m "not slow"` leaves
+them out so that the fast part stays a few minutes on two cores (it keeps everything else, the
+Docker pulls and the Hub endpoint's container tests included).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ SLOW_MODULES = frozenset(
         "test_operate.py",
         "test_private_images.py",
         "test_hub_fresh_engine.py",
+        "test_fence.py",
         "test_node_socket.py",
         "test_node_socket_podman.py",
         "test_node_market_podman.py",

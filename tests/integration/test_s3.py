@@ -53,6 +53,7 @@ async def test_a_prefix_of_33_objects_listed_in_pages_fetched_and_verified(
         assert not (lease.view / "not-under-the-prefix.bin").exists()
 
 
+@pytest.mark.slow  # 1,100 objects put and listed: about 13 s
 async def test_a_prefix_with_nested_keys_and_more_than_1000_objects(
     s3: S3Peer, make_cache: CacheFactory
 ) -> None:
