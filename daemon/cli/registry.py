@@ -4,7 +4,9 @@ registry endpoint (`registry.listen`), printed from the settings, no daemon aske
     docker      /etc/docker/daemon.json `registry-mirrors` (Docker Hub names only)
     containerd  /etc/containerd/certs.d/_default/hosts.toml (every registry; `ns` query)
     podman      /etc/containers/registries.conf.d/ mirrors, one per registry (a location
-                with a path: 127.0.0.1:9812/ghcr.io)
+                with a path: 127.0.0.1:9812/ghcr.io), and the endpoint itself as a plain-HTTP
+                registry: Podman, unlike Docker, trusts no loopback registry without TLS, and
+                the daemon's own pulls name the endpoint (127.0.0.1:9812/library/ubuntu)
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def _containerd(address: str) -> str:
 
 def _podman(address: str) -> str:
     lines = ["# /etc/containers/registries.conf.d/nosana-cache.conf"]
+    lines += ["", "[[registry]]", f'location = "{address}"', "insecure = true"]
     for upstream in REGISTRIES:
         location = address if upstream == "docker.io" else f"{address}/{upstream}"
         lines += [

@@ -35,7 +35,7 @@ from ..sources.identity import canonical
 from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
-from .pull_routes import Credentials, ImageRef, PullRoutes, Route, because
+from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because
 
 __all__ = ["Credentials", "ImageRef", "Images"]
 
@@ -265,7 +265,12 @@ class _Pull:
         except _PullBroken as exc:
             if not routes.unreachable(route, exc.message):
                 raise
-            log.warning("image.endpoint_unreachable", image=self.image.original, error=exc.message)
+            log.warning(
+                "image.endpoint_unreachable",
+                image=self.image.original,
+                error=exc.message,
+                hint=UNREACHABLE_HINT,
+            )
             await self._pull_from(client, routes.choose(self.image, self.credentials, mirrors))
 
     async def _pull_from(self, client: Any, route: Route) -> None:

@@ -33,7 +33,20 @@ from ..sources.registry import engine_path
 from ..sources.registry_upstream import canonical_registry
 
 _HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
-_UNREACHABLE = ("connection refused", "no route to host", "i/o timeout", "dial tcp")
+_UNREACHABLE = (
+    "connection refused",
+    "no route to host",
+    "i/o timeout",
+    "dial tcp",
+    "server gave http response to https client",
+)
+"""What an engine says when the endpoint is beyond it; the last is Podman's, which trusts no
+plain-HTTP registry it was not told of (its compat pull ignores `tlsVerify`)."""
+UNREACHABLE_HINT = (
+    "the engine cannot use the registry endpoint; images are pulled without it. An engine that"
+    " wants TLS (Podman) needs the endpoint listed as insecure: nosana-cache registry config"
+    " --engine podman"
+)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,14 @@ from urllib.parse import quote, urlencode
 
 from yarl import URL
 
-from ..engine.pull_routes import Credentials, ImageRef, PullRoutes, Route, because
+from ..engine.pull_routes import (
+    UNREACHABLE_HINT,
+    Credentials,
+    ImageRef,
+    PullRoutes,
+    Route,
+    because,
+)
 from ..errors import EngineError, EngineUnavailable, UnsafeUpstream
 from ..logs import get_logger
 from ..sources.netguard import check_host
@@ -79,6 +86,10 @@ class NodePulls:
                 await exchange.send(STREAM_HEAD)
                 started = True
                 failed = await self._relay(exchange, image, route, body)
+            if failed is None:  # the engine cannot use the endpoint: the node's own pull
+                await self._as_asked(exchange)
+                await exchange.send(LAST_CHUNK)
+                return True
         except EngineError as exc:
             if not started:
                 await exchange.send(error_response(502, "Bad Gateway", f"nosana-cache: {exc}"))
@@ -131,17 +142,37 @@ class NodePulls:
         except (ValueError, AttributeError):
             message = raw.decode("utf-8", "replace")
         if self.routes.unreachable(route, message):
-            log.warning("node.endpoint_unreachable", image=image.original, error=message)
+            log.warning(
+                "node.endpoint_unreachable",
+                image=image.original,
+                error=message,
+                hint=UNREACHABLE_HINT,
+            )
             return False
         message += _because(message, self._cause(route))
         log.info("node.image_failed", image=image.original, status=status, error=message)
         await exchange.send(error_response(status, "Error", message))
         return True
 
+    async def _as_asked(self, exchange: Exchange) -> None:
+        """The node's pull exactly as it asked, its progress into the answer already begun
+        (the engine said it cannot use the endpoint before it pulled anything)."""
+        request = exchange.request
+        auth = request.get("X-Registry-Auth")
+        headers = {"X-Registry-Auth": auth} if auth else {}
+        async with engine_stream(self.engine, "POST", request.target, headers) as (head, body):
+            if head.status != 200:  # refused before streaming: said in the stream begun
+                raw = b"".join([piece async for piece in body])
+                await exchange.send(chunk(_error_line(_said(_json(raw) or raw.decode()))))
+                return
+            async for piece in body:
+                await exchange.send(chunk(piece))
+
     async def _relay(
         self, exchange: Exchange, image: ImageRef, route: Route, body: AsyncIterator[bytes]
-    ) -> bool:
-        """Pass the progress on as it comes, line by line; whether it reported an error."""
+    ) -> bool | None:
+        """Pass the progress on as it comes, line by line; whether it reported an error, or
+        None when the error says the engine cannot use the endpoint (that line kept back)."""
         failed = False
         pending = b""
         async for piece in body:
@@ -154,6 +185,14 @@ class NodePulls:
             for line in lines:
                 value = _json(line)
                 if value is not None and "error" in value:
+                    if self.routes.unreachable(route, str(value.get("error", ""))):
+                        log.warning(
+                            "node.endpoint_unreachable",
+                            image=image.original,
+                            error=value.get("error"),
+                            hint=UNREACHABLE_HINT,
+                        )
+                        return None
                     failed = True
                     line = self._with_cause(value, image, route)
                 elif value is not None and route.source in str(value.get("status", "")):

@@ -42,6 +42,7 @@ SLOW_MODULES = frozenset(
         "test_node_socket.py",
         "test_node_socket_podman.py",
         "test_node_market_podman.py",
+        "test_node_pulls_podman.py",
     }
 )
 

@@ -37,7 +37,10 @@ def test_podman_gets_a_mirror_per_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     conf = tomllib.loads(printed(tmp_path, capsys, "podman", "127.0.0.1:9812"))
-    mirrors = {r["prefix"]: r["mirror"][0]["location"] for r in conf["registry"]}
+    endpoint, *mirrored = conf["registry"]
+    # The endpoint itself, in plain HTTP: the daemon's own pulls name it.
+    assert endpoint == {"location": "127.0.0.1:9812", "insecure": True}
+    mirrors = {r["prefix"]: r["mirror"][0]["location"] for r in mirrored}
     assert mirrors["docker.io"] == "127.0.0.1:9812"
     assert mirrors["ghcr.io"] == "127.0.0.1:9812/ghcr.io"
-    assert all(r["mirror"][0]["insecure"] for r in conf["registry"])
+    assert all(r["mirror"][0]["insecure"] for r in mirrored)
