@@ -41,7 +41,7 @@ from .market import Market
 from .memory import keep_memory_flat
 from .metrics import Metrics
 from .notify import Notifier
-from .registry import RegistryListener, RegistryMirror, registry_app
+from .registry import Pulls, RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
 from .settings import Settings
 from .site import Site
@@ -125,7 +125,7 @@ class Service:
         fence = Fence(settings)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
-        registry = await self._registry(stack, store, sources)
+        registry, pulls = await self._registry(stack, store, sources, site)
         records = JobRecords(settings.store.path)
         await records.open()
         stack.push_async_callback(records.close)
@@ -154,6 +154,7 @@ class Service:
             listener=self.listener,
             fence=fence,
             registry=registry,
+            registry_pulls=pulls,
         )
 
     def _runner(
@@ -192,17 +193,18 @@ class Service:
         return hub
 
     async def _registry(
-        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources
-    ) -> RegistryListener | None:
-        """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`)."""
+        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources, site: Site | None
+    ) -> tuple[RegistryListener | None, Pulls | None]:
+        """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`),
+        with the site store in front of upstream, and its recent pulls."""
         settings = self.settings.registry
         if not settings.mirror:
-            return None
-        mirror = RegistryMirror(store, sources.registry)
+            return None, None
+        mirror = RegistryMirror(store, sources.registry, site)
         listener = RegistryListener(registry_app(mirror), settings.listen)
         stack.push_async_callback(listener.close)
         await listener.start()
-        return listener
+        return listener, mirror.pulls
 
 
 def _housekeeping(

@@ -14,7 +14,7 @@ from ..hub import ContainerListener, HubMirror
 from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
-from ..registry import RegistryListener
+from ..registry import Pulls, RegistryListener
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -38,6 +38,8 @@ class ApiContext:
     """The fence around job containers (`docker.fence`)."""
     registry: RegistryListener | None = None
     """The registry endpoint's listener, unless `registry.mirror` is off."""
+    registry_pulls: Pulls | None = None
+    """Its recent image pulls, bytes by source."""
     started_at: float = field(default_factory=time.time)
 
 

@@ -9,11 +9,13 @@ it lands. Modules by role:
     names.py     which registry and repository a request means (`ns`, a host path segment)
     mirror.py    tags, manifests and blobs out of the store (what the routes ask)
     serving.py   a blob's headers, Range, and its bytes as they land
+    pulls.py     each recent pull's bytes by source (upstream, site store, store) and rate
     listener.py  its own listener (`registry.listen`)
 """
 
 from .listener import RegistryListener
 from .mirror import RegistryMirror
+from .pulls import Pull, Pulls
 from .routes import registry_app
 
-__all__ = ["RegistryListener", "RegistryMirror", "registry_app"]
+__all__ = ["Pull", "Pulls", "RegistryListener", "RegistryMirror", "registry_app"]

@@ -73,7 +73,15 @@ def _repository(request: web.Request) -> Repository:
 async def manifest(request: web.Request) -> web.Response:
     repo = _repository(request)
     reference = names.reference(request.match_info["reference"])
-    served = await request.app[MIRROR].manifest(repo, reference, _credential(request))
+    mirror, credential = request.app[MIRROR], _credential(request)
+    tally = mirror.pulls.manifest(repo, reference, private=credential is not None)
+    try:
+        served = await mirror.manifest(repo, reference, credential, tally)
+        mirror.pulls.served_manifest(tally, served.digest, served.body)
+        if request.method == "GET":
+            tally.sent_bytes(len(served.body))
+    finally:
+        tally.done()
     headers = {
         **API_VERSION,
         "Docker-Content-Digest": served.digest,
@@ -93,16 +101,21 @@ async def blob(request: web.Request) -> web.StreamResponse:
         response.content_length = await mirror.blob_size(repo, digest, credential)
         await response.prepare(request)
         return response
-    stream = await mirror.open_blob(repo, digest, credential)
+    tally = mirror.pulls.blob(repo, digest, private=credential is not None)
     try:
+        stream = await mirror.open_blob(repo, digest, credential, tally)
         try:
-            span = parse_range(request.headers.get("Range"), stream.size)
-        except Unsatisfiable:
-            return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
-        whole = (0, stream.size, False)
-        return await send(request, stream, headers, (*span, True) if span else whole)
+            try:
+                span = parse_range(request.headers.get("Range"), stream.size)
+            except Unsatisfiable:
+                return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
+            whole = (0, stream.size, False)
+            chosen = (*span, True) if span else whole
+            return await send(request, stream, headers, chosen, tally.sent_bytes)
+        finally:
+            await stream.close()
     finally:
-        await stream.close()
+        tally.done()
 
 
 @web.middleware
