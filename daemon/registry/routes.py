@@ -31,8 +31,10 @@ from ..errors import (
 from ..logs import get_logger
 from ..sources.registry import Repository
 from ..sources.registry_upstream import Credential, RegistryUnknown
+from ..store import FileStream
 from . import names
 from .mirror import RegistryMirror
+from .pulls import Tally
 from .serving import Unsatisfiable, blob_headers, parse_range, send
 
 log = get_logger(__name__)
@@ -105,17 +107,22 @@ async def blob(request: web.Request) -> web.StreamResponse:
     try:
         stream = await mirror.open_blob(repo, digest, credential, tally)
         try:
-            try:
-                span = parse_range(request.headers.get("Range"), stream.size)
-            except Unsatisfiable:
-                return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
-            whole = (0, stream.size, False)
-            chosen = (*span, True) if span else whole
-            return await send(request, stream, headers, chosen, tally.sent_bytes)
+            return await _send_blob(request, stream, headers, tally)
         finally:
             await stream.close()
     finally:
         tally.done()
+
+
+async def _send_blob(
+    request: web.Request, stream: FileStream, headers: dict[str, str], tally: Tally
+) -> web.StreamResponse:
+    try:
+        span = parse_range(request.headers.get("Range"), stream.size)
+    except Unsatisfiable:
+        return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
+    whole = (0, stream.size, False)
+    return await send(request, stream, headers, (*span, True) if span else whole, tally.sent_bytes)
 
 
 @web.middleware
