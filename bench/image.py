@@ -9,7 +9,8 @@ engine has unpacked the image, followed (untimed) by `docker rmi`:
 
   plain     the engine straight at the registry behind the link: what every node does today
   loopback  the engine at the registry on loopback: what is left is unpacking (the floor)
-  A cold    the engine at daemon A's registry endpoint, A's store and the site store empty;
+  A cold    the engine at daemon A's registry endpoint, A's store and the site store empty
+            (both daemons started afresh each round, on a new prefix of the site store);
             A fetches from the registry behind the link
   A warm    the same after `docker rmi`: every layer from A's store
   B site    the engine at daemon B's endpoint, B's store empty, A's uploads in the site store
@@ -36,7 +37,7 @@ from typing import Any
 
 from bench.common import daemon, interleave, link, machine, save, scratch, summary
 from bench.image_push import PushedImage, push
-from bench.site import SITE_BUCKET, _empty, _site_store
+from bench.site import SITE_BUCKET, _site_store
 from tests.daemon_process import DaemonProcess
 from tests.peers.dockerd import DockerPeer
 from tests.peers.procs import free_port
@@ -48,18 +49,44 @@ NAME, TAG = "bench/big", "1"
 PLAIN, LOOPBACK, COLD, WARM, SITE = "plain", "loopback", "A cold", "A warm", "B site"
 
 
-def _config(upstream: str, port: int, store: S3rverPeer) -> dict[str, dict[str, Any]]:
+def _config(upstream: str, port: int, store: S3rverPeer, prefix: str) -> dict[str, dict[str, Any]]:
     return {
         "docker": {"gpu": "none", "registry_mirrors": {"docker.io": upstream}},
         "registry": {"listen": f"127.0.0.1:{port}"},
         "store": {"min_free": "0"},
         "site": {
-            "store": f"s3://{SITE_BUCKET}/nodes",
+            "store": f"s3://{SITE_BUCKET}/{prefix}",
             "endpoint_url": store.url,
             "access_key_id": store.access_key,
             "secret_access_key": store.secret_key,
         },
     }
+
+
+class Nodes:
+    """Daemons A and B, started afresh each round on a prefix of the site store of their own:
+    cold really is cold (no entry, no upload journal, an empty site store), and no round
+    depends on what the site store's emptying left (s3rver cannot list a multipart upload's
+    parts, so a node that finds one in its journal could not continue it)."""
+
+    def __init__(self, upstream: str, store: S3rverPeer) -> None:
+        self.upstream = upstream
+        self.store = store
+        self.ports = free_port(), free_port()
+        self.rounds = 0
+        self._stack = ExitStack()
+        self.a: DaemonProcess
+        self.b: DaemonProcess
+
+    def renew(self) -> None:
+        self._stack.close()
+        self.rounds += 1
+        prefix = f"round-{self.rounds}"
+        configs = [_config(self.upstream, port, self.store, prefix) for port in self.ports]
+        self.a, self.b = (self._stack.enter_context(daemon(config)) for config in configs)
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 def _pull(engine: DockerPeer, host: str, image: PushedImage) -> float:
@@ -77,21 +104,15 @@ def _pull(engine: DockerPeer, host: str, image: PushedImage) -> float:
     return elapsed
 
 
-def _forget(node: DaemonProcess) -> None:
-    """Cold again: no entry in the node's store."""
-    client = node.client()
-    for entry in client.get("/v1/resources")["resources"]:
-        client.request("DELETE", f"/v1/resources/{entry['id']}")
-    client.request("POST", "/v1/gc")
-
-
-def _uploaded(node: DaemonProcess, manifests: int) -> float:
+def _uploaded(node: DaemonProcess, manifests: int, timeout: float = 1800) -> float:
     """Seconds until the node has uploaded `manifests` manifests and owes nothing."""
     started = time.perf_counter()
     while True:
         site = node.client().get("/v1/status")["site"]
         if site["manifests_uploaded"] >= manifests and not site["uploads_pending"]:
             return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"uploads to the site store unfinished: {site}")
         time.sleep(0.05)
 
 
@@ -116,31 +137,28 @@ def measure(runs: int, sizes_mib: list[int], profile: str) -> dict[str, Any]:
         engine = DockerPeer().start()
         stack.callback(engine.stop)
         store = stack.enter_context(_site_store())
-        ports = free_port(), free_port()
-        a = stack.enter_context(daemon(_config(far, ports[0], store)))
-        b = stack.enter_context(daemon(_config(far, ports[1], store)))
+        nodes = Nodes(far, store)
+        stack.callback(nodes.close)
+        a_host, b_host = (f"127.0.0.1:{port}" for port in nodes.ports)
         manifests = 2 + 1 + len(sizes_mib)  # the tag, the manifest, the config, the layers
 
         def cold() -> float:
-            _empty(store)
-            _forget(a)
-            done = int(a.client().get("/v1/status")["site"]["manifests_uploaded"])
-            elapsed = _pull(engine, f"127.0.0.1:{ports[0]}", image)
-            pulls[COLD].append(_last_pull(a))
-            uploads.append(_uploaded(a, done + manifests))
+            nodes.renew()
+            elapsed = _pull(engine, a_host, image)
+            pulls[COLD].append(_last_pull(nodes.a))
+            uploads.append(_uploaded(nodes.a, manifests))
             return elapsed
 
         def site() -> float:
-            _forget(b)
-            elapsed = _pull(engine, f"127.0.0.1:{ports[1]}", image)
-            pulls[SITE].append(_last_pull(b))
+            elapsed = _pull(engine, b_host, image)
+            pulls[SITE].append(_last_pull(nodes.b))
             return elapsed
 
         contenders: dict[str, Callable[[], float]] = {
             PLAIN: lambda: _pull(engine, far.split("://", 1)[1], image),
             LOOPBACK: lambda: _pull(engine, registry.host, image),
             COLD: cold,
-            WARM: lambda: _pull(engine, f"127.0.0.1:{ports[0]}", image),
+            WARM: lambda: _pull(engine, a_host, image),
             SITE: site,
         }
         samples = interleave(runs, contenders)
