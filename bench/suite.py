@@ -4,7 +4,8 @@
 
 --profile picks the links the downloads are measured on (bench/profiles.py; `cdn@0.25` scales
 a profile's rates for a machine that cannot feed them); the service job, the site store's
-and the Hub endpoint's benchmarks run on `cdn` (or the first link given). --quick uses small
+and the Hub endpoint's benchmarks run on `cdn` (or the first link given), the image pulls'
+(bench/image.py) on every link given. --quick uses small
 sizes and fewer runs, to check the suite itself.
 """
 
@@ -24,6 +25,7 @@ from bench import (
     cold,
     cpu,
     hub,
+    image,
     jobs,
     linkcheck,
     memory,
@@ -66,6 +68,14 @@ def steps(runs: int, quick: bool, profiles: list[str]) -> list[Step]:
                 1 if quick else max(runs, 3),
                 [20] * 3 if quick else [500] * 3,
                 service_on or "loopback",
+            ),
+        ),
+        (
+            "image",
+            lambda: image.run(
+                1 if quick else max(runs, 3),
+                [16, 4, 1] if quick else [1536, 64, 16, 4],
+                links or ["cdn"],
             ),
         ),
         ("scale", lambda: _scale(10_000 if quick else 100_000, 100_000 if quick else 1_000_000)),

@@ -59,6 +59,7 @@ class Snapshot:
     registry_configured: bool = False
     registry_up: bool = False
     registry_address: str = ""
+    registry_bytes: Counter[str] = field(default_factory=Counter)  # source -> bytes served
 
 
 class Metrics:
@@ -171,6 +172,12 @@ def _site(s: Snapshot) -> Iterable[Metric]:
     if s.registry_configured:
         registry.add_metric([s.registry_address], 1 if s.registry_up else 0)
     yield registry
+    yield _counter_by(
+        "nosana_cache_registry_bytes",
+        "Bytes of images pulled through the registry endpoint, by source (upstream, site, store)",
+        ["source"],
+        s.registry_bytes,
+    )
     yield GaugeMetricFamily(
         "nosana_cache_site_up",
         "1 while the site store answers (0 when it does not, or is not configured)",

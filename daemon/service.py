@@ -42,7 +42,7 @@ from .memory import keep_memory_flat
 from .metrics import Metrics
 from .node import NodeEngineSocket
 from .notify import Notifier
-from .registry import Refusals, RegistryListener, RegistryMirror, registry_app
+from .registry import Pulls, Refusals, RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
 from .settings import Settings
 from .site import Site
@@ -116,7 +116,7 @@ class Service:
         engine = Engine(settings.docker)
         stack.push_async_callback(engine.close)
         refusals = Refusals()
-        registry = await self._registry(stack, store, sources, refusals)
+        registry, pulls = await self._registry(stack, store, sources, site, refusals)
         images = Images(
             engine,
             store,
@@ -160,6 +160,7 @@ class Service:
             fence=fence,
             registry=registry,
             node=node,
+            registry_pulls=pulls,
         )
 
     def _runner(
@@ -221,19 +222,25 @@ class Service:
         return node
 
     async def _registry(
-        self, stack: contextlib.AsyncExitStack, store: Store, sources: Sources, refusals: Refusals
-    ) -> RegistryListener | None:
-        """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`)."""
+        self,
+        stack: contextlib.AsyncExitStack,
+        store: Store,
+        sources: Sources,
+        site: Site | None,
+        refusals: Refusals,
+    ) -> tuple[RegistryListener | None, Pulls | None]:
+        """The registry endpoint on its own listener (`registry.mirror`, `registry.listen`),
+        with the site store in front of upstream, and its recent pulls."""
         settings = self.settings.registry
         if not settings.mirror:
-            return None
-        mirror = RegistryMirror(store, sources.registry)
+            return None, None
+        mirror = RegistryMirror(store, sources.registry, site)
         stack.push_async_callback(mirror.close)
         listener = RegistryListener(registry_app(mirror, refusals), settings.listen)
         stack.push_async_callback(listener.close)
         await listener.start()
         mirror.resume_unfinished(await store.unfinished())
-        return listener
+        return listener, mirror.pulls
 
 
 def _housekeeping(

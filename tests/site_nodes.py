@@ -1,7 +1,8 @@
 """Nodes of one site for tests: each a cache over its own store, sharing a site store on S3.
 
-In-process (`node()`: store, sources, site, cache and the Hub endpoint, as the daemon composes
-them; `hub_endpoint()` serves a node's `/hf` over HTTP on loopback) or as configuration for a
+In-process (`node()`: store, sources, site, cache, the Hub endpoint and the registry endpoint,
+as the daemon composes them; `hub_endpoint()` serves a node's `/hf` over HTTP on loopback,
+`registry_endpoint()` its `/v2/`) or as configuration for a
 daemon process (`site_config()`); the site store is a bucket of the test bed's moto server,
 one bucket per test so that tests never see each other's objects.
 """
@@ -23,6 +24,7 @@ from daemon.api.app import build_container_app
 from daemon.cache import Cache
 from daemon.clock import Clock, SystemClock
 from daemon.hub import HubMirror
+from daemon.registry import RegistryMirror, registry_app
 from daemon.settings import Settings, load_settings
 from daemon.site import Site
 from daemon.site.journal import Journal
@@ -87,6 +89,7 @@ class Node:
     cache: Cache
     site: Site
     hub: HubMirror
+    registry: RegistryMirror
 
     @property
     def store(self) -> Store:
@@ -117,8 +120,9 @@ async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> A
             async with Site.open(settings, store, sources, clock) as site:
                 cache = Cache(store, sources, site)
                 hub = HubMirror(settings.huggingface, store, sources.hub, clock, site)
+                registry = RegistryMirror(store, sources.registry, site)
                 try:
-                    yield Node(cache, site, hub)
+                    yield Node(cache, site, hub, registry)
                 finally:
                     # As the daemon stops (service.py): fetches still running are cut while
                     # the site is open, so that each settles (is owed to the site store).
@@ -149,6 +153,20 @@ async def hub_endpoint(node: Node) -> AsyncIterator[str]:
     host, port = runner.addresses[0][:2]
     try:
         yield f"http://{host}:{port}/hf"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def registry_endpoint(node: Node) -> AsyncIterator[str]:
+    """The node's registry endpoint on a loopback port (as on `registry.listen`); yields its
+    URL, what an engine's registry mirror is set to."""
+    runner = web.AppRunner(registry_app(node.registry), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
 

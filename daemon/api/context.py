@@ -15,7 +15,7 @@ from ..jobs.runner import Runner
 from ..market import Market
 from ..metrics import Metrics
 from ..node import NodeEngineSocket
-from ..registry import RegistryListener
+from ..registry import Pulls, RegistryListener
 from ..scheduler import Scheduler
 from ..settings import Settings
 from ..store import Store
@@ -41,6 +41,8 @@ class ApiContext:
     """The registry endpoint's listener, unless `registry.mirror` is off."""
     node: NodeEngineSocket | None = None
     """The engine socket for Nosana's node (`node.socket`), when it is set."""
+    registry_pulls: Pulls | None = None
+    """Its recent image pulls, bytes by source."""
     started_at: float = field(default_factory=time.time)
 
 

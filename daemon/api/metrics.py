@@ -51,6 +51,8 @@ async def gather(context: ApiContext) -> Snapshot:
         snapshot.registry_configured = True
         snapshot.registry_up = context.registry.address is not None
         snapshot.registry_address = context.registry.address or str(context.registry.listener)
+    if context.registry_pulls is not None:
+        snapshot.registry_bytes = Counter(context.registry_pulls.totals)
     if context.fence is not None:
         snapshot.fenced = (await context.fence.status()).state == "fenced"
     site = context.cache.site

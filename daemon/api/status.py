@@ -53,7 +53,7 @@ async def status(request: web.Request) -> web.Response:
         site=SiteStatus.of(
             await site.report() if site is not None else None, context.cache.transfer_stats()
         ),
-        registry=RegistryStatus.of(context.registry),
+        registry=RegistryStatus.of(context.registry, context.registry_pulls),
         node=NodeSocketStatus.of(context.node),
     )
     return respond(body)

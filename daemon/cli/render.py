@@ -73,7 +73,20 @@ def _registry(registry: dict[str, Any]) -> str:
         return "registry off (registry.mirror = false)"
     if registry.get("state") != "up":
         return f"registry down: {registry.get('error')}"
-    return f"registry up: engines pull through http://{registry.get('address')}"
+    line = f"registry up: engines pull through http://{registry.get('address')}"
+    pulls = registry.get("pulls") or []
+    if not pulls:
+        return line
+    last = pulls[0]
+    sources = ", ".join(
+        f"{human_size(last.get(f'bytes_from_{source}', 0))} {source}"
+        for source in ("upstream", "site", "store")
+    )
+    rate = human_size(int(last.get("rate_bytes_per_s", 0)))
+    return (
+        f"{line}; last pull {last.get('image')} ({last.get('state')}): "
+        f"{sources}, {rate}/s ({len(pulls)} recent)"
+    )
 
 
 def _node(node: dict[str, Any]) -> list[str]:

@@ -11,12 +11,14 @@ it lands. Modules by role:
     serving.py   a blob's headers, Range, and its bytes as they land
     refusals.py  what it last refused, per name (a failed pull's cause)
     tokens.py    the token flow that brings an engine's credentials (`/v2/`'s challenge)
+    pulls.py     each recent pull's bytes by source (upstream, site store, store) and rate
     listener.py  its own listener (`registry.listen`)
 """
 
 from .listener import RegistryListener
 from .mirror import RegistryMirror
+from .pulls import Pull, Pulls
 from .refusals import Refusals
 from .routes import registry_app
 
-__all__ = ["Refusals", "RegistryListener", "RegistryMirror", "registry_app"]
+__all__ = ["Pull", "Pulls", "Refusals", "RegistryListener", "RegistryMirror", "registry_app"]

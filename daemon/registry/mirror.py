@@ -9,6 +9,12 @@
 While upstream cannot be asked, a tag resolves to the newest digest the store still has for it:
 cached images keep pulling with the registry down.
 
+With a site store (`site.store`), tags, manifests and blobs go through it as the Hub
+endpoint's files do (`Site.wrap`): a miss here is first a look there, and what became ready
+here is uploaded, so a site's second node pulls an image without asking upstream. A pull with
+credentials neither reads nor writes the site store unless `site.share_private`. A manifest
+is its digest: one from the site store is checked against it before it is served.
+
 At start, `resume_unfinished` fetches again, in the background, the public blobs a killed or
 stopped daemon left half-fetched: their bytes so far are kept (the store's download record),
 only the rest is asked upstream, and an engine pulling meanwhile joins that one fetch.
@@ -17,6 +23,7 @@ only the rest is asked upstream, and an engine pulling meanwhile joins that one 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ..aiotasks import TaskSet
-from ..errors import NosanaCacheError, StoreError, UpstreamUnavailable
+from ..errors import NosanaCacheError, StoreError, UpstreamIntegrityError, UpstreamUnavailable
 from ..logs import get_logger
+from ..site import Site
 from ..sources.registry import (
     MANIFEST_FILE,
     TAG_FILE,
@@ -34,8 +42,9 @@ from ..sources.registry import (
     TagDocument,
 )
 from ..sources.registry_upstream import Credential
-from ..store import Entry, EntryRequest, FileStream, Resolver, Store
+from ..store import Entry, EntryRequest, FileStream, Manifest, Resolver, Store
 from .names import is_digest
+from .pulls import Pulls, Tally
 
 log = get_logger(__name__)
 
@@ -53,9 +62,12 @@ class ServedManifest:
 
 
 class RegistryMirror:
-    def __init__(self, store: Store, source: RegistrySource) -> None:
+    def __init__(self, store: Store, source: RegistrySource, site: Site | None = None) -> None:
         self.store = store
         self.source = source
+        self.site = site
+        """The site store (`site.store`), in front of upstream for pulls without credentials."""
+        self.pulls = Pulls()
         self._sizes: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._background = TaskSet("registry")
 
@@ -84,13 +96,21 @@ class RegistryMirror:
         await self._background.close()
 
     async def manifest(
-        self, repo: Repository, reference: str, credential: Credential | None
+        self,
+        repo: Repository,
+        reference: str,
+        credential: Credential | None,
+        tally: Tally | None = None,
     ) -> ServedManifest:
         digest = reference
         if not is_digest(reference):
             digest = (await self._tag(repo, reference, credential)).digest
-        request, resolver = self.source.manifest(repo, digest, credential)
+        request, upstream = self.source.manifest(repo, digest, credential)
+        resolver = self._through(request, upstream, credential, tally)
         data, details = await self._read(request, resolver, MANIFEST_FILE, any_age=True)
+        if hashlib.sha256(data).hexdigest() != digest.removeprefix("sha256:"):
+            # Upstream's bytes were checked as they came: these are a site manifest's.
+            raise UpstreamIntegrityError(f"{repo}@{digest}: the stored manifest is not its digest")
         self._remember(data, credential)
         return ServedManifest(data, str(details.get("media_type", "")), digest)
 
@@ -107,15 +127,43 @@ class RegistryMirror:
         return await upstream.head_blob(place, repo.name, digest, credential)
 
     async def open_blob(
-        self, repo: Repository, digest: str, credential: Credential | None
+        self,
+        repo: Repository,
+        digest: str,
+        credential: Credential | None,
+        tally: Tally | None = None,
     ) -> FileStream:
         """The blob's bytes: a hit, or fetched once and read as they land. Close it."""
         size = await self.blob_size(repo, digest, credential)
-        request, spec, resolver = self.source.blob(repo, digest, size, credential)
+        request, spec, upstream = self.source.blob(repo, digest, size, credential)
+        announced = await upstream.resolve()  # the digest and size: no upstream call
+        resolver = self._through(request, upstream, credential, tally, announced)
         return await self.store.open_file(request, resolver, spec, READ_HOLDER)
 
+    def _through(
+        self,
+        request: EntryRequest,
+        upstream: Resolver,
+        credential: Credential | None,
+        tally: Tally | None,
+        announced: Manifest | None = None,
+    ) -> Resolver:
+        """The source's resolver, counted for the pull, behind the site store where it may
+        be (a pull with credentials is private: see `Site.wrap`)."""
+        resolver = tally.counted(upstream, upstream=True) if tally is not None else upstream
+        if self.site is None:
+            return resolver
+        private = credential is not None
+        wrapped = self.site.wrap(request, resolver, private=private, announced=announced)
+        if wrapped is resolver or tally is None:
+            return wrapped
+        return tally.counted(wrapped, upstream=False)
+
     async def _tag(self, repo: Repository, tag: str, credential: Credential | None) -> TagDocument:
-        request, resolver = self.source.tag(repo, tag, credential)
+        """The tag's digest; its document is the daemon's record of a HEAD, not image bytes:
+        not counted in the pull's tally."""
+        request, upstream = self.source.tag(repo, tag, credential)
+        resolver = self._through(request, upstream, credential, None)
         try:
             data, _details = await self._read(request, resolver, TAG_FILE)
         except UpstreamUnavailable as exc:

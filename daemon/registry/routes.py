@@ -32,8 +32,10 @@ from ..errors import (
 from ..logs import get_logger
 from ..sources.registry import Repository
 from ..sources.registry_upstream import RegistryUnknown
+from ..store import FileStream
 from . import names, tokens
 from .mirror import RegistryMirror
+from .pulls import Tally
 from .refusals import Refusals
 from .serving import Unsatisfiable, blob_headers, parse_range, send
 
@@ -83,7 +85,15 @@ def _repository(request: web.Request) -> Repository:
 async def manifest(request: web.Request) -> web.Response:
     repo = _repository(request)
     reference = names.reference(request.match_info["reference"])
-    served = await request.app[MIRROR].manifest(repo, reference, tokens.credential(request))
+    mirror, credential = request.app[MIRROR], tokens.credential(request)
+    tally = mirror.pulls.manifest(repo, reference, private=credential is not None)
+    try:
+        served = await mirror.manifest(repo, reference, credential, tally)
+        mirror.pulls.served_manifest(tally, served.digest, served.body)
+        if request.method == "GET":
+            tally.sent_bytes(len(served.body))
+    finally:
+        tally.done()
     headers = {
         **API_VERSION,
         "Docker-Content-Digest": served.digest,
@@ -103,16 +113,26 @@ async def blob(request: web.Request) -> web.StreamResponse:
         response.content_length = await mirror.blob_size(repo, digest, credential)
         await response.prepare(request)
         return response
-    stream = await mirror.open_blob(repo, digest, credential)
+    tally = mirror.pulls.blob(repo, digest, private=credential is not None)
     try:
+        stream = await mirror.open_blob(repo, digest, credential, tally)
         try:
-            span = parse_range(request.headers.get("Range"), stream.size)
-        except Unsatisfiable:
-            return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
-        whole = (0, stream.size, False)
-        return await send(request, stream, headers, (*span, True) if span else whole)
+            return await _send_blob(request, stream, headers, tally)
+        finally:
+            await stream.close()
     finally:
-        await stream.close()
+        tally.done()
+
+
+async def _send_blob(
+    request: web.Request, stream: FileStream, headers: dict[str, str], tally: Tally
+) -> web.StreamResponse:
+    try:
+        span = parse_range(request.headers.get("Range"), stream.size)
+    except Unsatisfiable:
+        return _error(416, "RANGE_INVALID", f"the blob has {stream.size} bytes")
+    whole = (0, stream.size, False)
+    return await send(request, stream, headers, (*span, True) if span else whole, tally.sent_bytes)
 
 
 @web.middleware

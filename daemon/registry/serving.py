@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -56,14 +57,26 @@ def blob_headers(digest: str) -> dict[str, str]:
     }
 
 
+Sent = Callable[[int], None]
+"""Told each count of bytes sent (a pull's tally, pulls.py)."""
+
+
+def _ignore(count: int) -> None:
+    return None
+
+
 async def send(
-    request: web.Request, stream: FileStream, headers: dict[str, str], span: tuple[int, int, bool]
+    request: web.Request,
+    stream: FileStream,
+    headers: dict[str, str],
+    span: tuple[int, int, bool],
+    sent: Sent = _ignore,
 ) -> web.StreamResponse:
     """Stream `[start, end)`; an error before the first byte is raised, one after cuts."""
     start, end, _partial = span
     blob = stream.committed_blob()
     if blob is not None:
-        return await _sendfile(request, blob, headers, span, stream.size)
+        return await _sendfile(request, blob, headers, span, stream.size, sent)
     chunks = stream.chunks(start, end)
     first = await anext(chunks, b"")  # a fetch that fails at once still gets its status
     response = _response(headers, span, stream.size)
@@ -71,8 +84,10 @@ async def send(
     try:
         if first:
             await response.write(first)
+            sent(len(first))
         async for chunk in chunks:
             await response.write(chunk)
+            sent(len(chunk))
         await response.write_eof()
     except NosanaCacheError as exc:
         log.warning("registry.body_cut", source=stream.entry.source, error=exc.message)
@@ -102,6 +117,7 @@ async def _sendfile(
     headers: dict[str, str],
     span: tuple[int, int, bool],
     size: int,
+    sent: Sent,
 ) -> web.StreamResponse:
     """A blob whole in the store goes by `sendfile`; the reader's lease keeps it meanwhile."""
     start, end, _partial = span
@@ -111,6 +127,7 @@ async def _sendfile(
         await response.prepare(request)
         if end > start and request.transport is not None:
             await asyncio.get_running_loop().sendfile(request.transport, handle, start, end - start)
+            sent(end - start)
         await response.write_eof()
     except (ConnectionResetError, ConnectionError):
         log.info("registry.client_left", blob=str(blob))

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.peers.dockerd import DockerPeer
 from tests.peers.multiarch import push_index
-from tests.peers.ollama import push_blob
+from tests.peers.ollama import push_blob, push_model
 from tests.peers.procs import free_port
 from tests.peers.registry import RegistryPeer
 
@@ -41,6 +42,7 @@ MANIFEST_TYPES = (
 )
 MB = 1024 * 1024
 PRIVATE = "nosana/private"
+LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 ALICE = "Basic " + base64.b64encode(b"alice:s3cret").decode()
 
 
@@ -250,12 +252,41 @@ def test_a_blob_still_arriving_streams_its_first_bytes_to_the_client(
         del endpoint.upstream.faults[f"/blobs/{digest}"]
 
 
-def test_status_and_metrics_say_where_the_endpoint_is(endpoint: Endpoint) -> None:
+def test_status_and_metrics_say_where_the_endpoint_is_and_what_pulls_took(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    layer = os.urandom(2 * MB)
+    pushed = push_model(registry.url, "nosana/counted", "2.0", {LAYER: layer})
+    config = next(d for d in pushed.blobs if pushed.blobs[d] != layer)
+    answer = ask(f"{endpoint.url}/v2/nosana/counted/manifests/2.0", {"Accept": MANIFEST_TYPES})
+    assert answer.body == pushed.manifest
+    for digest in (config, hashlib.sha256(layer).hexdigest()):
+        assert ask(f"{endpoint.url}/v2/nosana/counted/blobs/sha256:{digest}").status == 200
+    total = len(pushed.manifest) + sum(len(data) for data in pushed.blobs.values())
+    assert ask(f"{endpoint.url}/v2/nosana/counted/blobs/sha256:{config}").status == 200
     status = endpoint.daemon.client().get("/v1/status")["registry"]
     assert status["state"] == "up"
     assert f"http://{status['address']}" == endpoint.url
+    counted = status["pulls"][0]
+    assert counted["image"] == "docker.io/nosana/counted:2.0"
+    assert counted["digest"] == pushed.digest
+    assert counted["state"] == "done"
+    assert counted["blobs"] == 3
+    assert counted["bytes_from_upstream"] == total
+    assert counted["bytes_from_store"] == len(pushed.blobs[config])  # asked twice
+    assert counted["bytes_from_site"] == 0
+    assert counted["rate_bytes_per_s"] > 0
     metrics = ask(f"{endpoint.daemon.url}/metrics").body.decode()
     assert f'nosana_cache_registry_up{{address="{status["address"]}"}} 1.0' in metrics
+    served = status["bytes_by_source"]
+    assert served["upstream"] >= total
+    scraped = re.search(
+        r'^nosana_cache_registry_bytes_total\{source="upstream"\} (\S+)$', metrics, re.M
+    )
+    assert scraped is not None
+    assert float(scraped.group(1)) == served["upstream"]
+    line = endpoint.daemon.cli("status").stdout
+    assert "last pull docker.io/nosana/counted:2.0 (done)" in line
 
 
 def test_a_private_blob_is_served_only_with_its_credentials(

@@ -9,6 +9,7 @@ from .jobs import ImageUse, Job, JobList, Op, OpCache, OpTimings, ResourceUse, r
 from .market import Market, MarketItem
 from .plans import ImagePlan, JobPlan, MountPlan, OpPlan, ResourcePlan
 from .problem import FieldProblem, Problem
+from .registry import RegistryPull
 from .site import SiteStatus, SiteSweepReport
 from .status import (
     DockerStatus,
@@ -56,6 +57,7 @@ __all__ = [
     "Problem",
     "Progress",
     "Readiness",
+    "RegistryPull",
     "RegistryStatus",
     "ResourcePlan",
     "ResourceUse",

@@ -9,11 +9,12 @@ from ...fence import FenceStatus as FenceState
 from ...hub import ListenerReport
 from ...market import Market
 from ...node import NodeEngineSocket
-from ...registry import RegistryListener
+from ...registry import Pulls, RegistryListener
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
 from ...store import Store, Usage
 from ...wire import Instant, body
+from .registry import RegistryPull
 from .site import SiteStatus
 
 
@@ -197,19 +198,29 @@ class PeriodicTask:
 @body
 class RegistryStatus:
     """The registry endpoint (`registry.mirror`): whether it listens, and where engines point
-    their registry mirror (`http://<address>`)."""
+    their registry mirror (`http://<address>`); the bytes it served since start by where they
+    came from (`upstream`, `site`, `store`), and its most recent image pulls, newest first."""
 
     enabled: bool
     state: Literal["off", "up", "down"]
     address: str | None
     error: str | None
+    bytes_by_source: dict[str, int]
+    pulls: list[RegistryPull]
 
     @classmethod
-    def of(cls, listener: RegistryListener | None) -> RegistryStatus:
-        if listener is None:
-            return cls(enabled=False, state="off", address=None, error=None)
-        state: Literal["up", "down"] = "up" if listener.address else "down"
-        return cls(enabled=True, state=state, address=listener.address, error=listener.error)
+    def of(cls, listener: RegistryListener | None, pulls: Pulls | None) -> RegistryStatus:
+        state: Literal["off", "up", "down"] = "off"
+        if listener is not None:
+            state = "up" if listener.address else "down"
+        return cls(
+            enabled=listener is not None,
+            state=state,
+            address=listener.address if listener is not None else None,
+            error=listener.error if listener is not None else None,
+            bytes_by_source=dict(pulls.totals) if pulls is not None else {},
+            pulls=[RegistryPull.of(p) for p in pulls.pulls()] if pulls is not None else [],
+        )
 
 
 @body
