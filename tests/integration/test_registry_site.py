@@ -53,11 +53,13 @@ async def serving(root: Path, env: dict[str, str]) -> AsyncIterator[tuple[Node, 
 
 async def pull(endpoint: str, name: str, tag: str, auth: str | None = None) -> dict[str, bytes]:
     """What an engine fetches for `name:tag`: the manifest, then every blob it names (by
-    digest); the bytes by digest."""
+    digest); the bytes by digest. The endpoint takes a request's Basic credentials (or none)
+    as it takes the token of its own that carries them."""
     headers = {"Authorization": auth} if auth else {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async with session.get(f"{endpoint}/v2/") as base:
-            assert base.status == 200
+        async with session.get(f"{endpoint}/v2/") as base:  # the challenge engines first meet
+            assert base.status == 401
+            assert base.headers["WWW-Authenticate"].startswith("Bearer "), base.headers
         url = f"{endpoint}/v2/{name}/manifests/{tag}"
         async with session.get(url, headers=headers | {"Accept": ACCEPT}) as answer:
             assert answer.status == 200, await answer.text()

@@ -166,7 +166,14 @@ def test_node_b_runs_node_as_job_with_nothing_from_any_upstream(
     b = node(tmp_path / "b", upstreams, second_docker_peer, site)
     try:
         first = run(a, job(upstreams))
-        uploaded(a, manifests=3)
+        # The three resources, and the image's tag, manifest and blobs (registry entries,
+        # pulled through node A's registry endpoint): each shared with its manifest.
+        images = [
+            e for e in a.client().get("/v1/resources")["resources"] if e["type"] == "registry"
+        ]
+        assert images, "the image came through the registry endpoint"
+        shared = 3 + len(images)
+        uploaded(a, manifests=shared)
         until(lambda: upstreams.mirror.stored_all(upstreams.images.traffic.requests))
         before = upstreams.traffic()
         second = run(b, job(upstreams))
@@ -185,22 +192,19 @@ def test_node_b_runs_node_as_job_with_nothing_from_any_upstream(
         ]  # fetched: from the site
         status = site_status(b)
         assert status["state"] == "up"
-        assert status["manifest_hits"] == 3
-        # The image's layers came through node B's registry endpoint, from the site's
-        # pull-through registry (its `docker.registry_mirrors`): the only bytes B fetched.
-        entries = b.client().get("/v1/resources")["resources"]
-        layers = sum(e["size_bytes"] for e in entries if e["source"].endswith("(blob)"))
-        assert layers > 0
-        assert status["bytes_from_upstream"] == layers
-        blobs = site_objects(s3, bucket, "blobs/")  # of the three entries: nothing else
+        assert status["manifest_hits"] == shared
+        # The image came through node B's registry endpoint from the site store too: B took
+        # nothing from any upstream, the site's pull-through registry included.
+        assert status["bytes_from_upstream"] == 0
+        blobs = site_objects(s3, bucket, "blobs/")  # of the shared entries: nothing else
         assert status["bytes_from_site"] == sum(len(data) for data in blobs.values())
         shown = b.cli("status")
         assert f"site     s3://{bucket}/nodes: up;" in shown.stdout, shown.stdout
         metrics = b.client()._send("GET", "/metrics").read().decode()
         upstream_line = 'nosana_cache_origin_bytes_total{origin="upstream"} '
         counted = next(line for line in metrics.splitlines() if line.startswith(upstream_line))
-        assert float(counted.removeprefix(upstream_line)) == layers
-        assert 'nosana_cache_site_lookups_total{result="hit"} 3.0' in metrics
+        assert float(counted.removeprefix(upstream_line)) == 0
+        assert f'nosana_cache_site_lookups_total{{result="hit"}} {float(shared)}' in metrics
         swept = a.cli("gc", "--site")
         assert swept.returncode == 0, swept.stderr
         assert "site store: removed 0 manifests and 0 blobs" in swept.stdout
