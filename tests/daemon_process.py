@@ -54,8 +54,9 @@ class DaemonProcess:
             "api": {"listen": [f"127.0.0.1:{self.port}"]},
             # Test daemons share the engines' docker0: never fight over one port.
             "huggingface": {"mirror_port": 0},
-            # Nor over the registry endpoint's port (status says where it is).
-            "registry": {"listen": "127.0.0.1:0"},
+            # Nor over the registry endpoint's port (status says where it is). Not port 0: it
+            # binds before the API, and the OS may hand it the API's port picked above (seen).
+            "registry": {"listen": f"127.0.0.1:{_other_free_port(self.port)}"},
             # The fence changes the host's firewall: only tests/integration/test_fence.py
             # puts it up (and takes it down again).
             "docker": {"fence": "off"},
@@ -138,3 +139,10 @@ class DaemonProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _other_free_port(taken: int) -> int:
+    """A free port that is not `taken` (the API's, picked but not yet bound)."""
+    while (port := free_port()) == taken:
+        pass
+    return port
