@@ -30,6 +30,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..logs import get_logger
+from ..ranges import Unsatisfiable, parse_range
 from ..sources.registry import Repository
 from ..sources.registry_upstream import RegistryUnknown
 from ..store import FileStream
@@ -37,7 +38,7 @@ from . import names, tokens
 from .mirror import RegistryMirror
 from .pulls import Tally
 from .refusals import Refusals
-from .serving import Unsatisfiable, blob_headers, parse_range, send
+from .serving import blob_headers, send
 
 log = get_logger(__name__)
 

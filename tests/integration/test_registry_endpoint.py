@@ -175,6 +175,9 @@ def test_a_blob_range_is_206_with_the_upstream_bytes(
     head = ask(url, method="HEAD")
     assert int(head.headers["Content-Length"]) == len(data)
     assert ask(url, {"Range": f"bytes={len(data)}-"}).status == 416
+    # A position of more digits than int() takes (4,300) is past the end, not a 500.
+    assert ask(url, {"Range": "bytes=" + "9" * 5000 + "-"}).status == 416
+    assert ask(url, {"Range": "bytes=0-" + "9" * 5000}).body == data
 
 
 def test_unknown_tags_blobs_and_names_get_the_distribution_codes(

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.hub.serving import Unsatisfiable, file_headers, parse_range
+from daemon.hub.serving import file_headers
+from daemon.ranges import Unsatisfiable, parse_range
 from tests.unit.hub.listings import COMMIT, SHA, listing
 
 
