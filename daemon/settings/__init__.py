@@ -6,10 +6,12 @@ settings without patching globals. Every key is optional; unknown keys and bad v
 errors that name the key (and the environment variable, when that is where it came from).
 
     schema      the sections and their keys: types, defaults, docs, checks
+    fields      the value types they are made of (durations, sizes, URLs, listeners)
     loading     defaults from the host, then the file, then the environment; one error line
     rendering   the effective configuration as TOML, secrets masked (`config show`)
 """
 
+from .fields import ByteSize, Duration, HttpUrl, Listener
 from .loading import CONFIG_ENV, ENV_PREFIX, load_settings, settings_from_environment
 from .rendering import SECRET_KEYS, effective_values, render_toml
 from .schema import (
@@ -17,14 +19,10 @@ from .schema import (
     DEFAULT_REQUIRED_RESOURCES_URL,
     SECTIONS,
     ApiSettings,
-    ByteSize,
     DockerSettings,
     DownloadSettings,
-    Duration,
-    HttpUrl,
     HuggingFaceSettings,
     JobsSettings,
-    Listener,
     MarketSettings,
     NodeSettings,
     OllamaSettings,

@@ -28,7 +28,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigError
-from .schema import SECTIONS, Section, Settings
+from .fields import Section
+from .schema import SECTIONS, Settings
 
 ENV_PREFIX = "NOSANA_CACHE_"
 CONFIG_ENV = "NOSANA_CACHE_CONFIG"

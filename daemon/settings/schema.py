@@ -2,8 +2,8 @@
 
 One frozen model per `[section]` of the TOML file, each field with its default and a one-line
 description; every section forbids unknown keys, so a typo is an error that names it.
-Durations (`90s`, `24h`) and sizes (`512MiB`) are parsed here; where values come from is
-`loading`'s business, how they are shown `rendering`'s.
+The value types (durations, sizes, URLs, listeners, networks) are `fields`'; where values come
+from is `loading`'s business, how they are shown `rendering`'s.
 """
 
 from __future__ import annotations
@@ -14,99 +14,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
 )
 
 from ..errors import ConfigError
-from ..units import parse_duration, parse_size
+from .fields import (
+    ByteSize,
+    CidrNetwork,
+    Duration,
+    HttpUrl,
+    Listener,
+    Section,
+    cidrs,
+    http_url,
+    ip_address_text,
+    listeners,
+    one_listener,
+)
 
 DEFAULT_PORT = 9810
 DEFAULT_REQUIRED_RESOURCES_URL = (
     "https://host-manager.k8s.prd.nos.ci/markets/{market}/required-resources"
 )
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
-
-
-def _http_url(value: str) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value.rstrip("/")
-
-
-HttpUrl = Annotated[str, BeforeValidator(_http_url)]
-
-
-class Section(BaseModel):
-    """A `[section]` of the file: frozen, and an unknown key in it is an error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-class Listener(BaseModel):
-    """One place the API listens: a TCP `HOST:PORT` or a `unix:/path` socket."""
-
-    model_config = ConfigDict(frozen=True)
-
-    host: str | None = None
-    port: int | None = None
-    unix_path: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Listener:
-        if text.startswith("unix:"):
-            path = text.removeprefix("unix:")
-            if not path.startswith("/"):
-                raise ValueError(f"{text!r}: a unix socket needs an absolute path")
-            return cls(unix_path=path)
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"{text!r} is not HOST:PORT or unix:/path")
-        return cls(host=host.strip("[]"), port=int(port))
-
-    @property
-    def is_local(self) -> bool:
-        """Unix sockets and loopback addresses need no token."""
-        if self.unix_path is not None:
-            return True
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host or "").is_loopback
-        except ValueError:
-            return False
-
-    def __str__(self) -> str:
-        if self.unix_path is not None:
-            return f"unix:{self.unix_path}"
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    def url(self) -> str:
-        """Base URL a client uses to reach this listener."""
-        if self.unix_path is not None:
-            return f"unix:{self.unix_path}"
-        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        host = f"[{host}]" if host and ":" in host else host
-        return f"http://{host}:{self.port}"
-
-
-def _listeners(value: Any) -> Any:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list):
-        return [Listener.parse(v) if isinstance(v, str) else v for v in value]
-    return value
-
-
-def _one_listener(value: Any) -> Any:
-    return Listener.parse(value) if isinstance(value, str) else value
 
 
 class StoreSettings(Section):
@@ -138,7 +70,7 @@ class StoreSettings(Section):
 
 
 class ApiSettings(Section):
-    listen: Annotated[list[Listener], BeforeValidator(_listeners)] = Field(
+    listen: Annotated[list[Listener], BeforeValidator(listeners)] = Field(
         default_factory=lambda: [Listener(host="127.0.0.1", port=DEFAULT_PORT)],
         description="list of HOST:PORT or unix:/path",
     )
@@ -173,7 +105,7 @@ class MarketSettings(Section):
     @field_validator("required_resources_url")
     @classmethod
     def _template(cls, value: str) -> str:
-        _http_url(value)
+        http_url(value)
         if "{market}" not in value:
             raise ValueError("must contain {market}")
         return value
@@ -186,30 +118,6 @@ class MarketSettings(Section):
         return value
 
 
-def _ip_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not an IP address (Docker publishes ports on one)"
-        ) from None
-
-
-CidrNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _cidrs(value: Any) -> Any:
-    """A list, or one string of CIDRs apart by commas (as an environment variable gives)."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        return value
-    try:
-        return [ipaddress.ip_network(v, strict=True) if isinstance(v, str) else v for v in value]
-    except ValueError as exc:
-        raise ValueError(f"not a list of CIDR networks: {exc}") from None
-
-
 class DockerSettings(Section):
     host: str = Field(description="Docker engine address; default DOCKER_HOST or the socket")
     registry_mirrors: dict[str, str] = Field(
@@ -218,7 +126,7 @@ class DockerSettings(Section):
     gpu: Literal["auto", "all", "none"] = Field(
         "auto", description="auto: request GPUs when the engine has them; all; none"
     )
-    publish_host: Annotated[str, AfterValidator(_ip_address)] = Field(
+    publish_host: Annotated[str, AfterValidator(ip_address_text)] = Field(
         "127.0.0.1", description="the host address job ports are published on"
     )
     fence: Literal["auto", "required", "off"] = Field(
@@ -227,7 +135,7 @@ class DockerSettings(Section):
         "addresses, the host's included: auto (where the fence can be installed, else a "
         "warning), required (refuse jobs without it), off",
     )
-    fence_allow: Annotated[list[CidrNetwork], BeforeValidator(_cidrs)] = Field(
+    fence_allow: Annotated[list[CidrNetwork], BeforeValidator(cidrs)] = Field(
         default_factory=list, description="CIDRs that job containers may reach through the fence"
     )
 
@@ -391,7 +299,7 @@ class RegistrySettings(Section):
         description="serve the pull side of the OCI Distribution API from the store, for the "
         "engines' registry mirrors",
     )
-    listen: Annotated[Listener, BeforeValidator(_one_listener)] = Field(
+    listen: Annotated[Listener, BeforeValidator(one_listener)] = Field(
         default_factory=lambda: Listener(host="127.0.0.1", port=DEFAULT_REGISTRY_PORT),
         description="HOST:PORT of the registry endpoint",
     )
