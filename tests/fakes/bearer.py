@@ -12,14 +12,13 @@ import base64
 import re
 import secrets
 
-import aiohttp
 from aiohttp import web
 
 from .faults import Traffic
+from .relay import Relay
 from .server import ThreadedServers
 
 SERVICE = "test-registry"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 _REPO = re.compile(r"^/v2/(.+?)/(?:manifests|blobs)/")
 
 
@@ -32,21 +31,15 @@ class BearerGate:
         users: dict[str, str] | None = None,
         private: frozenset[str] = frozenset(),
     ) -> None:
-        self.upstream = upstream.rstrip("/")
         self.users = users or {}
         self.private = private
         self.tokens: dict[str, tuple[str, str | None]] = {}  # token -> (repository, user)
         self.traffic = Traffic()
-        self._session: aiohttp.ClientSession | None = None
         app = web.Application()
         app.router.add_get("/token", self._token)
         app.router.add_route("*", "/{path:.*}", self._forward)
-        app.on_cleanup.append(self._close)
+        self._relay = Relay(upstream, app)
         self.url = servers.serve(app)
-
-    async def _close(self, _app: web.Application) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def _token(self, request: web.Request) -> web.Response:
         self.traffic.requests["GET /token"] += 1
@@ -89,24 +82,4 @@ class BearerGate:
             challenge = f'Bearer realm="http://{request.host}/token",service="{SERVICE}"{scope}'
             body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
             return web.json_response(body, status=401, headers={"WWW-Authenticate": challenge})
-        if self._session is None:
-            self._session = aiohttp.ClientSession(auto_decompress=False)
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in _HOP and k.lower() != "authorization"
-        }
-        async with self._session.request(
-            request.method, self.upstream + request.path_qs, headers=headers, allow_redirects=False
-        ) as upstream:
-            reply = web.StreamResponse(
-                status=upstream.status,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
-            )
-            if upstream.content_length is not None:
-                reply.content_length = upstream.content_length
-            await reply.prepare(request)
-            async for chunk in upstream.content.iter_chunked(256 * 1024):
-                await reply.write(chunk)
-            await reply.write_eof()
-            return reply
+        return await self._relay.forward(request, drop=frozenset({"authorization"}))
