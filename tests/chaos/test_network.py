@@ -11,10 +11,9 @@ The cases themselves are `netns_cases.py`, run by pytest inside.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.peers.netns import pytest_in_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ADDRESS = "203.0.114.1"
@@ -27,23 +26,13 @@ def test_ssrf_redirects_and_dns_failures_inside_a_network_namespace(tmp_path: Pa
     )
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    inner = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
-    inner += [str(ROOT / "tests/chaos/netns_cases.py")]
-    script = (
-        "set -e; ip link set lo up; "
+    setup = (
         f"ip addr add {PUBLIC_ADDRESS}/32 dev lo; "
-        f"mount --bind {hosts} /etc/hosts; mount --bind {resolv} /etc/resolv.conf; "
-        'exec "$@"'
+        f"mount --bind {hosts} /etc/hosts; mount --bind {resolv} /etc/resolv.conf;"
     )
-    env = {**os.environ, "NETNS_PUBLIC_ADDRESS": PUBLIC_ADDRESS}
-    result = subprocess.run(
-        ["unshare", "--net", "--mount", "sh", "-c", script, "netns", *inner],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    cases = ROOT / "tests/chaos/netns_cases.py"
+    env = {"NETNS_PUBLIC_ADDRESS": PUBLIC_ADDRESS}
+    result = pytest_in_namespace(cases, setup, env, timeout=300, show=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout, result.stdout
     assert "skipped" not in result.stdout, result.stdout

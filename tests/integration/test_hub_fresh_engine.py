@@ -11,12 +11,11 @@ inside.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.peers.netns import pytest_in_namespace
 
 pytestmark = pytest.mark.docker
 
@@ -24,18 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_fresh_engines_job_containers_get_hf_endpoint_inside_a_network_namespace() -> None:
-    inner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    inner += [str(ROOT / "tests/integration/hub_fresh_engine_cases.py")]
-    script = 'set -e; ip link set lo up; exec "$@"'
-    env = {**os.environ, "FRESH_ENGINE_NAMESPACE": "1"}
-    result = subprocess.run(
-        ["unshare", "--net", "--mount", "sh", "-c", script, "netns", *inner],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=280,
-    )
+    cases = ROOT / "tests/integration/hub_fresh_engine_cases.py"
+    result = pytest_in_namespace(cases, "", {"FRESH_ENGINE_NAMESPACE": "1"}, timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed" in result.stdout, result.stdout
     assert "skipped" not in result.stdout, result.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import subprocess
 import sys
 import tempfile
@@ -97,3 +98,23 @@ class NetnsHost:
             _ip("link", "del", self.link)
         with contextlib.suppress(subprocess.CalledProcessError):
             _ip("netns", "del", self.namespace)
+
+
+def pytest_in_namespace(
+    cases: Path, setup: str, env: dict[str, str], timeout: float, *, show: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the pytest module `cases` in a fresh network and mount namespace (as root: only
+    `lo`, brought up, then the shell `setup`, e.g. addresses or bind mounts that go with the
+    namespace); what it printed. Nothing it does outlives it."""
+    root = Path(__file__).resolve().parents[2]
+    inner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    inner += ["-s"] if show else []
+    script = f'set -e; ip link set lo up; {setup} exec "$@"'
+    return subprocess.run(
+        ["unshare", "--net", "--mount", "sh", "-c", script, "netns", *inner, str(cases)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=timeout,
+    )
