@@ -134,6 +134,7 @@ class _SnapshotCollector(Collector):
         yield GaugeMetricFamily(
             "nosana_cache_fetches_in_flight", "Entries being fetched now", value=s.fetches_in_flight
         )
+        yield from _fence_and_registry(s)
         yield from _site(s)
         yield _gauge_by("nosana_cache_jobs", "Jobs by state", ["state"], Counter(s.jobs))
         yield GaugeMetricFamily(
@@ -151,14 +152,8 @@ class _SnapshotCollector(Collector):
         )
 
 
-def _site(s: Snapshot) -> Iterable[Metric]:
-    """The site store (`site.store`): bytes by origin, uploads, lookups, health."""
-    yield _counter_by(
-        "nosana_cache_origin_bytes",
-        "Bytes of files fetched, by where they came from (site store or upstream)",
-        ["origin"],
-        Counter({"site": s.site_bytes_read, "upstream": s.bytes_received}),
-    )
+def _fence_and_registry(s: Snapshot) -> Iterable[Metric]:
+    """The fence (`docker.fence`) and the registry endpoint (`registry.listen`)."""
     yield GaugeMetricFamily(
         "nosana_cache_fence_up",
         "1 while job containers are fenced off private networks (docker.fence), else 0",
@@ -177,6 +172,16 @@ def _site(s: Snapshot) -> Iterable[Metric]:
         "Bytes of images pulled through the registry endpoint, by source (upstream, site, store)",
         ["source"],
         s.registry_bytes,
+    )
+
+
+def _site(s: Snapshot) -> Iterable[Metric]:
+    """The site store (`site.store`): bytes by origin, uploads, lookups, health."""
+    yield _counter_by(
+        "nosana_cache_origin_bytes",
+        "Bytes of files fetched, by where they came from (site store or upstream)",
+        ["origin"],
+        Counter({"site": s.site_bytes_read, "upstream": s.bytes_received}),
     )
     yield GaugeMetricFamily(
         "nosana_cache_site_up",

@@ -118,6 +118,32 @@ def _resolve(method: str) -> dict[str, Any]:
 
 def paths() -> dict[str, Any]:
     api = f"{PREFIX}/api/{{kind}}/{{org}}/{{name}}"
+    tree, paths_info = _listings()
+    resolve = {
+        "parameters": [*_REPO, _REVISION, _param("path", "The file's path in the repo")],
+        "head": _resolve("head"),
+        "get": _resolve("get"),
+    }
+    return {
+        **_llama_cpp(api),
+        api: {"parameters": [_KIND, *_REPO], "get": _info()},
+        f"{api}/revision/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": _info()},
+        f"{api}/tree/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": tree},
+        f"{api}/tree/{{revision}}/{{path}}": {
+            "parameters": [_KIND, *_REPO, _REVISION, _param("path", "A folder of the repo")],
+            "get": tree,
+        },
+        f"{api}/paths-info/{{revision}}": {
+            "parameters": [_KIND, *_REPO, _REVISION],
+            "post": paths_info,
+        },
+        f"{PREFIX}/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
+        f"{PREFIX}/datasets/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
+    }
+
+
+def _listings() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A folder's entries (`tree`) and the entries of given paths (`paths-info`)."""
     tree = {
         "summary": 'Entries under a folder (the Hub\'s, paged with `Link: rel="next"`)',
         "security": [],
@@ -140,11 +166,11 @@ def paths() -> dict[str, Any]:
             **_errors(400, 401, 403, 404, 502, 504),
         },
     }
-    resolve = {
-        "parameters": [*_REPO, _REVISION, _param("path", "The file's path in the repo")],
-        "head": _resolve("head"),
-        "get": _resolve("get"),
-    }
+    return tree, paths_info
+
+
+def _llama_cpp_operations() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The refs, GGUF manifest and Xet token operations llama.cpp and hf_xet ask for."""
     refs = {
         "summary": "The repo's branches (`main`, at the commit the cache serves)",
         "security": [],
@@ -164,27 +190,11 @@ def paths() -> dict[str, Any]:
         "security": [],
         "responses": _errors(404, XET_STATUS),
     }
-    return {
-        **_llama_cpp(api, refs, manifest, xet),
-        api: {"parameters": [_KIND, *_REPO], "get": _info()},
-        f"{api}/revision/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": _info()},
-        f"{api}/tree/{{revision}}": {"parameters": [_KIND, *_REPO, _REVISION], "get": tree},
-        f"{api}/tree/{{revision}}/{{path}}": {
-            "parameters": [_KIND, *_REPO, _REVISION, _param("path", "A folder of the repo")],
-            "get": tree,
-        },
-        f"{api}/paths-info/{{revision}}": {
-            "parameters": [_KIND, *_REPO, _REVISION],
-            "post": paths_info,
-        },
-        f"{PREFIX}/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
-        f"{PREFIX}/datasets/{{org}}/{{name}}/resolve/{{revision}}/{{path}}": resolve,
-    }
+    return refs, manifest, xet
 
 
-def _llama_cpp(
-    api: str, refs: dict[str, Any], manifest: dict[str, Any], xet: dict[str, Any]
-) -> dict[str, Any]:
+def _llama_cpp(api: str) -> dict[str, Any]:
+    refs, manifest, xet = _llama_cpp_operations()
     tag = _param("tag", "A quantization tag (`Q4_K_M`, any case) or `latest`")
     return {
         f"{api}/refs": {"parameters": [_KIND, *_REPO], "get": refs},
