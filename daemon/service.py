@@ -127,7 +127,7 @@ class Service:
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
         )
-        fence = Fence(settings)
+        fence = Fence(settings.docker, settings.huggingface, settings.store.path)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
         node = await self._node(stack, cache, registry, refusals)
