@@ -211,9 +211,12 @@ class Service:
             return None
         hub = self.listener.endpoint if self.listener is not None else None
         node = NodeEngineSocket(
-            self.settings,
+            self.settings.node,
+            self.settings.docker,
             cache,
             hub,
+            allow_private=self.settings.security.allow_private_urls,
+            mirror_private=self.settings.site.share_private,
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
         )
