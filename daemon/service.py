@@ -107,7 +107,8 @@ class Service:
         stack.push_async_callback(sources.close)
         site = None
         if settings.site.store is not None:
-            site = await stack.enter_async_context(Site.open(settings, store, sources, self.clock))
+            opened = Site.open(settings.site, settings.download, store, sources, self.clock)
+            site = await stack.enter_async_context(opened)
         # Fetches still running at shutdown are cut first (each recorded pending, resumed at
         # the next start) while the site store and the sources they read from are still open.
         stack.push_async_callback(store.fetcher.close)
