@@ -148,7 +148,7 @@ class Service:
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         return ApiContext(
-            settings=settings,
+            api=settings.api,
             engine=engine,
             store=store,
             cache=cache,
