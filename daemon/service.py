@@ -107,7 +107,8 @@ class Service:
         stack.push_async_callback(sources.close)
         site = None
         if settings.site.store is not None:
-            site = await stack.enter_async_context(Site.open(settings, store, sources, self.clock))
+            opened = Site.open(settings.site, settings.download, store, sources, self.clock)
+            site = await stack.enter_async_context(opened)
         # Fetches still running at shutdown are cut first (each recorded pending, resumed at
         # the next start) while the site store and the sources they read from are still open.
         stack.push_async_callback(store.fetcher.close)
@@ -127,7 +128,7 @@ class Service:
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
         )
-        fence = Fence(settings)
+        fence = Fence(settings.docker, settings.huggingface, settings.store.path)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
         node = await self._node(stack, cache, registry, refusals)
@@ -147,7 +148,7 @@ class Service:
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         return ApiContext(
-            settings=settings,
+            api=settings.api,
             engine=engine,
             store=store,
             cache=cache,
@@ -211,9 +212,12 @@ class Service:
             return None
         hub = self.listener.endpoint if self.listener is not None else None
         node = NodeEngineSocket(
-            self.settings,
+            self.settings.node,
+            self.settings.docker,
             cache,
             hub,
+            allow_private=self.settings.security.allow_private_urls,
+            mirror_private=self.settings.site.share_private,
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
         )

@@ -117,7 +117,7 @@ async def node(root: Path, env: dict[str, str], clock: Clock | None = None) -> A
         sources = Sources(settings, clock=clock)
         await sources.start()
         try:
-            async with Site.open(settings, store, sources, clock) as site:
+            async with Site.open(settings.site, settings.download, store, sources, clock) as site:
                 cache = Cache(store, sources, site)
                 hub = HubMirror(settings.huggingface, store, sources.hub, clock, site)
                 registry = RegistryMirror(store, sources.registry, site)

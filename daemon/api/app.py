@@ -118,7 +118,7 @@ def _auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[A
 def build_app(context: ApiContext) -> web.Application:
     """The whole API, with the routes of every component that `context` provides."""
     middlewares: list[Any] = [_request_log, _problems]
-    token = context.settings.api.token
+    token = context.api.token
     if token is not None and token.get_secret_value():
         middlewares.append(_auth_middleware(token.get_secret_value()))
     app = web.Application(middlewares=middlewares, client_max_size=4 * 1024**2)

@@ -17,13 +17,15 @@ from ..metrics import Metrics
 from ..node import NodeEngineSocket
 from ..registry import Pulls, RegistryListener
 from ..scheduler import Scheduler
-from ..settings import Settings
+from ..settings import ApiSettings
 from ..store import Store
 
 
 @dataclass
 class ApiContext:
-    settings: Settings
+    api: ApiSettings
+    """The API's own section (its token); each component carries the settings it was built
+    from (`store.settings`, `fence.plan`)."""
     engine: Engine
     store: Store
     cache: Cache

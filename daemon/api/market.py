@@ -20,7 +20,7 @@ async def readyz(request: web.Request) -> web.Response:
         await context.store.usage()
     except Exception as exc:  # the store cannot answer: that is the whole point of asking
         problems.append(
-            Unready(kind="store", name=str(context.settings.store.path), error=str(exc))
+            Unready(kind="store", name=str(context.store.settings.path), error=str(exc))
         )
     market = context.market
     if market.address is not None and market.state.fetched_at is None:

@@ -41,7 +41,7 @@ async def status(request: web.Request) -> web.Response:
     body = Status(
         version=__version__,
         uptime_seconds=round(time.time() - context.started_at, 1),
-        store=StoreStatus.of(context.settings.store, context.store, await context.store.usage()),
+        store=StoreStatus.of(context.store.settings, context.store, await context.store.usage()),
         docker=DockerStatus.of(docker),
         fence=await _fence(context),
         hub_listener=await _hub_listener(context, docker.reachable),
@@ -62,7 +62,7 @@ async def status(request: web.Request) -> web.Response:
 async def _fence(context: ApiContext) -> FenceStatus | None:
     if context.fence is None:
         return None
-    allow = [str(net) for net in context.settings.docker.fence_allow]
+    allow = [str(net) for net in context.fence.plan.allow]
     return FenceStatus.of(await context.fence.status(), allow)
 
 

@@ -35,7 +35,7 @@ def fence(options: Options, action: str | None) -> None:
       nosana-cache fence --remove      before uninstalling: no rule is left behind
     """
     settings = options.settings()
-    plan = plan_of(settings)
+    plan = plan_of(settings.docker, settings.huggingface)
     stamp = settings.store.path / STAMP_NAME
     if action is None:
         for family in ("ipv4", "ipv6"):

@@ -26,7 +26,7 @@ from typing import Literal
 
 from ..errors import FenceError
 from ..logs import get_logger
-from ..settings import Settings
+from ..settings import DockerSettings, HuggingFaceSettings
 from . import firewall
 from .plan import plan_of
 from .rules import FamilyRules, FencePlan, rules_for
@@ -52,11 +52,13 @@ class FenceStatus:
 
 
 class Fence:
-    def __init__(self, settings: Settings) -> None:
-        self.mode = settings.docker.fence
-        self.plan: FencePlan = plan_of(settings)
+    def __init__(self, docker: DockerSettings, hub: HuggingFaceSettings, store_path: Path) -> None:
+        """`store_path`: where the stamp of `nosana-cache fence --install` is left, which both
+        the privileged step and the daemon find from the same settings."""
+        self.mode = docker.fence
+        self.plan: FencePlan = plan_of(docker, hub)
         self.fingerprint = self.plan.fingerprint()
-        self.stamp = settings.store.path / STAMP_NAME
+        self.stamp = store_path / STAMP_NAME
         self._status: FenceStatus | None = None
         self._lock = asyncio.Lock()
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from ..settings import Settings
+from ..settings import DockerSettings, HuggingFaceSettings
 from .rules import FencePlan
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 RESOLVED_UPSTREAMS = Path("/run/systemd/resolve/resolv.conf")
 
 
-def plan_of(settings: Settings) -> FencePlan:
-    hub = settings.huggingface
+def plan_of(docker: DockerSettings, hub: HuggingFaceSettings) -> FencePlan:
+    """`docker.fence_allow`, and the Hub endpoint's listener when its port is fixed."""
     listening = hub.mirror and hub.mirror_port != 0
     return FencePlan(
-        allow=tuple(settings.docker.fence_allow),
+        allow=tuple(docker.fence_allow),
         listener_port=hub.mirror_port if listening else None,
         listener_address=hub.mirror_address if listening else None,
         resolvers=host_resolvers(),

@@ -21,7 +21,7 @@ from typing import Any
 from ..cache import Cache
 from ..engine.pull_routes import PullRoutes
 from ..errors import ConfigError
-from ..settings import Settings
+from ..settings import DockerSettings, NodeSettings
 from .helper_run import Worker
 from .helpers import Helpers
 from .pulls import NodePulls
@@ -32,9 +32,9 @@ from .server import NodeSocket
 __all__ = ["NodeEngineSocket", "engine_socket_path"]
 
 
-def engine_socket_path(settings: Settings) -> str:
+def engine_socket_path(node: NodeSettings, docker: DockerSettings) -> str:
     """The real engine's unix socket: `node.engine`, else `docker.host`."""
-    engine = settings.node.engine or settings.docker.host
+    engine = node.engine or docker.host
     path = engine.removeprefix("unix://")
     if not path.startswith("/"):
         raise ConfigError(
@@ -48,26 +48,31 @@ class NodeEngineSocket:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: NodeSettings,
+        docker: DockerSettings,
         cache: Cache,
         hub: HubEndpoint | None,
+        *,
+        allow_private: bool,
+        mirror_private: bool,
         endpoint: Callable[[], str | None] = lambda: None,
         explain: Callable[[str], str | None] = lambda _name: None,
     ) -> None:
-        """`endpoint`: `HOST:PORT` of the registry endpoint while it listens, else None;
-        `explain`: what the endpoint last refused for a name (as the daemon's own pulls)."""
-        self.engine = engine_socket_path(settings)
-        self.path = settings.node.socket
+        """`docker`: the engine's defaults and how pulls are routed, as for the daemon's own;
+        `allow_private` (`security.allow_private_urls`) and `mirror_private`
+        (`site.share_private`) as `Images` takes them; `endpoint`: `HOST:PORT` of the registry
+        endpoint while it listens, else None; `explain`: what the endpoint last refused for a
+        name (as the daemon's own pulls)."""
+        self.engine = engine_socket_path(settings, docker)
+        self.path = settings.socket
         self.requests = NodeRequests()
         self.worker = Worker(cache, self.requests)
         self.helpers = Helpers(self.engine, self.worker, self.requests)
         # Routes of its own: the node's engine may not reach the endpoint where the
         # daemon's does (one given up is given up for this engine only).
-        routes = PullRoutes(settings.docker, endpoint, mirror_private=settings.site.share_private)
-        pulls = NodePulls(
-            self.engine, routes, explain, allow_private=settings.security.allow_private_urls
-        )
-        hub = hub if settings.node.hub else None
+        routes = PullRoutes(docker, endpoint, mirror_private=mirror_private)
+        pulls = NodePulls(self.engine, routes, explain, allow_private=allow_private)
+        hub = hub if settings.hub else None
         intercept = NodeRoutes(self.helpers, self.worker, hub, pulls)
         self.socket = NodeSocket(self.path, self.engine, intercept)
 

@@ -32,7 +32,7 @@ from ..clock import Clock
 from ..errors import NotFound, UpstreamError
 from ..logs import get_logger
 from ..resources import HFResource
-from ..settings import Settings
+from ..settings import DownloadSettings, SiteSettings
 from ..sources import Resource, Sources
 from ..sources.identity import credential_of
 from ..store import Entry, EntryRequest, EntryState, Manifest, Resolver, Store
@@ -77,19 +77,28 @@ class SiteReport:
 
 
 class Site:
-    def __init__(self, settings: Settings, store: Store, sources: Sources, clock: Clock) -> None:
-        self.settings = settings.site
+    def __init__(
+        self,
+        settings: SiteSettings,
+        download: DownloadSettings,
+        store: Store,
+        sources: Sources,
+        clock: Clock,
+    ) -> None:
+        """The journal lives in the store's folder, and the store's ttl is the site's: both
+        are read from the store this site store is behind, so they cannot disagree."""
+        self.settings = settings
         self.store = store
         self.sources = sources
         self.clock = clock
-        self.bucket = SiteBucket(settings.site, settings.download, clock)
+        self.bucket = SiteBucket(settings, download, clock)
         self.layout = Layout(self.bucket.prefix)
         self.counters = SiteCounters()
         self.health = SiteHealth(clock)
-        self.journal = Journal(settings.store.path / JOURNAL)
-        self.manifests = Manifests(self.bucket, self.layout, settings.store.ttl)
+        self.journal = Journal(store.settings.path / JOURNAL)
+        self.manifests = Manifests(self.bucket, self.layout, store.settings.ttl)
         self.reader = BlobReader(self.bucket, self.layout, self.counters)
-        self.sweeper = SiteSweeper(self.bucket, self.layout, settings.store.ttl, clock)
+        self.sweeper = SiteSweeper(self.bucket, self.layout, store.settings.ttl, clock)
         self.herd: Herd
         self.uploader: Uploader
         self._tasks = TaskSet("site")
@@ -98,9 +107,14 @@ class Site:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, settings: Settings, store: Store, sources: Sources, clock: Clock
+        cls,
+        settings: SiteSettings,
+        download: DownloadSettings,
+        store: Store,
+        sources: Sources,
+        clock: Clock,
     ) -> AsyncIterator[Site]:
-        site = cls(settings, store, sources, clock)
+        site = cls(settings, download, store, sources, clock)
         await site.start()
         try:
             yield site

@@ -23,6 +23,10 @@ Resource = HFResource | S3Resource | OllamaResource
 
 
 class Sources:
+    """Every source, built once: the one consumer of the sources' sections (`download`,
+    `security`, `huggingface`, `s3`, `ollama`, `docker`) that takes the whole `Settings`, to
+    hand each source its own."""
+
     def __init__(self, settings: Settings, *, clock: Clock) -> None:
         self.transfer = Transfer(
             settings.download, allow_private=settings.security.allow_private_urls, clock=clock
