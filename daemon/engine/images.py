@@ -33,7 +33,7 @@ from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
-from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
+from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
 from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because
 
@@ -73,7 +73,7 @@ class Images:
         self.explain = explain
         store.on_evict("image", self._remove_if_ours)
 
-    def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
+    def request(self, ref: str, credentials: Credentials | None) -> Fetch[_Pull]:
         image = ImageRef.parse(ref)
         identity = {
             "type": "image",
@@ -83,14 +83,15 @@ class Images:
         request = EntryRequest(
             key=canonical(identity), type="image", source=f"docker://{image.canonical()}"
         )
-        return request, _Pull(self, image, credentials)
+        return Fetch(request, _Pull(self, image, credentials))
 
     async def acquire(
         self, ref: str, credentials: Credentials | None, holder: str, *, trusted: bool = False
     ) -> Lease:
         """A lease on the image's entry; pulled if the engine does not have it. A job's image
         (`trusted` False: not the market's) may not come from a private address."""
-        request, pull = self.request(ref, credentials)
+        fetch = self.request(ref, credentials)
+        request, pull = fetch.request, fetch.resolver
         if not trusted:
             await self._check_registry(pull.image, credentials)
         lease = await self.store.acquire(request, pull, holder)
@@ -115,13 +116,13 @@ class Images:
     ) -> tuple[EntryRequest, Lookup, bool | None]:
         """What the store and the engine know of the image now, pulling nothing: its entry,
         and whether the engine has it (None when the engine does not answer)."""
-        request, pull = self.request(ref, credentials)
-        lookup = await self.store.look_up(request)
+        fetch = self.request(ref, credentials)
+        lookup = await self.store.look_up(fetch.request)
         try:
-            present: bool | None = await self._present(pull.image.local_name)
+            present: bool | None = await self._present(fetch.resolver.image.local_name)
         except EngineUnavailable:
             present = None
-        return request, lookup, present
+        return fetch.request, lookup, present
 
     async def _check_registry(self, image: ImageRef, credentials: Credentials | None) -> None:
         """The engine pulls from the image's registry (and logs in to the credentials'

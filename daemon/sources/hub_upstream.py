@@ -26,7 +26,7 @@ from yarl import URL
 from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused, UpstreamTooLarge
 from ..limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from ..settings import HuggingFaceSettings
-from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
 from .hub_listing import LISTING_FILE, Listing, RepoRef, expected_of
 from .identity import canonical
 from .transfer import Response, Transfer
@@ -51,7 +51,7 @@ class HubUpstream:
 
     def revision(
         self, repo: RepoRef, revision: str, authorization: str | None, known: Listing | None = None
-    ) -> tuple[EntryRequest, _RevisionResolver]:
+    ) -> Fetch[_RevisionResolver]:
         """A revision's listing; `known` is the listing of that very commit if it is here
         already (a revision that is a commit hash), which spares upstream the question."""
         refuse_unsafe_revision(revision)
@@ -60,7 +60,7 @@ class HubUpstream:
         request = EntryRequest(
             key=canonical(identity), type="hf", source=f"{repo}@{revision} (revision, via {VIA})"
         )
-        return request, _RevisionResolver(self, repo, revision, authorization, known)
+        return Fetch(request, _RevisionResolver(self, repo, revision, authorization, known))
 
     def file(
         self, listing: Listing, path: str, authorization: str | None
