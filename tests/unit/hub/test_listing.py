@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.errors import UnsafeUpstream, UpstreamError
-from daemon.sources.hub_listing import Listing, RepoRef, etag_of, expected_of
+from daemon.sources.hub_listing import Listing, RepoRef
 from tests.unit.hub.listings import COMMIT, SHA, listing, tree
 
 
@@ -17,8 +17,8 @@ def test_a_listing_survives_its_document_and_drops_xet_and_siblings() -> None:
     assert again.info["cardData"] == {"license": "mit"}
     assert "siblings" not in again.info
     assert "xetEnabled" not in again.info
-    assert all("xetHash" not in entry for entry in again.entries)
-    assert [e["path"] for e in again.files] == [
+    assert all("xetHash" not in entry.raw for entry in again.entries)
+    assert [e.path for e in again.files] == [
         "config.json",
         "model.safetensors",
         "tokenizer/special/tokens.txt",
@@ -31,10 +31,10 @@ def test_a_files_digests_and_etag_come_from_lfs_or_git() -> None:
     weights, config = kept.file("model.safetensors"), kept.file("config.json")
     assert weights is not None
     assert config is not None
-    assert expected_of(weights).sha256 == SHA
-    assert etag_of(weights) == SHA
-    assert expected_of(config).git_sha1 == "1" * 40
-    assert etag_of(config) == "1" * 40
+    assert weights.expected.sha256 == SHA
+    assert weights.etag == SHA
+    assert config.expected.git_sha1 == "1" * 40
+    assert config.etag == "1" * 40
     assert kept.file("tokenizer") is None  # a folder is not a file
     assert kept.entry("tokenizer") is not None
 
