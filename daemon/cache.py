@@ -8,6 +8,7 @@ downloads the last run left unfinished.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from .aiotasks import TaskSet
 from .errors import NosanaCacheError
@@ -19,6 +20,14 @@ from .sources.registry import TYPE as REGISTRY
 from .store import Entry, EntryRequest, Fetch, Lease, Lookup, Resolver, Store
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a dry run learns of a resource: its identity and what the store holds of it."""
+
+    request: EntryRequest
+    lookup: Lookup
 
 
 class Cache:
@@ -39,10 +48,10 @@ class Cache:
         fetch = self.request(resource)
         return await self.store.acquire(fetch.request, fetch.resolver, holder)
 
-    async def look_up(self, resource: Resource) -> tuple[EntryRequest, Lookup]:
+    async def look_up(self, resource: Resource) -> Known:
         """What the store knows of the resource now, asking no one (a dry run's question)."""
         request = self.sources.request(resource).request
-        return request, await self.store.look_up(request)
+        return Known(request, await self.store.look_up(request))
 
     async def ensure(self, resource: Resource) -> Entry:
         """Start (or join) the download and return the entry as soon as upstream answered."""

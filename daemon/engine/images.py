@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker.errors
@@ -37,7 +38,7 @@ from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Looku
 from .client import Engine
 from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because
 
-__all__ = ["Credentials", "ImageRef", "Images"]
+__all__ = ["Credentials", "ImageRef", "Images", "KnownImage"]
 
 log = get_logger(__name__)
 
@@ -47,6 +48,16 @@ ENGINE_POLL = 1.0
 PULL_RETRY = RetryPolicy(retries=3, first_delay=1.0, jitter=False)
 """A broken pull is tried again after 1, 2 and 4 s (and once the engine answers)."""
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    """What a dry run learns of an image: its identity, its entry, and whether the engine has
+    it (None when the engine does not answer)."""
+
+    request: EntryRequest
+    lookup: Lookup
+    in_engine: bool | None
 
 
 class Images:
@@ -111,18 +122,15 @@ class Images:
             raise
         return lease
 
-    async def look_up(
-        self, ref: str, credentials: Credentials | None
-    ) -> tuple[EntryRequest, Lookup, bool | None]:
-        """What the store and the engine know of the image now, pulling nothing: its entry,
-        and whether the engine has it (None when the engine does not answer)."""
+    async def look_up(self, ref: str, credentials: Credentials | None) -> KnownImage:
+        """What the store and the engine know of the image now, pulling nothing."""
         fetch = self.request(ref, credentials)
         lookup = await self.store.look_up(fetch.request)
         try:
             present: bool | None = await self._present(fetch.resolver.image.local_name)
         except EngineUnavailable:
             present = None
-        return fetch.request, lookup, present
+        return KnownImage(fetch.request, lookup, present)
 
     async def _check_registry(self, image: ImageRef, credentials: Credentials | None) -> None:
         """The engine pulls from the image's registry (and logs in to the credentials'
