@@ -76,7 +76,8 @@ class GetObjectResolver(S3Resolver):
 
 async def cold(cache: Cache, resource: S3Resource, *, get_object: bool) -> float:
     """Seconds to a ready entry from nothing; the entry and its blobs are gone afterwards."""
-    request, resolver = cache.sources.s3.request(resource)
+    fetch = cache.sources.s3.request(resource)
+    request, resolver = fetch.request, fetch.resolver
     if get_object:
         resolver = GetObjectResolver(
             resolver.control, resolver.transfer, resolver.places, resolver.credentials

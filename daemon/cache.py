@@ -8,6 +8,7 @@ downloads the last run left unfinished.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from .aiotasks import TaskSet
 from .errors import NosanaCacheError
@@ -16,9 +17,17 @@ from .resources import parse_resource
 from .site import Site
 from .sources import Resource, Sources, TransferStats
 from .sources.registry import TYPE as REGISTRY
-from .store import Entry, EntryRequest, Lease, Lookup, Resolver, Store
+from .store import Entry, EntryRequest, Fetch, Lease, Lookup, Resolver, Store
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a dry run learns of a resource: its identity and what the store holds of it."""
+
+    request: EntryRequest
+    lookup: Lookup
 
 
 class Cache:
@@ -28,7 +37,7 @@ class Cache:
         self.site = site
         self._background = TaskSet("cache")
 
-    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
+    def request(self, resource: Resource) -> Fetch[Resolver]:
         """The resource's identity, and who reaches it: the site store first, if there is one."""
         if self.site is not None:
             return self.site.request(resource)
@@ -36,22 +45,22 @@ class Cache:
 
     async def acquire(self, resource: Resource, holder: str) -> Lease:
         """A lease on the resource's entry: a hit, or a fetch shared with every other caller."""
-        request, resolver = self.request(resource)
-        return await self.store.acquire(request, resolver, holder)
+        fetch = self.request(resource)
+        return await self.store.acquire(fetch.request, fetch.resolver, holder)
 
-    async def look_up(self, resource: Resource) -> tuple[EntryRequest, Lookup]:
+    async def look_up(self, resource: Resource) -> Known:
         """What the store knows of the resource now, asking no one (a dry run's question)."""
-        request, _resolver = self.sources.request(resource)
-        return request, await self.store.look_up(request)
+        request = self.sources.request(resource).request
+        return Known(request, await self.store.look_up(request))
 
     async def ensure(self, resource: Resource) -> Entry:
         """Start (or join) the download and return the entry as soon as upstream answered."""
-        request, resolver = self.request(resource)
-        return await self.store.ensure(request, resolver)
+        fetch = self.request(resource)
+        return await self.store.ensure(fetch.request, fetch.resolver)
 
     async def wait_ready(self, resource: Resource) -> Entry:
-        request, resolver = self.request(resource)
-        return await self.store.wait_ready(request, resolver)
+        fetch = self.request(resource)
+        return await self.store.wait_ready(fetch.request, fetch.resolver)
 
     def transfer_stats(self) -> TransferStats:
         return self.sources.transfer.stats()

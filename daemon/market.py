@@ -20,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -246,13 +246,9 @@ class Market:
             item.state, item.error = "failed", exc.message
             log.warning("market.item_failed", item=item.name, error=exc.message)
 
-    def missing(self) -> list[dict[str, Any]]:
+    def missing(self) -> list[Item]:
         """Items not ready yet, for /readyz."""
-        return [
-            {"kind": i.kind, "name": i.name, "state": i.state, "error": i.error}
-            for i in self.state.items
-            if i.state != "ready"
-        ]
+        return [i for i in self.state.items if i.state != "ready"]
 
     def ready(self) -> bool:
         if self.address is None:
@@ -262,12 +258,25 @@ class Market:
         return not self.missing()
 
 
-def _load(path: Path, address: str) -> dict[str, Any] | None:
+class _Saved(TypedDict):
+    """The list a run fetched last, as `_save` keeps it: the market's answer as it came."""
+
+    address: str
+    fetched_at: float
+    body: str
+
+
+def _load(path: Path, address: str) -> _Saved | None:
     try:
-        saved: dict[str, Any] = json.loads(path.read_text())
+        saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return saved if saved.get("address") == address else None
+    if not isinstance(saved, dict) or saved.get("address") != address:
+        return None
+    body, fetched_at = saved.get("body"), saved.get("fetched_at")
+    if not isinstance(body, str) or not isinstance(fetched_at, int | float):
+        return None  # not what `_save` writes: the list is fetched again
+    return _Saved(address=address, fetched_at=float(fetched_at), body=body)
 
 
 def _save(path: Path, address: str, body: bytes, fetched_at: float) -> None:

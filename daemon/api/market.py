@@ -32,7 +32,9 @@ async def readyz(request: web.Request) -> web.Response:
                 error=market.state.last_error or "the required list was not fetched yet",
             )
         )
-    problems.extend(Unready(**item) for item in market.missing())
+    problems.extend(
+        Unready(kind=i.kind, name=i.name, state=i.state, error=i.error) for i in market.missing()
+    )
     if problems:
         return respond(Readiness(status="not ready", missing=problems), status=503)
     return respond(Readiness(status="ready"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker.errors
@@ -33,11 +34,11 @@ from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
-from ..store import BlobSink, Entry, EntryRequest, FileSpec, Lease, Lookup, Manifest, Store
+from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Lookup, Manifest, Store
 from .client import Engine
 from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because
 
-__all__ = ["Credentials", "ImageRef", "Images"]
+__all__ = ["Credentials", "ImageRef", "Images", "KnownImage"]
 
 log = get_logger(__name__)
 
@@ -47,6 +48,16 @@ ENGINE_POLL = 1.0
 PULL_RETRY = RetryPolicy(retries=3, first_delay=1.0, jitter=False)
 """A broken pull is tried again after 1, 2 and 4 s (and once the engine answers)."""
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    """What a dry run learns of an image: its identity, its entry, and whether the engine has
+    it (None when the engine does not answer)."""
+
+    request: EntryRequest
+    lookup: Lookup
+    in_engine: bool | None
 
 
 class Images:
@@ -73,7 +84,7 @@ class Images:
         self.explain = explain
         store.on_evict("image", self._remove_if_ours)
 
-    def request(self, ref: str, credentials: Credentials | None) -> tuple[EntryRequest, _Pull]:
+    def request(self, ref: str, credentials: Credentials | None) -> Fetch[_Pull]:
         image = ImageRef.parse(ref)
         identity = {
             "type": "image",
@@ -83,14 +94,15 @@ class Images:
         request = EntryRequest(
             key=canonical(identity), type="image", source=f"docker://{image.canonical()}"
         )
-        return request, _Pull(self, image, credentials)
+        return Fetch(request, _Pull(self, image, credentials))
 
     async def acquire(
         self, ref: str, credentials: Credentials | None, holder: str, *, trusted: bool = False
     ) -> Lease:
         """A lease on the image's entry; pulled if the engine does not have it. A job's image
         (`trusted` False: not the market's) may not come from a private address."""
-        request, pull = self.request(ref, credentials)
+        fetch = self.request(ref, credentials)
+        request, pull = fetch.request, fetch.resolver
         if not trusted:
             await self._check_registry(pull.image, credentials)
         lease = await self.store.acquire(request, pull, holder)
@@ -110,18 +122,15 @@ class Images:
             raise
         return lease
 
-    async def look_up(
-        self, ref: str, credentials: Credentials | None
-    ) -> tuple[EntryRequest, Lookup, bool | None]:
-        """What the store and the engine know of the image now, pulling nothing: its entry,
-        and whether the engine has it (None when the engine does not answer)."""
-        request, pull = self.request(ref, credentials)
-        lookup = await self.store.look_up(request)
+    async def look_up(self, ref: str, credentials: Credentials | None) -> KnownImage:
+        """What the store and the engine know of the image now, pulling nothing."""
+        fetch = self.request(ref, credentials)
+        lookup = await self.store.look_up(fetch.request)
         try:
-            present: bool | None = await self._present(pull.image.local_name)
+            present: bool | None = await self._present(fetch.resolver.image.local_name)
         except EngineUnavailable:
             present = None
-        return request, lookup, present
+        return KnownImage(fetch.request, lookup, present)
 
     async def _check_registry(self, image: ImageRef, credentials: Credentials | None) -> None:
         """The engine pulls from the image's registry (and logs in to the credentials'

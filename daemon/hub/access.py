@@ -107,7 +107,7 @@ class AccessChecks:
     async def _question(
         self, listing: Listing, authorization: str | None, path: str | None
     ) -> _Answer:
-        probe = path or (listing.files[0]["path"] if listing.files else None)
+        probe = path or (listing.files[0].path if listing.files else None)
         if probe is None:
             return _Answer(self.clock.now(), None)  # nothing to read: nothing to refuse
         try:

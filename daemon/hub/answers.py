@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from ..sources.hub_listing import Listing
+from ..sources.hub_listing import ListedEntry, Listing
 from ..wire import Omitted, body
 
 
@@ -123,11 +123,9 @@ class GgufFile:
     lfs: Omitted[SiblingLfs] = None
 
     @classmethod
-    def of(cls, entry: dict[str, Any]) -> GgufFile:
+    def of(cls, entry: ListedEntry) -> GgufFile:
         lfs = _sibling(entry, True).lfs
-        return cls(
-            rfilename=str(entry["path"]), size=int(entry["size"]), blobId=str(entry["oid"]), lfs=lfs
-        )
+        return cls(rfilename=entry.path, size=entry.size, blobId=entry.oid, lfs=lfs)
 
 
 @body
@@ -139,17 +137,15 @@ class GgufManifest:
     mmprojFile: Omitted[GgufFile] = None
 
 
-def _sibling(entry: dict[str, Any], blobs: bool) -> Sibling:
+def _sibling(entry: ListedEntry, blobs: bool) -> Sibling:
     if not blobs:
-        return Sibling(rfilename=str(entry["path"]))
-    lfs = entry.get("lfs")
+        return Sibling(rfilename=entry.path)
+    lfs = entry.lfs
     return Sibling(
-        rfilename=str(entry["path"]),
-        size=int(entry["size"]),
-        blobId=str(entry["oid"]),
-        lfs=SiblingLfs(
-            size=int(lfs["size"]), sha256=str(lfs["oid"]), pointerSize=int(lfs["pointerSize"])
-        )
-        if isinstance(lfs, dict)
+        rfilename=entry.path,
+        size=entry.size,
+        blobId=entry.oid,
+        lfs=SiblingLfs(size=lfs.size, sha256=lfs.sha256, pointerSize=lfs.pointer_size or 0)
+        if lfs is not None
         else None,
     )

@@ -13,7 +13,9 @@ the `mmproj` file beside the model whose quantization bits are nearest to the mo
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+
+from ..sources.hub_listing import ListedEntry
 
 DEFAULT_TAGS = ("Q4_K_M", "Q8_0")
 LATEST = "latest"
@@ -22,17 +24,17 @@ _SPLIT = re.compile(r"^(.+)-([0-9]{5})-of-([0-9]{5})$", re.IGNORECASE)
 _QUANT = re.compile(r"[-.]([A-Z0-9_]+)$", re.IGNORECASE)
 
 
-def choose(files: list[dict[str, Any]], tag: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def choose(files: Sequence[ListedEntry], tag: str) -> tuple[ListedEntry, ListedEntry | None]:
     """The model file and its projector (or None) that `tag` names; `LookupError` with the
     tags the repo has when it names none."""
     asked = "" if tag.lower() == LATEST else tag
     model = _best_model(files, asked)
     if model is None:
-        have = sorted({q for f in files if _is_model(f) and (q := quant_of(f["path"]))})
+        have = sorted({q for f in files if _is_model(f) and (q := quant_of(f.path))})
         if asked:
             raise LookupError(f"no GGUF file with the tag {tag!r}; the repo has {have or 'none'}")
         raise LookupError("the repo has no GGUF model file")
-    return model, _best_projector(files, str(model["path"]))
+    return model, _best_projector(files, model.path)
 
 
 def quant_of(path: str) -> str:
@@ -44,38 +46,36 @@ def quant_of(path: str) -> str:
     return found.group(1).upper() if found else ""
 
 
-def _best_model(files: list[dict[str, Any]], tag: str) -> dict[str, Any] | None:
+def _best_model(files: Sequence[ListedEntry], tag: str) -> ListedEntry | None:
     for wanted in (tag,) if tag else DEFAULT_TAGS:
         pattern = re.compile(re.escape(wanted) + r"[.-]", re.IGNORECASE)
         for file in files:
-            if _is_model(file) and _first_part(file) and pattern.search(str(file["path"])):
+            if _is_model(file) and _first_part(file) and pattern.search(file.path):
                 return file
     if tag:
         return None
     return next((f for f in files if _is_model(f) and _first_part(f)), None)
 
 
-def _best_projector(files: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+def _best_projector(files: Sequence[ListedEntry], model: str) -> ListedEntry | None:
     folder = model.rpartition("/")[0]
     bits = _bits(quant_of(model))
     found = [
         f
         for f in files
-        if str(f["path"]).endswith(".gguf")
-        and "mmproj" in str(f["path"])
-        and str(f["path"]).rpartition("/")[0] == folder
+        if f.path.endswith(".gguf") and "mmproj" in f.path and f.path.rpartition("/")[0] == folder
     ]
-    return min(found, key=lambda f: abs(_bits(quant_of(str(f["path"]))) - bits), default=None)
+    return min(found, key=lambda f: abs(_bits(quant_of(f.path)) - bits), default=None)
 
 
-def _is_model(file: dict[str, Any]) -> bool:
-    path = str(file["path"])
+def _is_model(file: ListedEntry) -> bool:
+    path = file.path
     name = path.rpartition("/")[2]
     return path.endswith(".gguf") and not any(word in name for word in _SIDECARS)
 
 
-def _first_part(file: dict[str, Any]) -> bool:
-    split = _SPLIT.match(str(file["path"])[: -len(".gguf")])
+def _first_part(file: ListedEntry) -> bool:
+    split = _SPLIT.match(file.path[: -len(".gguf")])
     return split is None or int(split.group(2)) == 1
 
 

@@ -3,19 +3,17 @@ read it, and a file's bytes out of the store.
 
     listing(repo, revision)      revisions.py: the commit and listing, once per ttl
       └─ access                  access.py: gated and private repos, per token, upstream's word
-    open(listing, path)          a one-file entry of the store (shared by blob with HF
+    open(listing, entry)         a one-file entry of the store (shared by blob with HF
                                  resources), read as it lands (store.open_file)
       └─ site                    the site store in front of upstream, for public repos
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..clock import Clock
 from ..settings import HuggingFaceSettings
 from ..site import Site
-from ..sources.hub_listing import Listing, RepoRef
+from ..sources.hub_listing import ListedEntry, Listing, RepoRef
 from ..sources.hub_upstream import HubUpstream
 from ..store import FileStream, Resolver, Store
 from .access import AccessChecks
@@ -52,7 +50,7 @@ class HubMirror:
 
     async def file(
         self, repo: RepoRef, revision: str, path: str, authorization: str | None
-    ) -> tuple[Listing, dict[str, Any]]:
+    ) -> tuple[Listing, ListedEntry]:
         """A file's listing and tree entry, if this request may read it."""
         listing = await self.revisions.listing(repo, revision, authorization)
         entry = listing.file(path)
@@ -64,17 +62,20 @@ class HubMirror:
             )
         return listing, entry
 
-    async def open(self, listing: Listing, path: str, authorization: str | None) -> FileStream:
-        """The file's bytes: a hit, or fetched once (from the site store, else upstream with
-        this request's token) and read as they land. Close the stream when done."""
-        request, spec, upstream = self.upstream.file(listing, path, authorization)
-        resolver: Resolver = upstream
+    async def open(
+        self, listing: Listing, entry: ListedEntry, authorization: str | None
+    ) -> FileStream:
+        """The file's bytes (`entry`, as `file` found it): a hit, or fetched once (from the
+        site store, else upstream with this request's token) and read as they land. Close
+        the stream when done."""
+        fetch = self.upstream.file(listing, entry, authorization)
+        resolver: Resolver = fetch.resolver
         if self.site is not None:
             # Keyed without a token (access is checked per request), so the identity cannot
             # keep a repo upstream keeps from anyone out of the site store: the listing does.
             # Another node's manifest of the file is held to what this node's listing says.
-            announced = await upstream.resolve()  # the listing's word: no upstream call
+            announced = await fetch.resolver.resolve()  # the listing's word: no upstream call
             resolver = self.site.wrap(
-                request, upstream, private=not listing.public, announced=announced
+                fetch.request, fetch.resolver, private=not listing.public, announced=announced
             )
-        return await self.store.open_file(request, resolver, spec, READ_HOLDER)
+        return await self.store.open_file(fetch.request, resolver, fetch.spec, READ_HOLDER)

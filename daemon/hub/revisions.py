@@ -51,14 +51,14 @@ class Revisions:
         """The repo at `revision`: from the store if it is here and fresh, else from upstream
         (once, however many ask), else the newest the store has if upstream is down."""
         known = self._commits.get((repo, revision)) if _COMMIT.fullmatch(revision) else None
-        request, resolver = self.upstream.revision(repo, revision, authorization, known)
-        entry = await self.store.lookup(request)
+        fetch = self.upstream.revision(repo, revision, authorization, known)
+        entry = await self.store.lookup(fetch.request)
         if entry is not None and entry.id in self._parsed:
             return self._remember(entry.id, self._parsed[entry.id])
         try:
-            lease = await self.store.acquire(request, resolver, holder="hub:revision")
+            lease = await self.store.acquire(fetch.request, fetch.resolver, holder="hub:revision")
         except UpstreamUnavailable as exc:
-            return await self._stale(request, repo, revision, exc)
+            return await self._stale(fetch.request, repo, revision, exc)
         try:
             listing = await self._read(lease.entry)
         finally:
@@ -66,10 +66,10 @@ class Revisions:
         return self._remember(lease.entry.id, listing)
 
     async def _stale(
-        self, request: EntryRequest, repo: RepoRef, revision: str, error: UpstreamUnavailable
+        self, wanted: EntryRequest, repo: RepoRef, revision: str, error: UpstreamUnavailable
     ) -> Listing:
         """The newest listing of the revision still in the store; the upstream error if none."""
-        entry = await self.store.lookup(request, stale=True)
+        entry = await self.store.lookup(wanted, stale=True)
         if entry is None:
             raise error
         log.warning("hub.stale_revision", repo=str(repo), revision=revision, commit=entry.version)

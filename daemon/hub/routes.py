@@ -133,7 +133,7 @@ async def _resolve(request: web.Request, repo: RepoRef) -> web.StreamResponse:
     span = wanted(request, listing, entry)
     if isinstance(span, web.Response):
         return span
-    stream = await mirror.open(listing, path, auth)
+    stream = await mirror.open(listing, entry, auth)
     try:
         return await send(request, stream, file_headers(listing, entry), span)
     finally:

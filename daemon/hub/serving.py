@@ -16,42 +16,40 @@ the connection is cut and the client sees a short body (which it checks, and res
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from .. import ranges
 from ..ranges import Span, Unsatisfiable, parse_range
-from ..sources.hub_listing import Listing, etag_of
+from ..sources.hub_listing import ListedEntry, Listing
 from ..store import FileStream
 from .problems import hub_error
 
 
-def file_headers(listing: Listing, entry: dict[str, Any]) -> dict[str, str]:
+def file_headers(listing: Listing, entry: ListedEntry) -> dict[str, str]:
     """The headers the Hub gives a file, whatever the method and status."""
     headers = {
         "X-Repo-Commit": listing.commit,
-        "ETag": f'"{etag_of(entry)}"',
+        "ETag": f'"{entry.etag}"',
         "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream",
     }
-    if isinstance(entry.get("lfs"), dict):
+    if entry.lfs is not None:
         headers["X-Linked-Etag"] = headers["ETag"]
-        headers["X-Linked-Size"] = str(entry["size"])
+        headers["X-Linked-Size"] = str(entry.size)
     return headers
 
 
-async def head(request: web.Request, listing: Listing, entry: dict[str, Any]) -> web.StreamResponse:
+async def head(request: web.Request, listing: Listing, entry: ListedEntry) -> web.StreamResponse:
     """Everything a client wants to know before it downloads, from the listing alone."""
     response = web.StreamResponse(headers=file_headers(listing, entry))
-    response.content_length = int(entry["size"])
+    response.content_length = entry.size
     await response.prepare(request)
     return response
 
 
-def wanted(request: web.Request, listing: Listing, entry: dict[str, Any]) -> Span | web.Response:
+def wanted(request: web.Request, listing: Listing, entry: ListedEntry) -> Span | web.Response:
     """`(start, end, partial)` of what a GET asks for, or the 416 answer."""
-    size = int(entry["size"])
+    size = entry.size
     try:
         span = parse_range(request.headers.get("Range"), size)
     except Unsatisfiable:

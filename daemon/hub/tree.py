@@ -8,9 +8,7 @@ whose cursor is an offset into the sorted entries.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..sources.hub_listing import Listing
+from ..sources.hub_listing import ListedEntry, Listing
 from .answers import TreeEntry
 
 PAGE = 1000
@@ -20,23 +18,24 @@ CURSOR_DIGITS = 18
 """Paths one paths-info request may ask about."""
 
 
-def under(listing: Listing, folder: str, *, recursive: bool) -> list[dict[str, Any]] | None:
+def under(listing: Listing, folder: str, *, recursive: bool) -> list[ListedEntry] | None:
     """Entries below `folder` ("" for the root): every one, or only its children; None if
     the listing has no such folder."""
-    if folder and (listing.entry(folder) or {}).get("type") != "directory":
-        return None
+    if folder:
+        found = listing.entry(folder)
+        if found is None or found.type != "directory":
+            return None
     prefix = f"{folder}/" if folder else ""
-    found = []
+    below = []
     for entry in listing.entries:
-        path = str(entry["path"])
-        if not path.startswith(prefix):
+        if not entry.path.startswith(prefix):
             continue
-        if recursive or "/" not in path[len(prefix) :]:
-            found.append(entry)
-    return found
+        if recursive or "/" not in entry.path[len(prefix) :]:
+            below.append(entry)
+    return below
 
 
-def page(entries: list[dict[str, Any]], cursor: str | None) -> tuple[list[TreeEntry], int | None]:
+def page(entries: list[ListedEntry], cursor: str | None) -> tuple[list[TreeEntry], int | None]:
     """One page from `cursor` on, and the cursor of the next (None on the last page)."""
     start = 0
     if cursor and cursor.isascii() and cursor.isdigit():  # ASCII: int() takes "²" as a digit
@@ -44,7 +43,7 @@ def page(entries: list[dict[str, Any]], cursor: str | None) -> tuple[list[TreeEn
         start = int(digits) if len(digits) <= CURSOR_DIGITS else len(entries)
     chosen = entries[start : start + PAGE]
     following = start + PAGE if start + PAGE < len(entries) else None
-    return [TreeEntry(**entry) for entry in chosen], following
+    return [TreeEntry(**entry.raw) for entry in chosen], following
 
 
 def paths_info(listing: Listing, paths: list[str]) -> list[TreeEntry]:
@@ -53,5 +52,5 @@ def paths_info(listing: Listing, paths: list[str]) -> list[TreeEntry]:
     for path in dict.fromkeys(p.strip("/") for p in paths):
         entry = listing.entry(path)
         if entry is not None:
-            found.append(TreeEntry(**entry))
+            found.append(TreeEntry(**entry.raw))
     return found

@@ -158,7 +158,8 @@ async def _image(parts: Components, op: RunOp) -> ImagePlan:
     if known_at_run_time(ref):
         return replace(unknown, note="known when the op starts")
     try:
-        request, lookup, present = await parts.images.look_up(ref, credentials)
+        known = await parts.images.look_up(ref, credentials)
+        request, lookup, present = known.request, known.lookup, known.in_engine
     except NosanaCacheError as exc:
         return replace(unknown, note=exc.message)
     cached = lookup.cached and present is not False
@@ -182,7 +183,8 @@ async def _resource(
     if known_at_run_time(resource.model_dump_json()):
         return replace(unknown, note="known when the op starts")
     try:
-        request, lookup = await parts.cache.look_up(resource)
+        known = await parts.cache.look_up(resource)
+        request, lookup = known.request, known.lookup
     except NosanaCacheError as exc:
         return replace(unknown, note=exc.message)
     return replace(

@@ -16,7 +16,7 @@ store and points the node's job containers at the Hub endpoint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from ..cache import Cache
 from ..engine.pull_routes import PullRoutes
@@ -25,11 +25,20 @@ from ..settings import DockerSettings, NodeSettings
 from .helper_run import Worker
 from .helpers import Helpers
 from .pulls import NodePulls
-from .record import NodeRequests
+from .record import NodeRequest, NodeRequests
 from .routes import HubEndpoint, NodeRoutes
 from .server import NodeSocket
 
-__all__ = ["NodeEngineSocket", "engine_socket_path"]
+__all__ = ["NodeEngineSocket", "NodeReport", "NodeRequest", "engine_socket_path"]
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """What `status` shows of the socket: where it is, the engine behind it, what it served."""
+
+    socket: str
+    engine: str
+    recent: list[NodeRequest]
 
 
 def engine_socket_path(node: NodeSettings, docker: DockerSettings) -> str:
@@ -83,5 +92,5 @@ class NodeEngineSocket:
         await self.socket.close()
         await self.helpers.close()
 
-    def report(self) -> dict[str, Any]:
-        return {"socket": self.path, "engine": self.engine, "recent": self.requests.recent()}
+    def report(self) -> NodeReport:
+        return NodeReport(self.path, self.engine, self.requests.recent())

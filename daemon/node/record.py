@@ -7,8 +7,8 @@ jobs", not for a history (the store's entries and hits are that).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 KEPT = 50
 
@@ -39,6 +39,6 @@ class NodeRequests:
     def add(self, request: NodeRequest) -> None:
         self._recent.append(request)
 
-    def recent(self) -> list[dict[str, Any]]:
+    def recent(self) -> list[NodeRequest]:
         """Newest first."""
-        return [asdict(r) for r in reversed(self._recent)]
+        return list(reversed(self._recent))

@@ -42,7 +42,7 @@ from ..sources.registry import (
     TagDocument,
 )
 from ..sources.registry_upstream import Credential
-from ..store import Entry, EntryRequest, FileStream, Manifest, Resolver, Store
+from ..store import Entry, EntryRequest, Fetch, FileFetch, FileStream, Manifest, Resolver, Store
 from .names import is_digest
 from .pulls import Pulls, Tally
 
@@ -78,16 +78,15 @@ class RegistryMirror:
             blob = self.source.resumed_blob(entry)
             if blob is None:
                 continue
-            request, _spec, resolver = blob
-            self._background.spawn(self._resume(entry, request, resolver), f"resume:{entry.id}")
+            self._background.spawn(self._resume(entry, blob), f"resume:{entry.id}")
             resumed += 1
         if resumed:
             log.info("registry.resuming", blobs=resumed)
         return resumed
 
-    async def _resume(self, entry: Entry, request: EntryRequest, resolver: Resolver) -> None:
+    async def _resume(self, entry: Entry, blob: FileFetch[Resolver]) -> None:
         try:
-            await self.store.wait_ready(request, resolver)
+            await self.store.wait_ready(blob.request, blob.resolver)
             log.info("fetch.resumed", entry_id=entry.id, source=entry.source)
         except NosanaCacheError as exc:
             log.warning("fetch.resume_failed", entry_id=entry.id, error=exc.message)
@@ -105,9 +104,9 @@ class RegistryMirror:
         digest = reference
         if not is_digest(reference):
             digest = (await self._tag(repo, reference, credential)).digest
-        request, upstream = self.source.manifest(repo, digest, credential)
-        resolver = self._through(request, upstream, credential, tally)
-        data, details = await self._read(request, resolver, MANIFEST_FILE, any_age=True)
+        fetch = self.source.manifest(repo, digest, credential)
+        resolver = self._through(fetch, credential, tally)
+        data, details = await self._read(fetch.request, resolver, MANIFEST_FILE, any_age=True)
         if hashlib.sha256(data).hexdigest() != digest.removeprefix("sha256:"):
             # Upstream's bytes were checked as they came: these are a site manifest's.
             raise UpstreamIntegrityError(f"{repo}@{digest}: the stored manifest is not its digest")
@@ -135,26 +134,26 @@ class RegistryMirror:
     ) -> FileStream:
         """The blob's bytes: a hit, or fetched once and read as they land. Close it."""
         size = await self.blob_size(repo, digest, credential)
-        request, spec, upstream = self.source.blob(repo, digest, size, credential)
-        announced = await upstream.resolve()  # the digest and size: no upstream call
-        resolver = self._through(request, upstream, credential, tally, announced)
-        return await self.store.open_file(request, resolver, spec, READ_HOLDER)
+        blob = self.source.blob(repo, digest, size, credential)
+        announced = await blob.resolver.resolve()  # the digest and size: no upstream call
+        resolver = self._through(blob, credential, tally, announced)
+        return await self.store.open_file(blob.request, resolver, blob.spec, READ_HOLDER)
 
     def _through(
         self,
-        request: EntryRequest,
-        upstream: Resolver,
+        fetch: Fetch[Resolver] | FileFetch[Resolver],
         credential: Credential | None,
         tally: Tally | None,
         announced: Manifest | None = None,
     ) -> Resolver:
         """The source's resolver, counted for the pull, behind the site store where it may
         be (a pull with credentials is private: see `Site.wrap`)."""
+        upstream = fetch.resolver
         resolver = tally.counted(upstream, upstream=True) if tally is not None else upstream
         if self.site is None:
             return resolver
         private = credential is not None
-        wrapped = self.site.wrap(request, resolver, private=private, announced=announced)
+        wrapped = self.site.wrap(fetch.request, resolver, private=private, announced=announced)
         if wrapped is resolver or tally is None:
             return wrapped
         return tally.counted(wrapped, upstream=False)
@@ -162,12 +161,12 @@ class RegistryMirror:
     async def _tag(self, repo: Repository, tag: str, credential: Credential | None) -> TagDocument:
         """The tag's digest; its document is the daemon's record of a HEAD, not image bytes:
         not counted in the pull's tally."""
-        request, upstream = self.source.tag(repo, tag, credential)
-        resolver = self._through(request, upstream, credential, None)
+        fetch = self.source.tag(repo, tag, credential)
+        resolver = self._through(fetch, credential, None)
         try:
-            data, _details = await self._read(request, resolver, TAG_FILE)
+            data, _details = await self._read(fetch.request, resolver, TAG_FILE)
         except UpstreamUnavailable as exc:
-            entry = await self.store.lookup(request, stale=True)
+            entry = await self.store.lookup(fetch.request, stale=True)
             stale = await self._file(entry, TAG_FILE) if entry is not None else None
             if stale is None:
                 raise
@@ -176,22 +175,22 @@ class RegistryMirror:
         return TagDocument.from_bytes(data)
 
     async def _read(
-        self, request: EntryRequest, resolver: Resolver, path: str, *, any_age: bool = False
+        self, wanted: EntryRequest, resolver: Resolver, path: str, *, any_age: bool = False
     ) -> tuple[bytes, dict[str, Any]]:
         """The entry's one file and details: from the store (with `any_age`, a ready entry
         however old), else fetched once."""
         if any_age:
-            entry = await self.store.lookup(request, stale=True)
+            entry = await self.store.lookup(wanted, stale=True)
             data = await self._file(entry, path) if entry is not None else None
             if entry is not None and data is not None:
                 return data, entry.details
-        lease = await self.store.acquire(request, resolver, holder=READ_HOLDER)
+        lease = await self.store.acquire(wanted, resolver, holder=READ_HOLDER)
         try:
             data = await self._file(lease.entry, path)
         finally:
             await self.store.release(lease)
         if data is None:
-            raise StoreError(f"{request.source}: the entry has no {path}")
+            raise StoreError(f"{wanted.source}: the entry has no {path}")
         return data, lease.entry.details
 
     async def _file(self, entry: Entry, path: str) -> bytes | None:

@@ -35,7 +35,7 @@ from ..resources import HFResource
 from ..settings import DownloadSettings, SiteSettings
 from ..sources import Resource, Sources
 from ..sources.identity import credential_of
-from ..store import Entry, EntryRequest, EntryState, Manifest, Resolver, Store
+from ..store import Entry, EntryRequest, EntryState, Fetch, Manifest, Resolver, Store
 from .bucket import SiteBucket
 from .health import SiteCounters, SiteHealth
 from .herd import Herd, Settled
@@ -170,17 +170,19 @@ class Site:
 
     # -- the read path ----------------------------------------------------------------------
 
-    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
+    def request(self, resource: Resource) -> Fetch[Resolver]:
         """The source's request and resolver, with the site store in front when it may be."""
-        request, resolver = self.sources.request(resource)
+        fetch = self.sources.request(resource)
 
         def pinned(version: str) -> Resolver | None:
             if isinstance(resource, HFResource) and resource.revision != version:
-                return self.sources.request(resource.model_copy(update={"revision": version}))[1]
+                at = resource.model_copy(update={"revision": version})
+                return self.sources.request(at).resolver
             return None
 
-        private = credential_of(request.key) is not None
-        return request, self.wrap(request, resolver, private=private, pinned=pinned)
+        private = credential_of(fetch.request.key) is not None
+        wrapped = self.wrap(fetch.request, fetch.resolver, private=private, pinned=pinned)
+        return Fetch(fetch.request, wrapped)
 
     def wrap(
         self,

@@ -1,7 +1,7 @@
 """Upstreams: one module per resource type behind one shape, and the shared downloader.
 
-`Sources.request(resource)` turns a validated resource into what the store needs: its
-canonical `EntryRequest` (identity) and a `Resolver` that reaches upstream. Sources never
+`Sources.request(resource)` turns a validated resource into what the store needs, a `Fetch`:
+its canonical `EntryRequest` (identity) and a `Resolver` that reaches upstream. Sources never
 touch the index; the store never speaks HTTP.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..clock import Clock
 from ..resources import HFResource, OllamaResource, S3Resource
 from ..settings import Settings
-from ..store import EntryRequest, Resolver
+from ..store import EntryRequest, Fetch, Resolver
 from .hub_upstream import HubUpstream
 from .huggingface import HuggingFace
 from .ollama import Ollama
@@ -48,16 +48,15 @@ class Sources:
         await self.s3.close()
         await self.transfer.close()
 
-    def request(self, resource: Resource) -> tuple[EntryRequest, Resolver]:
-        request: EntryRequest
-        resolver: Resolver
+    def request(self, resource: Resource) -> Fetch[Resolver]:
+        fetch: Fetch[Resolver]
         if isinstance(resource, HFResource):
-            request, resolver = self.huggingface.request(resource)
+            fetch = self.huggingface.request(resource)
         elif isinstance(resource, S3Resource):
-            request, resolver = self.s3.request(resource)
+            fetch = self.s3.request(resource)
         else:
-            request, resolver = self.ollama.request(resource)
-        return _with_resume(request, resource), resolver
+            fetch = self.ollama.request(resource)
+        return Fetch(_with_resume(fetch.request, resource), fetch.resolver)
 
 
 def _with_resume(request: EntryRequest, resource: Resource) -> EntryRequest:

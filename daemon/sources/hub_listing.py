@@ -5,11 +5,14 @@ The Hub endpoint answers repo info, tree and paths-info requests from this docum
 each file's size and digests in it, so once a revision is here no request about it needs the
 upstream Hub. Upstream's own JSON is kept as it was (fields the daemon does not know survive
 the round trip), except Xet fields: a plain HTTP mirror must never make a client try Xet.
+Each tree entry is read once, where the document is parsed, into a `ListedEntry`: the fields
+the daemon uses, typed, beside upstream's object as it came (what the endpoint serves).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -18,6 +21,7 @@ from ..errors import UpstreamError
 from ..store import Expected, validate_relative_path
 
 RepoType = Literal["model", "dataset"]
+EntryType = Literal["file", "directory"]
 LISTING_FILE = "revision.json"
 """The one file of a revision entry's view."""
 _XET_FIELDS = ("xetHash", "xet_hash", "xetEnabled")
@@ -45,6 +49,64 @@ class RepoRef:
 
 
 @dataclass(frozen=True)
+class Lfs:
+    """An LFS file's pointer, as the Hub lists it: the sha256 and size of the content."""
+
+    sha256: str
+    size: int
+    pointer_size: int | None
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """One entry of a repo's tree (a file or a folder), as the listing holds it."""
+
+    path: str
+    type: EntryType
+    oid: str
+    """The git blob id of a file (of a folder: its tree id)."""
+    size: int
+    lfs: Lfs | None
+    raw: Mapping[str, Any] = field(repr=False, hash=False)
+    """Upstream's object as it came (without Xet fields): what the tree answers serve, so
+    fields the daemon does not know reach clients as the Hub sent them."""
+
+    @classmethod
+    def of(cls, raw: object, repo: RepoRef) -> ListedEntry:
+        """From upstream's tree object; one that does not describe a file or folder, or whose
+        name could leave a view, is refused."""
+        if not isinstance(raw, dict) or raw.get("type") not in ("file", "directory"):
+            raise UpstreamError(f"{repo}: the Hub listed a tree entry it does not describe")
+        path = str(raw.get("path", ""))
+        validate_relative_path(path)
+        kept = {k: v for k, v in raw.items() if k not in _XET_FIELDS}
+        if raw["type"] == "directory":
+            size = _count(raw.get("size", 0), repo, path)
+            return cls(path, "directory", str(raw.get("oid", "")), size, None, kept)
+        oid = raw.get("oid")
+        if not isinstance(oid, str) or not oid:
+            raise UpstreamError(f"{repo}: the Hub listed {path} with no blob id")
+        size = _count(raw.get("size"), repo, path)
+        return cls(path, "file", oid, size, _lfs_of(raw.get("lfs"), size, repo, path), kept)
+
+    @property
+    def is_file(self) -> bool:
+        return self.type == "file"
+
+    @property
+    def etag(self) -> str:
+        """The Hub's ETag of a file: the LFS sha256, else the git blob id."""
+        return self.lfs.sha256 if self.lfs is not None else self.oid
+
+    @property
+    def expected(self) -> Expected:
+        """What a file's bytes must be: the LFS sha256 for LFS files, else the git blob id."""
+        if self.lfs is not None:
+            return Expected(size=self.size, sha256=self.lfs.sha256)
+        return Expected(size=self.size, git_sha1=self.oid)
+
+
+@dataclass(frozen=True)
 class Listing:
     """A repo at one revision: the commit, the repo info (without `siblings`) and every tree
     entry (files and folders, recursively), as upstream sent them."""
@@ -52,22 +114,15 @@ class Listing:
     repo: RepoRef
     commit: str
     info: dict[str, Any]
-    entries: tuple[dict[str, Any], ...]
-    _by_path: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    entries: tuple[ListedEntry, ...]
+    _by_path: dict[str, ListedEntry] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(
-        cls, repo: RepoRef, commit: str, info: dict[str, Any], entries: list[dict[str, Any]]
-    ) -> Listing:
+    def of(cls, repo: RepoRef, commit: str, info: dict[str, Any], entries: list[Any]) -> Listing:
         """From upstream's answers; names that could leave a view are refused."""
-        kept = []
-        for entry in entries:
-            if not isinstance(entry, dict) or entry.get("type") not in ("file", "directory"):
-                raise UpstreamError(f"{repo}: the Hub listed a tree entry it does not describe")
-            validate_relative_path(str(entry.get("path", "")))
-            kept.append(_without_xet(entry))
-        info = _without_xet({k: v for k, v in info.items() if k != "siblings"})
-        return cls(repo, commit, info, tuple(sorted(kept, key=lambda e: str(e["path"]))))
+        kept = sorted((ListedEntry.of(entry, repo) for entry in entries), key=lambda e: e.path)
+        info = {k: v for k, v in info.items() if k != "siblings" and k not in _XET_FIELDS}
+        return cls(repo, commit, info, tuple(kept))
 
     @property
     def private(self) -> bool:
@@ -90,19 +145,19 @@ class Listing:
         shared on that word cannot be taken back."""
         return not self.private and not self.gated
 
-    def entry(self, path: str) -> dict[str, Any] | None:
+    def entry(self, path: str) -> ListedEntry | None:
         """The tree entry (file or folder) at `path`."""
         if not self._by_path:
-            self._by_path.update((str(e["path"]), e) for e in self.entries)
+            self._by_path.update((e.path, e) for e in self.entries)
         return self._by_path.get(path)
 
-    def file(self, path: str) -> dict[str, Any] | None:
+    def file(self, path: str) -> ListedEntry | None:
         entry = self.entry(path)
-        return entry if entry is not None and entry["type"] == "file" else None
+        return entry if entry is not None and entry.is_file else None
 
     @cached_property
-    def files(self) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e["type"] == "file"]
+    def files(self) -> list[ListedEntry]:
+        return [e for e in self.entries if e.is_file]
 
     def to_bytes(self) -> bytes:
         document = {
@@ -110,7 +165,7 @@ class Listing:
             "repo": self.repo.id,
             "commit": self.commit,
             "info": self.info,
-            "entries": list(self.entries),
+            "entries": [e.raw for e in self.entries],
         }
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
@@ -118,24 +173,24 @@ class Listing:
     def from_bytes(cls, data: bytes) -> Listing:
         document = json.loads(data)
         repo = RepoRef(document["repo_type"], document["repo"])
-        return cls(repo, document["commit"], document["info"], tuple(document["entries"]))
+        entries = tuple(ListedEntry.of(e, repo) for e in document["entries"])
+        return cls(repo, document["commit"], document["info"], entries)
 
 
-def expected_of(entry: dict[str, Any]) -> Expected:
-    """What a file's bytes must be: the LFS sha256 for LFS files, else the git blob id."""
-    lfs = entry.get("lfs")
-    if isinstance(lfs, dict) and lfs.get("oid"):
-        return Expected(size=int(entry["size"]), sha256=str(lfs["oid"]))
-    return Expected(size=int(entry["size"]), git_sha1=str(entry["oid"]))
+def _count(value: object, repo: RepoRef, path: str) -> int:
+    """A size as upstream gave it (a number, or its digits), never negative."""
+    try:
+        count = int(value) if isinstance(value, int | float | str) else -1
+    except (ValueError, OverflowError):
+        count = -1
+    if count < 0:
+        raise UpstreamError(f"{repo}: the Hub listed {path} with no size")
+    return count
 
 
-def etag_of(entry: dict[str, Any]) -> str:
-    """The Hub's ETag of a file: the LFS sha256, else the git blob id."""
-    lfs = entry.get("lfs")
-    if isinstance(lfs, dict) and lfs.get("oid"):
-        return str(lfs["oid"])
-    return str(entry["oid"])
-
-
-def _without_xet(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k not in _XET_FIELDS}
+def _lfs_of(lfs: object, size: int, repo: RepoRef, path: str) -> Lfs | None:
+    if not isinstance(lfs, dict) or not lfs.get("oid"):
+        return None
+    pointer = lfs.get("pointerSize")
+    pointer_size = None if pointer is None else _count(pointer, repo, path)
+    return Lfs(str(lfs["oid"]), _count(lfs.get("size", size), repo, path), pointer_size)

@@ -26,8 +26,8 @@ from yarl import URL
 from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused, UpstreamTooLarge
 from ..limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from ..settings import HuggingFaceSettings
-from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
-from .hub_listing import LISTING_FILE, Listing, RepoRef, expected_of
+from ..store import BlobSink, EntryRequest, Expected, Fetch, FileFetch, FileSpec, Manifest
+from .hub_listing import LISTING_FILE, ListedEntry, Listing, RepoRef
 from .identity import canonical
 from .transfer import Response, Transfer
 
@@ -51,7 +51,7 @@ class HubUpstream:
 
     def revision(
         self, repo: RepoRef, revision: str, authorization: str | None, known: Listing | None = None
-    ) -> tuple[EntryRequest, _RevisionResolver]:
+    ) -> Fetch[_RevisionResolver]:
         """A revision's listing; `known` is the listing of that very commit if it is here
         already (a revision that is a commit hash), which spares upstream the question."""
         refuse_unsafe_revision(revision)
@@ -60,16 +60,16 @@ class HubUpstream:
         request = EntryRequest(
             key=canonical(identity), type="hf", source=f"{repo}@{revision} (revision, via {VIA})"
         )
-        return request, _RevisionResolver(self, repo, revision, authorization, known)
+        return Fetch(request, _RevisionResolver(self, repo, revision, authorization, known))
 
     def file(
-        self, listing: Listing, path: str, authorization: str | None
-    ) -> tuple[EntryRequest, FileSpec, _FileResolver]:
-        """One file of a listed commit; its spec says what its bytes must be."""
-        entry = listing.file(path)
-        if entry is None:
-            raise UpstreamError(f"{listing.repo}: no file {path} at {listing.commit}")
-        repo = listing.repo
+        self, listing: Listing, entry: ListedEntry, authorization: str | None
+    ) -> FileFetch[_FileResolver]:
+        """One file of a listed commit (`entry`, found in `listing`); its spec says what its
+        bytes must be."""
+        if not entry.is_file:
+            raise UpstreamError(f"{listing.repo}: {entry.path} is no file at {listing.commit}")
+        repo, path = listing.repo, entry.path
         identity = {"type": "HF", "via": VIA, "repo_type": repo.type, "repo": repo.id}
         identity |= {"commit": listing.commit, "path": path}
         request = EntryRequest(
@@ -77,12 +77,12 @@ class HubUpstream:
             type="hf",
             source=f"{repo}@{listing.commit[:12]}/{path} (via {VIA})",
         )
-        expected = expected_of(entry)
+        expected = entry.expected
         alias = (
-            None if expected.sha256 else f"hf:{self.endpoint}/{repo.prefix}{repo.id}@{entry['oid']}"
+            None if expected.sha256 else f"hf:{self.endpoint}/{repo.prefix}{repo.id}@{entry.oid}"
         )
         spec = FileSpec(path=path, expected=expected, alias=alias)
-        return request, spec, _FileResolver(self, listing, spec, authorization)
+        return FileFetch(request, spec, _FileResolver(self, listing, spec, authorization))
 
     def file_url(self, repo: RepoRef, commit: str, path: str) -> str:
         return f"{self.endpoint}/{repo.prefix}{repo.id}/resolve/{commit}/{quote(path)}"
@@ -160,7 +160,7 @@ class _RevisionResolver:
         commit = info.get("sha")
         if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}", commit):
             raise UpstreamError(f"{repo}: the Hub named no commit for {self.revision!r}")
-        entries: list[dict[str, Any]] = []
+        entries: list[Any] = []  # upstream's tree objects, read by Listing.of
         url: str | None = f"{base}/tree/{commit}?recursive=true"
         files = 0
         for _page in range(HUB_PAGES.limit):

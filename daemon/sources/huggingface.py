@@ -39,7 +39,7 @@ from ..limits import ENTRY_FILES
 from ..resources import HFResource
 from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings, HuggingFaceSettings
-from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
 from .identity import canonical, fingerprint, sorted_files
 from .transfer import Transfer
 
@@ -60,7 +60,7 @@ class HuggingFace:
         self.clock = clock
         self.policy = RetryPolicy(download.max_retries)
 
-    def request(self, resource: HFResource) -> tuple[EntryRequest, _HFResolver]:
+    def request(self, resource: HFResource) -> Fetch[_HFResolver]:
         token = resource.accessToken or self.settings.token
         secret = token.get_secret_value() if token else None
         revision = resource.revision or "main"
@@ -76,7 +76,7 @@ class HuggingFace:
         if files:
             source += f" ({len(files)} file{'s' if len(files) > 1 else ''})"
         request = EntryRequest(key=canonical(identity), type="hf", source=source)
-        return request, _HFResolver(self, resource.repo, revision, files, secret)
+        return Fetch(request, _HFResolver(self, resource.repo, revision, files, secret))
 
 
 class _HFResolver:

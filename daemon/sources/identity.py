@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Mapping
 
 ANONYMOUS = "anonymous"
 """The credential of a request that is read without one (S3's anonymous public reads)."""
 
 
-def canonical(identity: dict[str, Any]) -> str:
-    """Sorted keys, no whitespace: equal requests give byte-equal keys."""
+def canonical(identity: Mapping[str, object]) -> str:
+    """Sorted keys, no whitespace: equal requests give byte-equal keys (a JSON object of
+    each source's own fields)."""
     return json.dumps(identity, sort_keys=True, separators=(",", ":"))
 
 

@@ -32,7 +32,7 @@ from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound, Up
 from ..limits import OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from ..resources import OllamaResource
 from ..settings import OllamaSettings
-from ..store import BlobSink, EntryRequest, Expected, FileSpec, Manifest
+from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
 from .identity import canonical
 from .transfer import Transfer
 
@@ -52,7 +52,7 @@ class Ollama:
         self.settings = settings
         self.transfer = transfer
 
-    def request(self, resource: OllamaResource) -> tuple[EntryRequest, _OllamaResolver]:
+    def request(self, resource: OllamaResource) -> Fetch[_OllamaResolver]:
         host, namespace, name, tag = resource.parts()
         configured = URL(self.settings.registry)
         if host is None or host == configured.authority:
@@ -79,7 +79,7 @@ class Ollama:
             tag,
             source,
         )
-        return request, resolver
+        return Fetch(request, resolver)
 
 
 class _OllamaResolver:

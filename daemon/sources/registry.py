@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StoreError
-from ..store import BlobSink, Entry, EntryRequest, Expected, FileSpec, Manifest
+from ..store import BlobSink, Entry, EntryRequest, Expected, Fetch, FileFetch, FileSpec, Manifest
 from .identity import canonical
 from .registry_upstream import Credential, Place, RegistryUpstream
 
@@ -114,23 +114,21 @@ class RegistrySource:
     def __init__(self, upstream: RegistryUpstream) -> None:
         self.upstream = upstream
 
-    def tag(
-        self, repo: Repository, tag: str, credential: Credential | None
-    ) -> tuple[EntryRequest, _TagResolver]:
+    def tag(self, repo: Repository, tag: str, credential: Credential | None) -> Fetch[_TagResolver]:
         key = _identity("tag", credential, registry=repo.registry, name=repo.name, tag=tag)
         request = EntryRequest(key=key, type=TYPE, source=f"{repo}:{tag} (tag)")
-        return request, _TagResolver(self.upstream, repo, tag, credential)
+        return Fetch(request, _TagResolver(self.upstream, repo, tag, credential))
 
     def manifest(
         self, repo: Repository, digest: str, credential: Credential | None
-    ) -> tuple[EntryRequest, _ManifestResolver]:
+    ) -> Fetch[_ManifestResolver]:
         key = _identity("manifest", credential, digest=digest)
         request = EntryRequest(key=key, type=TYPE, source=f"{repo}@{digest} (manifest)")
-        return request, _ManifestResolver(self.upstream, repo, digest, credential)
+        return Fetch(request, _ManifestResolver(self.upstream, repo, digest, credential))
 
     def blob(
         self, repo: Repository, digest: str, size: int, credential: Credential | None
-    ) -> tuple[EntryRequest, FileSpec, _BlobResolver]:
+    ) -> FileFetch[_BlobResolver]:
         key = _identity("blob", credential, digest=digest)
         # A private blob's credential is never kept: it waits for the engine's next pull.
         where = {"registry": repo.registry, "name": repo.name, "digest": digest, "size": size}
@@ -142,9 +140,11 @@ class RegistrySource:
             path=BLOB_FILE,
             expected=Expected(size=size, sha256=digest.removeprefix("sha256:")),
         )
-        return request, spec, _BlobResolver(self.upstream, repo, digest, spec, credential)
+        return FileFetch(
+            request, spec, _BlobResolver(self.upstream, repo, digest, spec, credential)
+        )
 
-    def resumed_blob(self, entry: Entry) -> tuple[EntryRequest, FileSpec, _BlobResolver] | None:
+    def resumed_blob(self, entry: Entry) -> FileFetch[_BlobResolver] | None:
         """The public blob a previous run left half-fetched, to fetch again (the bytes it
         kept are not asked again); None for any other entry."""
         if entry.type != TYPE or not entry.resumable:

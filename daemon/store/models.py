@@ -4,6 +4,8 @@ A caller asks for an `EntryRequest` (the canonical resource: its identity) and h
 `Resolver` that knows how to reach upstream. The resolver answers with a `Manifest`: the
 resolved version (an HF commit, an Ollama manifest digest, an S3 listing digest) and the
 `FileSpec` of every file of the view. The store keeps an `Entry` per (request, version).
+A source hands the two together as a `Fetch` (a `FileFetch` for a one-file entry read as it
+lands, with the file's spec).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class EntryState(enum.StrEnum):
@@ -120,6 +122,28 @@ class Resolver(Protocol):
     async def close(self) -> None:
         """Release what resolving and fetching held (clients); called once, at the end."""
         ...
+
+
+R = TypeVar("R", bound=Resolver, covariant=True)
+
+
+@dataclass(frozen=True)
+class Fetch(Generic[R]):
+    """What a source hands the store for a request: its identity, and who reaches upstream
+    for it (typed as the source's own resolver, for callers that use more of it)."""
+
+    request: EntryRequest
+    resolver: R
+
+
+@dataclass(frozen=True)
+class FileFetch(Generic[R]):
+    """The same for a one-file entry that is read while it lands (`Store.open_file`), with the
+    spec of its one file: what its bytes must be, known before upstream is asked."""
+
+    request: EntryRequest
+    spec: FileSpec
+    resolver: R
 
 
 @dataclass(frozen=True)

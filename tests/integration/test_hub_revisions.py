@@ -44,9 +44,9 @@ def clock_of(mirror: HubMirror) -> ManualClock:
 
 async def read(mirror: HubMirror, repo: RepoRef, path: str) -> bytes:
     listing, entry = await mirror.file(repo, "main", path, None)
-    stream = await mirror.open(listing, path, None)
+    stream = await mirror.open(listing, entry, None)
     try:
-        return b"".join([chunk async for chunk in stream.chunks(0, int(entry["size"]))])
+        return b"".join([chunk async for chunk in stream.chunks(0, entry.size)])
     finally:
         await stream.close()
 

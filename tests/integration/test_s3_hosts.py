@@ -66,17 +66,17 @@ def test_nosana_bucket_urls_are_rewritten_and_s3_hosts_map_domains() -> None:
     )
     clock = SystemClock()
     s3 = S3(settings.s3, Transfer(settings.download, allow_private=False, clock=clock), clock)
-    request, resolver = s3.request(s3res(url="s3://nos-ai-models-qllsn32u/stable-diffusion/x"))
-    [place] = resolver.places
+    fetch = s3.request(s3res(url="s3://nos-ai-models-qllsn32u/stable-diffusion/x"))
+    [place] = fetch.resolver.places
     assert (place.endpoint, place.bucket, place.prefix) == (
         "http://127.0.0.1:9",
         "nos",
         "stable-diffusion/x/",
     )
     assert place.trusted
-    same, _ = s3.request(s3res(url="https://models.nosana.io/stable-diffusion/x/"))
-    assert same.key == request.key
-    _, resolver2 = s3.request(s3res(url="https://other.example/bkt/a/b"))
+    same = s3.request(s3res(url="https://models.nosana.io/stable-diffusion/x/")).request
+    assert same.key == fetch.request.key
+    resolver2 = s3.request(s3res(url="https://other.example/bkt/a/b")).resolver
     assert (resolver2.places[0].bucket, resolver2.places[0].prefix) == ("bkt", "a/b/")
     assert not resolver2.places[0].trusted
 

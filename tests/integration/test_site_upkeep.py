@@ -46,7 +46,7 @@ async def test_the_claim_of_a_node_that_stopped_is_taken_over(
     bucket = new_bucket(s3)
     env = site_env(s3, bucket) | {"HF_ENDPOINT": hub.url}
     async with node(tmp_path / "a", env) as a:
-        request, _resolver = a.cache.request(hf("site/orphaned"))
+        request = a.cache.request(hf("site/orphaned")).request
         dead = json.dumps({"node": "gone-node", "beat": 7}).encode()  # never beats again
         s3.client().put_object(
             Bucket=bucket, Key=f"nodes/fetching/{request.request_key}", Body=dead
@@ -69,7 +69,7 @@ async def test_a_live_claim_is_waited_for_no_longer_than_herd_wait(
     bucket = new_bucket(s3)
     env = site_env(s3, bucket, NOSANA_CACHE_SITE__HERD_WAIT="2s") | {"HF_ENDPOINT": hub.url}
     async with node(tmp_path / "a", env) as a:
-        request, _resolver = a.cache.request(hf("site/slowpoke"))
+        request = a.cache.request(hf("site/slowpoke")).request
         key = f"nodes/fetching/{request.request_key}"
         s3.client().put_object(Bucket=bucket, Key=key, Body=b'{"node": "busy", "beat": 1}')
         started = time.monotonic()

@@ -51,7 +51,7 @@ async def test_the_hub_endpoints_listing_is_bound_in_files_pages_and_bytes(
             ("endless", "hub.pages"),
             ("huge-info", "hub.answer_bytes"),
         ):
-            _request, resolver = hub.revision(RepoRef("model", f"hostile/{name}"), "main", None)
+            resolver = hub.revision(RepoRef("model", f"hostile/{name}"), "main", None).resolver
             with pytest.raises(UpstreamTooLarge, match=bound.replace(".", r"\.")):
                 await resolver.resolve()
     assert hostile.asked["tree many-files"] == ENTRY_FILES.limit // PAGE + 1

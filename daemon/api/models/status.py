@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 from ...engine.client import EngineStatus
@@ -258,8 +259,8 @@ class NodeSocketStatus:
         if node is None:
             return cls(enabled=False, socket=None, engine=None, recent=[])
         report = node.report()
-        recent = [NodeRequestStatus(**r) for r in report["recent"]]
-        return cls(enabled=True, socket=report["socket"], engine=report["engine"], recent=recent)
+        recent = [NodeRequestStatus(**asdict(r)) for r in report.recent]
+        return cls(enabled=True, socket=report.socket, engine=report.engine, recent=recent)
 
 
 @body

@@ -21,7 +21,8 @@ minute.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import (
@@ -64,6 +65,39 @@ class S3Object:
     etag: str
     checksums: frozenset[str] = frozenset()  # the algorithms the listing says S3 keeps
     last_modified: float | None = None  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What a HeadObject answer says that the resolver reads: the whole-object checksums S3
+    keeps (with checksum mode), and, asked for `PartNumber=1`, whether the answer is about a
+    part (a 206, or a parts count) and its length."""
+
+    status: int | None = None
+    content_length: int | None = None
+    parts_count: int | None = None
+    checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE; None when unsaid
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    """By algorithm (`SHA256`, `CRC32`...): the base64 value S3 answered."""
+
+    @classmethod
+    def of(cls, answer: Mapping[str, Any]) -> ObjectHead:
+        status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        length, parts, kind = (
+            answer.get(k) for k in ("ContentLength", "PartsCount", "ChecksumType")
+        )
+        checksums = {
+            key.removeprefix("Checksum"): value
+            for key, value in answer.items()
+            if key.startswith("Checksum") and key != "ChecksumType" and isinstance(value, str)
+        }
+        return cls(
+            status=status if isinstance(status, int) else None,
+            content_length=length if isinstance(length, int) else None,
+            parts_count=None if parts is None else int(parts),
+            checksum_type=None if kind is None else str(kind),
+            checksums=checksums,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,9 +152,8 @@ class ControlPlane:
 
     async def head(
         self, place: Place, credentials: Credentials, key: str, **params: Any
-    ) -> dict[str, Any]:
-        """HeadObject's answer (e.g. `ChecksumMode="ENABLED"` or `PartNumber=1`), with its
-        HTTP status as `Status`."""
+    ) -> ObjectHead:
+        """HeadObject's answer (e.g. `ChecksumMode="ENABLED"` or `PartNumber=1`)."""
         answer = await self.call(
             place,
             credentials,
@@ -128,8 +161,7 @@ class ControlPlane:
             {"Bucket": place.bucket, "Key": key, **params},
             f"HEAD of {key}",
         )
-        answer["Status"] = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return answer
+        return ObjectHead.of(answer)
 
     async def call(
         self,

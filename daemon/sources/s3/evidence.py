@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from ...store import CRC_ALGORITHMS, Crc, Expected
-from .control import S3Object
+from .control import ObjectHead, S3Object
 
 MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -37,16 +35,16 @@ def worth_a_head(obj: S3Object) -> bool:
     return obj.size >= CRC_HEAD_MIN_SIZE and bool(obj.checksums & set(CRC_ALGORITHMS))
 
 
-def stored_checksum(head: Mapping[str, Any], etag: str) -> tuple[str, bytes] | None:
+def stored_checksum(head: ObjectHead, etag: str) -> tuple[str, bytes] | None:
     """The best whole-object checksum in a HEAD's answer (checksum mode): its algorithm and
     value, or None."""
-    kind = head.get("ChecksumType")
+    kind = head.checksum_type
     if kind is None and MULTIPART.match(etag.strip('"')):
         return None  # unsaid, and a multipart object's may be a checksum of part checksums
     if kind not in (None, "FULL_OBJECT"):
         return None
     for algorithm in CHECKSUM_PREFERENCE:
-        value = head.get(f"Checksum{algorithm}") or ""
+        value = head.checksums.get(algorithm) or ""
         if not value or "-" in value:
             continue
         try:
@@ -56,13 +54,13 @@ def stored_checksum(head: Mapping[str, Any], etag: str) -> tuple[str, bytes] | N
     return None
 
 
-def part_size(head: Mapping[str, Any]) -> int | None:
+def part_size(head: ObjectHead) -> int | None:
     """Part 1's size from a HEAD with `PartNumber=1`, if the answer is about a part (206 or a
     parts count): a server that ignores part numbers answers with the whole object."""
-    length = head.get("ContentLength")
-    if not isinstance(length, int) or length <= 0:
+    length = head.content_length
+    if length is None or length <= 0:
         return None
-    if head.get("Status") != 206 and head.get("PartsCount") is None:
+    if head.status != 206 and head.parts_count is None:
         return None
     return length
 

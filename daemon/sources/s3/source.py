@@ -6,7 +6,7 @@ from ...clock import Clock
 from ...resources import S3Resource
 from ...retry import RetryPolicy
 from ...settings import S3Settings
-from ...store import EntryRequest
+from ...store import EntryRequest, Fetch
 from ..identity import canonical
 from ..transfer import Transfer
 from .clients import S3Clients
@@ -26,7 +26,7 @@ class S3:
     async def close(self) -> None:
         await self.clients.close()
 
-    def request(self, resource: S3Resource) -> tuple[EntryRequest, S3Resolver]:
+    def request(self, resource: S3Resource) -> Fetch[S3Resolver]:
         places = [locate(loc, resource.bucket, self.settings) for loc in resource.locations()]
         who = credentials(resource.IAM, places, self.settings)
         identity = {
@@ -44,4 +44,4 @@ class S3:
         }
         source = " + ".join(f"s3://{p.bucket}/{p.prefix}".rstrip("/") for p in places)
         request = EntryRequest(key=canonical(identity), type="s3", source=source)
-        return request, S3Resolver(self.control, self.transfer, places, who)
+        return Fetch(request, S3Resolver(self.control, self.transfer, places, who))

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from daemon.hub.gguf import choose, quant_of
+from daemon.sources.hub_listing import ListedEntry, RepoRef
 
 
-def files(*paths: str) -> list[dict[str, object]]:
-    return [{"path": p, "size": 1, "oid": "0" * 40} for p in paths]
+def files(*paths: str) -> list[ListedEntry]:
+    repo = RepoRef("model", "org/model")
+    return [
+        ListedEntry.of({"type": "file", "path": p, "size": 1, "oid": "0" * 40}, repo) for p in paths
+    ]
 
 
 REPO = files(
@@ -35,16 +39,16 @@ REPO = files(
 )
 def test_a_tag_names_a_model_file_and_its_projector(tag: str, model: str, projector: str) -> None:
     chosen, mmproj = choose(REPO, tag)
-    assert chosen["path"] == model
+    assert chosen.path == model
     assert mmproj is not None
-    assert mmproj["path"] == projector
+    assert mmproj.path == projector
 
 
 def test_a_split_model_is_named_by_its_first_part_and_sidecars_never() -> None:
     chosen, mmproj = choose(
         files("a-Q4_K_M-00002-of-00002.gguf", "a-Q4_K_M-00001-of-00002.gguf"), ""
     )
-    assert chosen["path"] == "a-Q4_K_M-00001-of-00002.gguf"
+    assert chosen.path == "a-Q4_K_M-00001-of-00002.gguf"
     assert mmproj is None
     with pytest.raises(LookupError, match="no GGUF model file"):
         choose(files("mmproj-a-f16.gguf", "imatrix.gguf", "README.md"), "latest")
@@ -52,7 +56,7 @@ def test_a_split_model_is_named_by_its_first_part_and_sidecars_never() -> None:
 
 def test_no_default_tag_falls_back_to_the_first_model_and_a_missing_tag_lists_the_others() -> None:
     chosen, _ = choose(files("b-F16.gguf", "a-Q5_K_S.gguf"), "latest")
-    assert chosen["path"] == "b-F16.gguf"
+    assert chosen.path == "b-F16.gguf"
     with pytest.raises(LookupError, match=r"'Q2_K'.*\['F16', 'Q5_K_S'\]"):
         choose(files("b-F16.gguf", "a-Q5_K_S.gguf"), "Q2_K")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.errors import UnsafeUpstream, UpstreamError
-from daemon.sources.hub_listing import Listing, RepoRef, etag_of, expected_of
+from daemon.sources.hub_listing import Lfs, Listing, RepoRef
 from tests.unit.hub.listings import COMMIT, SHA, listing, tree
 
 
@@ -17,8 +17,8 @@ def test_a_listing_survives_its_document_and_drops_xet_and_siblings() -> None:
     assert again.info["cardData"] == {"license": "mit"}
     assert "siblings" not in again.info
     assert "xetEnabled" not in again.info
-    assert all("xetHash" not in entry for entry in again.entries)
-    assert [e["path"] for e in again.files] == [
+    assert all("xetHash" not in entry.raw for entry in again.entries)
+    assert [e.path for e in again.files] == [
         "config.json",
         "model.safetensors",
         "tokenizer/special/tokens.txt",
@@ -31,10 +31,10 @@ def test_a_files_digests_and_etag_come_from_lfs_or_git() -> None:
     weights, config = kept.file("model.safetensors"), kept.file("config.json")
     assert weights is not None
     assert config is not None
-    assert expected_of(weights).sha256 == SHA
-    assert etag_of(weights) == SHA
-    assert expected_of(config).git_sha1 == "1" * 40
-    assert etag_of(config) == "1" * 40
+    assert weights.expected.sha256 == SHA
+    assert weights.etag == SHA
+    assert config.expected.git_sha1 == "1" * 40
+    assert config.etag == "1" * 40
     assert kept.file("tokenizer") is None  # a folder is not a file
     assert kept.entry("tokenizer") is not None
 
@@ -65,3 +65,25 @@ def test_a_repo_is_public_only_when_upstream_says_it_is_neither_private_nor_gate
     assert not listing(private=None).public  # says nothing: not public
     no_word = Listing.of(RepoRef("model", "org/model"), COMMIT, {"sha": COMMIT}, tree())
     assert not no_word.public
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"type": "file", "path": "a.bin", "oid": "7" * 40},  # no size
+        {"type": "file", "path": "a.bin", "oid": "7" * 40, "size": -1},
+        {"type": "file", "path": "a.bin", "oid": "7" * 40, "size": "many"},
+        {"type": "file", "path": "a.bin", "size": 1},  # no blob id
+    ],
+)
+def test_a_file_without_a_size_or_blob_id_is_refused(broken: dict[str, object]) -> None:
+    with pytest.raises(UpstreamError, match=r"a\.bin"):
+        Listing.of(RepoRef("model", "o/m"), COMMIT, {}, [broken])
+
+
+def test_an_entry_keeps_upstreams_object_for_the_answers_and_types_what_is_read() -> None:
+    weights = listing().file("model.safetensors")
+    assert weights is not None
+    assert weights.lfs == Lfs(sha256=SHA, size=1000, pointer_size=132)
+    assert (weights.size, weights.oid, weights.type) == (1000, "6" * 40, "file")
+    assert weights.raw == {k: v for k, v in tree()[5].items() if k != "xetHash"}

@@ -71,10 +71,13 @@ def test_any_answered_range_lies_inside_the_file(size: int, first: int, last: in
 
 def test_an_lfs_file_is_named_by_its_sha256_and_a_git_file_by_its_blob_id() -> None:
     kept = listing()
-    weights = file_headers(kept, kept.file("model.safetensors") or {})
+    lfs_file, git_file = kept.file("model.safetensors"), kept.file("config.json")
+    assert lfs_file is not None
+    assert git_file is not None
+    weights = file_headers(kept, lfs_file)
     assert weights["ETag"] == weights["X-Linked-Etag"] == f'"{SHA}"'
     assert weights["X-Linked-Size"] == "1000"
     assert weights["X-Repo-Commit"] == COMMIT
-    config = file_headers(kept, kept.file("config.json") or {})
+    config = file_headers(kept, git_file)
     assert config["ETag"] == f'"{"1" * 40}"'
     assert "X-Linked-Etag" not in config

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from daemon.hub import tree as trees
+from daemon.sources.hub_listing import ListedEntry, RepoRef
 from tests.unit.hub.listings import listing
 
 
-def paths(entries: list[dict[str, object]] | None) -> list[str]:
+def paths(entries: list[ListedEntry] | None) -> list[str]:
     assert entries is not None
-    return [str(e["path"]) for e in entries]
+    return [e.path for e in entries]
 
 
 def test_a_folder_lists_its_children_or_everything_below() -> None:
@@ -28,8 +29,10 @@ def test_a_folder_lists_its_children_or_everything_below() -> None:
 
 
 def test_pages_follow_each_other_to_the_end() -> None:
+    repo = RepoRef("model", "org/model")
     entries = [
-        {"type": "file", "oid": "0" * 40, "size": 1, "path": f"f{i:04}"} for i in range(2500)
+        ListedEntry.of({"type": "file", "oid": "0" * 40, "size": 1, "path": f"f{i:04}"}, repo)
+        for i in range(2500)
     ]
     seen, cursor = [], None
     while True:
@@ -38,7 +41,7 @@ def test_pages_follow_each_other_to_the_end() -> None:
         if following is None:
             break
         cursor = str(following)
-    assert seen == [e["path"] for e in entries]
+    assert seen == [e.path for e in entries]
     assert trees.page(entries, "junk")[0][0].path == "f0000"  # a cursor we did not give: start
     assert trees.page(entries, "²")[0][0].path == "f0000"  # a digit to str.isdigit, not to us
     assert trees.page(entries, "9" * 5000) == ([], None)  # past every listing, not int()'d

@@ -30,25 +30,25 @@ def entry_of(key: str, type_: str, resumable: str | None) -> Entry:
 
 
 def test_a_public_blob_is_resumed_as_it_was_asked_for() -> None:
-    request, spec, _resolver = source().blob(REPO, DIGEST, 123, None)
+    blob = source().blob(REPO, DIGEST, 123, None)
+    request = blob.request
     assert request.resumable is not None
     resumed = source().resumed_blob(entry_of(request.request_key, request.type, request.resumable))
     assert resumed is not None
-    again, again_spec, resolver = resumed
-    assert again.request_key == request.request_key  # the same entry, so its bytes so far
-    assert again_spec == spec
-    assert resolver.place.registry == "ghcr.io"
-    assert resolver.credential is None
+    assert resumed.request.request_key == request.request_key  # the same entry: its bytes so far
+    assert resumed.spec == blob.spec
+    assert resumed.resolver.place.registry == "ghcr.io"
+    assert resumed.resolver.credential is None
 
 
 def test_a_private_blob_keeps_no_credential_to_resume_with() -> None:
-    request, _spec, _resolver = source().blob(REPO, DIGEST, 123, Credential("Basic YTpi"))
+    request = source().blob(REPO, DIGEST, 123, Credential("Basic YTpi")).request
     assert request.resumable is None
     assert source().resumed_blob(entry_of(request.request_key, request.type, None)) is None
 
 
 def test_other_entries_are_not_registry_blobs() -> None:
-    tag, _resolver = source().tag(REPO, "1", None)
+    tag = source().tag(REPO, "1", None).request
     assert tag.resumable is None
     hf = entry_of("k", "HF", '{"type": "HF", "repo": "a/b"}')
     assert source().resumed_blob(hf) is None

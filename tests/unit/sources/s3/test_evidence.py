@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from daemon.sources.s3.control import S3Object
+from daemon.sources.s3.control import ObjectHead, S3Object
 from daemon.sources.s3.evidence import (
     CRC_HEAD_MIN_SIZE,
     expected,
@@ -33,24 +33,24 @@ def test_a_head_is_worth_it_for_a_sha256_always_and_for_a_crc_on_large_objects()
 
 
 def test_sha256_is_preferred_to_crcs_and_crcs_to_nothing() -> None:
-    head = {
+    answer = {
         "ChecksumSHA256": b64(SHA),
         "ChecksumCRC64NVME": b64(CRC),
         "ChecksumType": "FULL_OBJECT",
     }
-    assert stored_checksum(head, f'"{MD5}"') == ("SHA256", SHA)
-    del head["ChecksumSHA256"]
-    assert stored_checksum(head, f'"{MD5}"') == ("CRC64NVME", CRC)
-    assert stored_checksum({}, f'"{MD5}"') is None
+    assert stored_checksum(ObjectHead.of(answer), f'"{MD5}"') == ("SHA256", SHA)
+    del answer["ChecksumSHA256"]
+    assert stored_checksum(ObjectHead.of(answer), f'"{MD5}"') == ("CRC64NVME", CRC)
+    assert stored_checksum(ObjectHead(), f'"{MD5}"') is None
 
 
 def test_checksums_of_part_checksums_never_count() -> None:
-    composite = {"ChecksumCRC32": b64(CRC[:4]), "ChecksumType": "COMPOSITE"}
+    composite = ObjectHead(checksum_type="COMPOSITE", checksums={"CRC32": b64(CRC[:4])})
     assert stored_checksum(composite, f'"{MD5}-3"') is None
-    assert stored_checksum({"ChecksumSHA256": b64(SHA) + "-3"}, f'"{MD5}"') is None
+    assert stored_checksum(ObjectHead(checksums={"SHA256": b64(SHA) + "-3"}), f'"{MD5}"') is None
     # Unsaid type on a multipart object: it may be composite, so it does not count either.
-    assert stored_checksum({"ChecksumCRC32": b64(CRC[:4])}, f'"{MD5}-3"') is None
-    assert stored_checksum({"ChecksumCRC32": "not base64!"}, f'"{MD5}"') is None
+    assert stored_checksum(ObjectHead(checksums={"CRC32": b64(CRC[:4])}), f'"{MD5}-3"') is None
+    assert stored_checksum(ObjectHead(checksums={"CRC32": "not base64!"}), f'"{MD5}"') is None
 
 
 def test_expected_digests_follow_the_best_evidence() -> None:
@@ -67,7 +67,9 @@ def test_expected_digests_follow_the_best_evidence() -> None:
 
 
 def test_a_part_size_counts_only_from_an_answer_about_a_part() -> None:
-    assert part_size({"ContentLength": 8, "Status": 206}) == 8
-    assert part_size({"ContentLength": 8, "Status": 200, "PartsCount": 3}) == 8
-    assert part_size({"ContentLength": 20, "Status": 200}) is None  # part number ignored
-    assert part_size({"Status": 206}) is None
+    assert part_size(ObjectHead(status=206, content_length=8)) == 8
+    assert part_size(ObjectHead(status=200, content_length=8, parts_count=3)) == 8
+    assert part_size(ObjectHead(status=200, content_length=20)) is None  # part number ignored
+    assert part_size(ObjectHead(status=206)) is None
+    answered = {"ContentLength": 8, "ResponseMetadata": {"HTTPStatusCode": 206}}
+    assert part_size(ObjectHead.of(answered)) == 8
