@@ -41,11 +41,12 @@ _UNREACHABLE = (
     "server gave http response to https client",
 )
 """What an engine says when the endpoint is beyond it; the last is Podman's, which trusts no
-plain-HTTP registry it was not told of (its compat pull ignores `tlsVerify`)."""
+plain-HTTP registry it was not told of. Its pulls of the endpoint's names go through libpod's
+pull with `tlsVerify=false` (libpod.py), so only a Podman that refuses even that says it."""
 UNREACHABLE_HINT = (
     "the engine cannot use the registry endpoint; images are pulled without it. An engine that"
-    " wants TLS (Podman) needs the endpoint listed as insecure: nosana-cache registry config"
-    " --engine podman"
+    " still wants TLS (Podman) needs the endpoint listed as insecure: nosana-cache registry"
+    " config --engine podman"
 )
 
 
