@@ -1,8 +1,9 @@
 """The pull side of a Distribution (OCI) registry, as the registry endpoint asks it.
 
-    place(registry)                   where a registry's content is fetched from: the
+    place(registry, private)          where a registry's content is fetched from: the
                                       registry's own host (registry-1.docker.io for Docker
                                       Hub names), or `docker.registry_mirrors[registry]`
+                                      unless the pull has credentials (`mirror_for`)
     head_manifest / get_manifest      a tag's digest (HEAD: Docker Hub does not count it
                                       against the pull limit), a manifest's exact bytes
     head_blob / download_blob         a blob's size; its bytes through transfer.py (ranged
@@ -25,7 +26,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -106,6 +107,19 @@ class _Challenge:
     service: str = ""
 
 
+def mirror_for(
+    mirrors: Mapping[str, str], registry: str, *, private: bool, share_private: bool
+) -> str | None:
+    """The mirror (`docker.registry_mirrors`) a pull of `registry` goes through, if any; for
+    the registry endpoint's fetches and the daemon's own pulls alike. A pull with credentials
+    goes through none unless `site.share_private`: a site's pull-through registry keeps what it
+    pulled and serves it to every node that asks, so a private image through it would be
+    shared; it is fetched from the registry's own host instead."""
+    if private and not share_private:
+        return None
+    return mirrors.get(registry)
+
+
 def canonical_registry(host: str) -> str:
     return DOCKER_HUB if host in HUB_ALIASES or host == HUB_HOST else host
 
@@ -124,15 +138,23 @@ def _base(host: str) -> URL:
 
 
 class RegistryUpstream:
-    def __init__(self, settings: DockerSettings, transfer: Transfer) -> None:
+    def __init__(
+        self, settings: DockerSettings, transfer: Transfer, *, share_private: bool = False
+    ) -> None:
         self.mirrors = {canonical_registry(k): v for k, v in settings.registry_mirrors.items()}
+        self.share_private = share_private
+        """`site.share_private`: pulls with credentials may use the mirrors too."""
         self.transfer = transfer
         self._challenges: dict[URL, _Challenge] = {}
         self._tokens: dict[tuple[URL, str, str], tuple[str, float]] = {}
 
-    def place(self, registry: str) -> Place:
+    def place(self, registry: str, *, private: bool) -> Place:
+        """Where `registry`'s content is fetched from, for a pull with credentials
+        (`private`) or without."""
         registry = canonical_registry(registry)
-        mirror = self.mirrors.get(registry)
+        mirror = mirror_for(
+            self.mirrors, registry, private=private, share_private=self.share_private
+        )
         if mirror is not None:
             return Place(registry, _base(mirror), trusted=True)
         return Place(registry, _base(HUB_HOST if registry == DOCKER_HUB else registry), False)
