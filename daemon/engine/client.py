@@ -22,6 +22,7 @@ import requests.exceptions
 from ..errors import EngineUnavailable
 from ..logs import get_logger
 from ..settings import DockerSettings
+from .libpod import libpod_api
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,9 @@ class EngineStatus:
     gpu_devices: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     """The engine's own `registry-mirrors` (Docker Hub names only)."""
+    libpod_api: str | None = None
+    """Podman's libpod API version (its `GET /version` names it), None for Docker: the
+    registry endpoint's names are then pulled with libpod's pull (libpod.py)."""
     error: str | None = None
 
     @property
@@ -142,6 +146,7 @@ class Engine:
                     d.get("ID", "") for d in info.get("DiscoveredDevices") or [] if d.get("ID")
                 ],
                 registry_mirrors=list((info.get("RegistryConfig") or {}).get("Mirrors") or []),
+                libpod_api=libpod_api(version),
             )
         except EngineUnavailable as exc:
             self._client = None  # re-connect next time: the engine may have restarted

@@ -4,7 +4,9 @@ An image entry's content lives in the engine, not in the store: its version is t
 and its size the engine's. It is pulled through the registry endpoint (`registry.mirror`),
 else through `docker.registry_mirrors` when the image's registry has a mirror (pull_routes.py
 says which): pulled by the route's name, tagged as the original, the route's tag removed, with
-the op's `authentication.docker` when given (to the endpoint, which passes it upstream). A pull
+the op's `authentication.docker` when given (to the endpoint, which passes it upstream). On
+Podman the endpoint's names are pulled with libpod's pull, which can skip TLS for the endpoint
+alone (libpod.py): the operator's registries.conf need not list it. A pull
 with credentials never goes through a mirror unless `site.share_private`: a site's
 pull-through registry pulls with its own credentials, keeps what it pulled and serves it to
 every node, so a private image through it would be shared with whoever asks. An image
@@ -35,6 +37,7 @@ from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Lookup, Manifest, Store
+from . import libpod
 from .client import Engine
 from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because
 
@@ -267,10 +270,10 @@ class _Pull:
         """Pull by the route's name; an endpoint the engine cannot reach is given up (said
         once) and the image pulled the way it would be without it."""
         routes = self.images.routes
-        mirrors = (await self.images.engine.status()).registry_mirrors
-        route = routes.choose(self.image, self.credentials, mirrors)
+        status = await self.images.engine.status()
+        route = routes.choose(self.image, self.credentials, status.registry_mirrors)
         try:
-            await self._pull_from(client, route)
+            await self._pull_from(client, route, status.libpod_api)
         except _PullBroken as exc:
             if not routes.unreachable(route, exc.message):
                 raise
@@ -280,22 +283,16 @@ class _Pull:
                 error=exc.message,
                 hint=UNREACHABLE_HINT,
             )
-            await self._pull_from(client, routes.choose(self.image, self.credentials, mirrors))
+            again = routes.choose(self.image, self.credentials, status.registry_mirrors)
+            await self._pull_from(client, again, status.libpod_api)
 
-    async def _pull_from(self, client: Any, route: Route) -> None:
+    async def _pull_from(self, client: Any, route: Route, libpod_api: str | None) -> None:
+        """Pull by the route's name, then tag as the job wrote it."""
         image, engine, source = self.image, self.images.engine, route.source
-        repository, tag = docker.utils.parse_repository_tag(source.split("@", 1)[0])
-        if image.digest:
-            tag = image.digest
-        log.info("image.pulling", image=image.original, source=source, via=route.via)
+        api = libpod_api if route.via == "endpoint" else None
+        log.info("image.pulling", image=image.original, source=source, via=route.via, libpod=api)
         try:
-            events = await engine.call(
-                lambda: list(
-                    client.api.pull(
-                        repository, tag=tag, stream=True, decode=True, auth_config=route.auth
-                    )
-                )
-            )
+            events = await self._events(client, route, api)
         except docker.errors.APIError as exc:
             cause = self._cause(route)
             raise _pull_error(image.original, source, exc, self.credentials, cause) from exc
@@ -311,6 +308,26 @@ class _Pull:
             target_repo, target_tag = docker.utils.parse_repository_tag(image.local_name)
             await engine.call(client.api.tag, source, target_repo, target_tag)
             await engine.call(client.api.remove_image, source)
+
+    async def _events(
+        self, client: Any, route: Route, libpod_api: str | None
+    ) -> list[dict[str, Any]]:
+        """The pull's progress events. On Podman the endpoint's names go through libpod's
+        pull, TLS not verified (libpod.py); every other pull is the engine's
+        Docker-compatible one."""
+        engine = self.images.engine
+        if libpod_api is not None:
+            return await engine.call(libpod.pull, client.api, libpod_api, route.source, route.auth)
+        repository, tag = docker.utils.parse_repository_tag(route.source.split("@", 1)[0])
+        if self.image.digest:
+            tag = self.image.digest
+        return await engine.call(
+            lambda: list(
+                client.api.pull(
+                    repository, tag=tag, stream=True, decode=True, auth_config=route.auth
+                )
+            )
+        )
 
     def _cause(self, route: Route) -> str | None:
         """What the endpoint said of a pull through it (the engine shows only a status)."""

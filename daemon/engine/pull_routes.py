@@ -3,20 +3,21 @@
     endpoint   `127.0.0.1:9812/library/ubuntu:latest`, `127.0.0.1:9812/ghcr.io/org/tool:1`:
                the daemon's own registry endpoint (`registry.mirror`), whose store serves the
                layers and fetches what it lacks (from `docker.registry_mirrors[registry]` if
-               set); a registry's port is `__PORT` in the name (sources/registry.py)
+               set and the pull may use it: `mirror_for`); a registry's port is `__PORT` in
+               the name (sources/registry.py)
     mirror     `mirror.site:5000/library/ubuntu:latest`: `docker.registry_mirrors`, as before
                the endpoint (it is off, or the pull cannot go through it)
     direct     the reference as the job wrote it
 
 Either way but direct, the image is then tagged as the job wrote it and the route's tag
-removed. A pull goes through the endpoint unless: it is by digest (an engine names a digest
-pull only by the reference it pulled, and no tag can give it the job's); it has credentials
-and its registry has a mirror while `site.share_private` is off (the endpoint would fetch it
-through the site's pull-through registry, which shares what it pulls with every node); it is
-a Docker Hub image, `docker.registry_mirrors` names no Docker Hub mirror and the engine has
-registry-mirrors of its own (the operator's engine knows where Docker Hub is: kept); the
-registry's host cannot be a reference's path component (IPv6); or the engine could not reach
-the endpoint once (a daemon in a container of its own network): then never again.
+removed. A pull with credentials never uses a mirror unless `site.share_private`, whichever way
+it goes (`mirror_for`, the rule the endpoint's fetches follow too). A pull goes through the
+endpoint unless: it is by digest (an engine names a digest pull only by the reference it
+pulled, and no tag can give it the job's); it is a Docker Hub image, `docker.registry_mirrors`
+names no Docker Hub mirror and the engine has registry-mirrors of its own (the operator's
+engine knows where Docker Hub is: kept); the registry's host cannot be a reference's path
+component (IPv6); or the engine could not reach the endpoint once (a daemon in a container of
+its own network): then never again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import docker.utils
 
 from ..settings import DockerSettings
 from ..sources.registry import engine_path
-from ..sources.registry_upstream import canonical_registry
+from ..sources.registry_upstream import canonical_registry, mirror_for
 
 _HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
 _UNREACHABLE = (
@@ -41,11 +42,12 @@ _UNREACHABLE = (
     "server gave http response to https client",
 )
 """What an engine says when the endpoint is beyond it; the last is Podman's, which trusts no
-plain-HTTP registry it was not told of (its compat pull ignores `tlsVerify`)."""
+plain-HTTP registry it was not told of. Its pulls of the endpoint's names go through libpod's
+pull with `tlsVerify=false` (libpod.py), so only a Podman that refuses even that says it."""
 UNREACHABLE_HINT = (
     "the engine cannot use the registry endpoint; images are pulled without it. An engine that"
-    " wants TLS (Podman) needs the endpoint listed as insecure: nosana-cache registry config"
-    " --engine podman"
+    " still wants TLS (Podman) needs the endpoint listed as insecure: nosana-cache registry"
+    " config --engine podman"
 )
 
 
@@ -151,14 +153,17 @@ class PullRoutes:
     def mirror_for(self, image: ImageRef, credentials: Credentials | None) -> str | None:
         """The mirror to pull `image` through, if any (none for a private pull, unless the
         site shares private data)."""
-        if _private(credentials) and not self.mirror_private:
-            return None
-        return self.settings.registry_mirrors.get(image.registry)
+        return mirror_for(
+            self.settings.registry_mirrors,
+            image.registry,
+            private=_private(credentials),
+            share_private=self.mirror_private,
+        )
 
     def choose(
         self, image: ImageRef, credentials: Credentials | None, engine_mirrors: list[str]
     ) -> Route:
-        endpoint = self._endpoint_path(image, credentials, engine_mirrors)
+        endpoint = self._endpoint_path(image, engine_mirrors)
         if endpoint is not None:
             auth = credentials.auth_config(endpoint.split("/", 1)[0]) if credentials else None
             return Route(f"{endpoint}{image.suffix}", "endpoint", auth)
@@ -180,15 +185,11 @@ class PullRoutes:
         self.endpoint_unreachable = True
         return True
 
-    def _endpoint_path(
-        self, image: ImageRef, credentials: Credentials | None, engine_mirrors: list[str]
-    ) -> str | None:
+    def _endpoint_path(self, image: ImageRef, engine_mirrors: list[str]) -> str | None:
         address = self.endpoint()
         if address is None or self.endpoint_unreachable or image.digest:
             return None
         registry = canonical_registry(image.registry)
-        if _private(credentials) and registry in self._mirrored and not self.mirror_private:
-            return None
         theirs = [m for m in engine_mirrors if address not in m]
         if registry == "docker.io" and registry not in self._mirrored and theirs:
             return None

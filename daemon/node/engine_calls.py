@@ -1,6 +1,6 @@
 """The few questions the daemon itself asks the node's engine (a volume's mount point, its
-registry mirrors, a pull of the endpoint's name and its tags), over the same unix socket, one
-short connection each."""
+registry mirrors, whether it is Podman, a pull of the endpoint's name and its tags), over the
+same unix socket, one short connection each."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
+from ..engine.libpod import libpod_api
 from ..errors import EngineError, EngineUnavailable
 from .http1 import (
     MAX_HEAD,
@@ -94,3 +95,11 @@ async def registry_mirrors(engine: str) -> list[str]:
         return []
     mirrors = (body.get("RegistryConfig") or {}).get("Mirrors") or []
     return [str(m) for m in mirrors]
+
+
+async def libpod_api_of(engine: str) -> str | None:
+    """Podman's libpod API version (`GET /version`), None for Docker."""
+    status, body = await engine_get(engine, "/version")
+    if status != 200 or not isinstance(body, dict):
+        return None
+    return libpod_api(body)

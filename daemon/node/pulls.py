@@ -6,9 +6,11 @@ the node's credentials (`X-Registry-Auth`) addressed to the endpoint as the daem
 address them; the progress is passed on line by line as it comes (the engine's own lines, the
 endpoint's name in a status replaced by the node's); then the image is tagged as the node
 asked and the endpoint's tag removed, and only then the answer ended: the node reads the
-stream to its end and uses the image by its name at once. A failure reads as the engine's
-own with the endpoint's cause added: in the stream (`{"errorDetail":{"message"},"error"}`),
-or as the engine's status and `{"message"}` when it refused before streaming. An endpoint the
+stream to its end and uses the image by its name at once. On Podman the endpoint's name is
+pulled with libpod's pull, TLS not verified for it alone (engine/libpod.py), its report lines
+passed on as Docker's progress events. A failure reads as the engine's own with the
+endpoint's cause added: in the stream (`{"errorDetail":{"message"},"error"}`), or as the
+engine's status and `{"message"}` when it refused before streaming. An endpoint the
 engine cannot reach is given up (pull_routes) and the request sent on as it came.
 
 Passed through unchanged: a route other than the endpoint (the endpoint off, a digest, the
@@ -29,6 +31,7 @@ from urllib.parse import quote, urlencode
 
 from yarl import URL
 
+from ..engine import libpod
 from ..engine.pull_routes import (
     UNREACHABLE_HINT,
     Credentials,
@@ -40,7 +43,7 @@ from ..engine.pull_routes import (
 from ..errors import EngineError, EngineUnavailable, UnsafeUpstream
 from ..logs import get_logger
 from ..sources.netguard import check_host
-from .engine_calls import engine_call, engine_stream, registry_mirrors
+from .engine_calls import engine_call, engine_stream, libpod_api_of, registry_mirrors
 from .http1 import LAST_CHUNK, Request, chunk, error_response
 from .proxy import Exchange
 
@@ -74,10 +77,10 @@ class NodePulls:
         plan = await self._plan(exchange.request)
         if plan is None:
             return False
-        image, route = plan
+        image, route, api = plan
         await exchange.finish()
-        log.info("node.image_pulling", image=image.original, source=route.source)
-        target = _create_target(exchange.request, route)
+        log.info("node.image_pulling", image=image.original, source=route.source, libpod=api)
+        target = _create_target(exchange.request, route, api)
         started = False
         try:
             async with engine_stream(self.engine, "POST", target, _auth(route)) as (head, body):
@@ -85,7 +88,7 @@ class NodePulls:
                     return await self._refused(exchange, image, route, head.status, body)
                 await exchange.send(STREAM_HEAD)
                 started = True
-                failed = await self._relay(exchange, image, route, body)
+                failed = await self._relay(exchange, image, route, body, podman=api is not None)
             if failed is None:  # the engine cannot use the endpoint: the node's own pull
                 await self._as_asked(exchange)
                 await exchange.send(LAST_CHUNK)
@@ -103,7 +106,9 @@ class NodePulls:
         await exchange.send(LAST_CHUNK)
         return True
 
-    async def _plan(self, request: Request) -> tuple[ImageRef, Route] | None:
+    async def _plan(self, request: Request) -> tuple[ImageRef, Route, str | None] | None:
+        """The image, its route and the engine's libpod API version (None: Docker), for a
+        pull through the endpoint; None to leave the request as it came."""
         query = request.query
         ref = _reference(query.get("fromImage", ""), query.get("tag", ""))
         if "fromSrc" in query or ref is None:
@@ -121,10 +126,11 @@ class NodePulls:
                 return None
         try:
             mirrors = await registry_mirrors(self.engine)
+            api = await libpod_api_of(self.engine)
         except (EngineUnavailable, EngineError):
             return None  # the pass-through answers as the engine (or its absence) does
         route = self.routes.choose(image, credentials, mirrors)
-        return (image, route) if route.via == "endpoint" else None
+        return (image, route, api) if route.via == "endpoint" else None
 
     async def _refused(
         self,
@@ -169,10 +175,17 @@ class NodePulls:
                 await exchange.send(chunk(piece))
 
     async def _relay(
-        self, exchange: Exchange, image: ImageRef, route: Route, body: AsyncIterator[bytes]
+        self,
+        exchange: Exchange,
+        image: ImageRef,
+        route: Route,
+        body: AsyncIterator[bytes],
+        *,
+        podman: bool,
     ) -> bool | None:
-        """Pass the progress on as it comes, line by line; whether it reported an error, or
-        None when the error says the engine cannot use the endpoint (that line kept back)."""
+        """Pass the progress on as it comes, line by line (libpod's report lines as Docker's
+        events); whether it reported an error, or None when the error says the engine cannot
+        use the endpoint (that line kept back)."""
         failed = False
         pending = b""
         async for piece in body:
@@ -184,6 +197,9 @@ class NodePulls:
             out = []
             for line in lines:
                 value = _json(line)
+                if value is not None and podman:
+                    value = libpod.docker_event(value, route.source)
+                    line = json.dumps(value, separators=(",", ":")).encode() + b"\r"
                 if value is not None and "error" in value:
                     if self.routes.unreachable(route, str(value.get("error", ""))):
                         log.warning(
@@ -262,13 +278,14 @@ def _credentials(header: str | None) -> tuple[bool, Credentials | None]:
 
 
 def _auth(route: Route) -> dict[str, str]:
-    if route.auth is None:
-        return {}
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(route.auth).encode()).decode()}
+    return {} if route.auth is None else {"X-Registry-Auth": libpod.auth_header(route.auth)}
 
 
-def _create_target(request: Request, route: Route) -> str:
-    """The node's request line's path and query, for the endpoint's name (the same `platform`)."""
+def _create_target(request: Request, route: Route, api: str | None) -> str:
+    """The node's request line's path and query, for the endpoint's name (the same `platform`);
+    on Podman (`api`), libpod's pull of it."""
+    if api is not None:
+        return libpod.pull_target(api, route.source, request.query.get("platform"))
     repository, _, tag = route.source.rpartition(":")
     query = {**request.query, "fromImage": repository, "tag": tag}
     return f"{request.path}?{urlencode(query)}"

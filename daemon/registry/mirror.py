@@ -122,7 +122,7 @@ class RegistryMirror:
         if known is not None:
             return known
         upstream = self.source.upstream
-        place = upstream.place(repo.registry)
+        place = upstream.place(repo.registry, private=credential is not None)
         return await upstream.head_blob(place, repo.name, digest, credential)
 
     async def open_blob(

@@ -14,7 +14,16 @@ target then answers 403, which would read as an auth error. So:
 
 A target that refuses a request right after a fresh redirect is a real refusal, answered as
 today (`UpstreamAuthError`); so is a 401/403 from the origin itself. Each request renews at most
-once. Signed URLs go out byte for byte: a `Location` is parsed as already encoded (yarl would
+once.
+
+Credentials that upstream expires while a download runs (a registry's Bearer token:
+registry_access.py) are a target's `auth`, asked for each request sent to the origin's host
+(never elsewhere), not fixed when the download began. A 401 from the origin's host (to a part,
+or to the origin request that renews a redirect) renews them, once for the requests that were
+refused the same credentials together, and sends the request again, once: the part resumes
+where it was.
+
+Signed URLs go out byte for byte: a `Location` is parsed as already encoded (yarl would
 otherwise rewrite `%2F` and `%27` in its query and break the signature), and joined so.
 """
 
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 from yarl import URL
@@ -45,6 +55,19 @@ Signer = Callable[[str, URL, Mapping[str, str]], Mapping[str, str]]
 computed afresh for every request."""
 
 
+class Authorizer(Protocol):
+    """Credentials for the origin's host that upstream may expire mid-download."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """The headers for the next request (renewed first if they are about to expire)."""
+        ...
+
+    async def renew(self, sent: Mapping[str, str]) -> None:
+        """Upstream answered 401 to a request sent with `sent`: renew them, unless another
+        request did meanwhile."""
+        ...
+
+
 @dataclass
 class Target:
     """Where one download's requests go: its origin, and the target its redirects led to."""
@@ -55,6 +78,8 @@ class Target:
     name: str
     size: int
     sign: Signer | None = None
+    auth: Authorizer | None = None
+    """Sent to the origin's host with each request, renewed after a 401 from there."""
     url: URL = field(init=False)
     """The last target learnt (the origin until a redirect is followed)."""
     headers: dict[str, str] = field(init=False)
@@ -89,11 +114,36 @@ class Redirects:
         method: str = "GET",
         follow: bool = True,
     ) -> aiohttp.ClientResponse:
-        """The first answer that is not a redirect. A 401/403 from a target learnt by an
-        earlier request renews the target from the origin (or takes the one another part
-        renewed meanwhile) and asks again, once."""
+        """The first answer that is not a redirect. A 401 from the origin's host to a request
+        with the target's `auth` renews it (or takes what another request renewed meanwhile)
+        and asks again, once."""
+        sent = dict(await target.auth.headers()) if target.auth is not None else {}
+        response = await self._open(session, target, extra, method, follow, sent)
+        if target.auth is None or response.status != 401:
+            return response
+        if response.url.origin() != target.origin.origin():
+            return response  # a redirect target's refusal: not the origin's credentials
+        response.release()
+        await target.auth.renew(sent)
+        fresh = dict(await target.auth.headers())
+        return await self._open(session, target, extra, method, follow, fresh)
+
+    async def _open(
+        self,
+        session: aiohttp.ClientSession,
+        target: Target,
+        extra: Mapping[str, str],
+        method: str,
+        follow: bool,
+        auth: Mapping[str, str],
+    ) -> aiohttp.ClientResponse:
+        """The first answer that is not a redirect, `auth` sent to the origin's host. A
+        401/403 from a target learnt by an earlier request renews the target from the origin
+        (or takes the one another part renewed meanwhile) and asks again, once."""
         learnt, seen = target.redirected, target.generation
-        response = await self._follow(session, target, extra, method, follow, from_origin=False)
+        response = await self._follow(
+            session, target, extra, method, follow, auth, from_origin=False
+        )
         if not (learnt and follow and response.status in EXPIRED):
             return response
         response.release()
@@ -106,7 +156,9 @@ class Redirects:
                 target=str(response.url.with_query(None)),
                 renew=renew,
             )
-            return await self._follow(session, target, extra, method, follow, from_origin=renew)
+            return await self._follow(
+                session, target, extra, method, follow, auth, from_origin=renew
+            )
 
     async def _follow(
         self,
@@ -115,12 +167,14 @@ class Redirects:
         extra: Mapping[str, str],
         method: str,
         follow: bool,
+        auth: Mapping[str, str],
         *,
         from_origin: bool,
     ) -> aiohttp.ClientResponse:
         """Send the request (from the origin, or from the target learnt last), following
-        redirects by hand: credentials are dropped when the host changes, a signature is
-        only ever sent to the origin's host. A target learnt here is kept for the others."""
+        redirects by hand: credentials are dropped when the host changes, a signature and
+        `auth` are only ever sent to the origin's host. A target learnt here is kept for the
+        others."""
         url, headers = (
             (target.origin, target.origin_headers) if from_origin else (target.url, target.headers)
         )
@@ -128,8 +182,10 @@ class Redirects:
             if not target.trusted:
                 check_url(url, allow_private=self.allow_private)
             outgoing = {**headers, **extra}
-            if target.sign is not None and url.origin() == target.origin.origin():
-                outgoing |= target.sign(method, url, outgoing)
+            if url.origin() == target.origin.origin():
+                outgoing |= auth
+                if target.sign is not None:
+                    outgoing |= target.sign(method, url, outgoing)
             response = await session.request(method, url, headers=outgoing, allow_redirects=False)
             location = response.headers.get("Location")
             if follow and response.status in REDIRECTS and location:

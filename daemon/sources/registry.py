@@ -170,7 +170,7 @@ class _Resolver:
         self.upstream = upstream
         self.repo = repo
         self.credential = credential
-        self.place: Place = upstream.place(repo.registry)
+        self.place: Place = upstream.place(repo.registry, private=credential is not None)
 
     def details(self, **more: Any) -> dict[str, Any]:
         return {

@@ -1,18 +1,20 @@
 """The pull side of a Distribution (OCI) registry, as the registry endpoint asks it.
 
-    place(registry)                   where a registry's content is fetched from: the
+    place(registry, private)          where a registry's content is fetched from: the
                                       registry's own host (registry-1.docker.io for Docker
                                       Hub names), or `docker.registry_mirrors[registry]`
+                                      unless the pull has credentials (`mirror_for`)
     head_manifest / get_manifest      a tag's digest (HEAD: Docker Hub does not count it
                                       against the pull limit), a manifest's exact bytes
     head_blob / download_blob         a blob's size; its bytes through transfer.py (ranged
                                       parts, resume, redirects to a CDN with Range there)
 
-Authentication is the registries' own: `GET /v2/` says how (`WWW-Authenticate`), once per
-place; a Bearer realm gives a token per repository (`scope=repository:NAME:pull`), anonymous
-or with the client's Basic credentials, kept until it expires; a Basic realm takes the
-credentials themselves. A token refused mid-way is fetched again once. The credentials are
-the requesting client's own (its `Authorization`), never anything of the operator's.
+Authentication is the registries' own (registry_access.py): `GET /v2/` says how, once per
+place; a Bearer realm gives a token per repository, renewed when it expires or upstream
+refuses it, mid-blob too (a part goes on from the byte it had); a Basic realm takes the
+credentials themselves. A refusal that stands after that is asked once more with a fresh
+challenge. The credentials are the requesting client's own (its `Authorization`), never
+anything of the operator's.
 
 Upstream's refusals keep the Distribution code it gave (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`,
 `BLOB_UNKNOWN`), so the endpoint answers as upstream would.
@@ -23,11 +25,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from yarl import URL
 
@@ -40,6 +40,9 @@ from ..errors import (
 )
 from ..settings import DockerSettings
 from ..store import BlobSink
+from .registry_access import Credential as Credential  # imported from here by the endpoint
+from .registry_access import Grant, RegistryAccess
+from .registry_access import Place as Place
 from .transfer import Response, Transfer
 
 DOCKER_HUB = "docker.io"
@@ -55,10 +58,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES)
-TOKEN_MARGIN = 10.0
-"""A token this close to its expiry is not used: fetched anew."""
 _ANSWERS = (200, 401, 403, 404, 429)
-_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 T = TypeVar("T")
 
 
@@ -71,39 +71,23 @@ class RegistryUnknown(UpstreamNotFound):
 
 
 @dataclass(frozen=True)
-class Credential:
-    """A client's Basic `Authorization`, passed on to upstream's token service; entries it
-    fetched are keyed by its `fingerprint`, so a request without it never finds them."""
-
-    header: str
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.header.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where one registry's content is fetched from."""
-
-    registry: str
-    base: URL
-    trusted: bool
-    """Named by the operator (`docker.registry_mirrors`): private addresses allowed."""
-
-
-@dataclass(frozen=True)
 class ManifestHead:
     digest: str
     media_type: str
     size: int
 
 
-@dataclass(frozen=True)
-class _Challenge:
-    scheme: str  # "bearer", "basic" or "" (open)
-    realm: str = ""
-    service: str = ""
+def mirror_for(
+    mirrors: Mapping[str, str], registry: str, *, private: bool, share_private: bool
+) -> str | None:
+    """The mirror (`docker.registry_mirrors`) a pull of `registry` goes through, if any; for
+    the registry endpoint's fetches and the daemon's own pulls alike. A pull with credentials
+    goes through none unless `site.share_private`: a site's pull-through registry keeps what it
+    pulled and serves it to every node that asks, so a private image through it would be
+    shared; it is fetched from the registry's own host instead."""
+    if private and not share_private:
+        return None
+    return mirrors.get(registry)
 
 
 def canonical_registry(host: str) -> str:
@@ -124,15 +108,22 @@ def _base(host: str) -> URL:
 
 
 class RegistryUpstream:
-    def __init__(self, settings: DockerSettings, transfer: Transfer) -> None:
+    def __init__(
+        self, settings: DockerSettings, transfer: Transfer, *, share_private: bool = False
+    ) -> None:
         self.mirrors = {canonical_registry(k): v for k, v in settings.registry_mirrors.items()}
+        self.share_private = share_private
+        """`site.share_private`: pulls with credentials may use the mirrors too."""
         self.transfer = transfer
-        self._challenges: dict[URL, _Challenge] = {}
-        self._tokens: dict[tuple[URL, str, str], tuple[str, float]] = {}
+        self.access = RegistryAccess(transfer)
 
-    def place(self, registry: str) -> Place:
+    def place(self, registry: str, *, private: bool) -> Place:
+        """Where `registry`'s content is fetched from, for a pull with credentials
+        (`private`) or without."""
         registry = canonical_registry(registry)
-        mirror = self.mirrors.get(registry)
+        mirror = mirror_for(
+            self.mirrors, registry, private=private, share_private=self.share_private
+        )
         if mirror is not None:
             return Place(registry, _base(mirror), trusted=True)
         return Place(registry, _base(HUB_HOST if registry == DOCKER_HUB else registry), False)
@@ -204,11 +195,11 @@ class RegistryUpstream:
         """The blob's missing bytes into `sink` (the store checks them against `digest`)."""
         url = place.base / "v2" / name / "blobs" / digest
 
-        async def once(headers: dict[str, str]) -> None:
+        async def once(headers: dict[str, str], grant: Grant | None) -> None:
             try:
                 await self.transfer.download(
                     url, sink, name=f"{place.registry}/{name}@{digest[:19]}",
-                    trusted=place.trusted, headers=headers,
+                    trusted=place.trusted, headers=headers, auth=grant,
                 )  # fmt: skip
             except UpstreamNotFound as exc:
                 raise RegistryUnknown(exc.message, "BLOB_UNKNOWN") from exc
@@ -226,11 +217,11 @@ class RegistryUpstream:
         credential: Credential | None,
         unknown: str,
     ) -> Response:
-        async def once(headers: dict[str, str]) -> Response:
+        async def once(headers: dict[str, str], grant: Grant | None) -> Response:
             headers = headers | {"Accept": ACCEPT}
             response = await self.transfer.get(
                 url, name=f"{place.registry}/{name}", trusted=place.trusted, headers=headers,
-                method=method, ok=_ANSWERS,
+                method=method, ok=_ANSWERS, auth=grant,
             )  # fmt: skip
             _raise_refusal(response, f"{place.registry}/{name}", unknown)
             return response
@@ -242,86 +233,15 @@ class RegistryUpstream:
         place: Place,
         name: str,
         credential: Credential | None,
-        operation: Callable[[dict[str, str]], Awaitable[T]],
+        operation: Callable[[dict[str, str], Grant | None], Awaitable[T]],
     ) -> T:
-        """`operation` with upstream's authorization; once more with a fresh challenge and
-        token if upstream refused the one it had."""
+        """`operation` with upstream's authorization (its grant renews an expired token by
+        itself); once more with a fresh challenge and grant if upstream still refused."""
         try:
-            return await operation(await self._headers(place, name, credential))
+            return await operation(*await self.access.authorize(place, name, credential))
         except UpstreamAuthError:
-            self._challenges.pop(place.base, None)
-            self._tokens.pop((place.base, name, _fingerprint(credential)), None)
-            return await operation(await self._headers(place, name, credential))
-
-    async def _headers(
-        self, place: Place, name: str, credential: Credential | None
-    ) -> dict[str, str]:
-        challenge = await self._challenge(place)
-        if challenge.scheme == "basic":
-            return {"Authorization": credential.header} if credential else {}
-        if challenge.scheme != "bearer":
-            return {}
-        key = (place.base, name, _fingerprint(credential))
-        held = self._tokens.get(key)
-        if held is None or held[1] - TOKEN_MARGIN < time.monotonic():
-            held = await self._token(place, challenge, name, credential)
-            self._tokens[key] = held
-        return {"Authorization": f"Bearer {held[0]}"}
-
-    async def _challenge(self, place: Place) -> _Challenge:
-        known = self._challenges.get(place.base)
-        if known is not None:
-            return known
-        response = await self.transfer.get(
-            place.base / "v2" / "", name=place.registry, trusted=place.trusted,
-            ok=(200, 401, 403, 404),
-        )  # fmt: skip
-        challenge = _Challenge("")
-        if response.status == 401:
-            challenge = _parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        self._challenges[place.base] = challenge
-        return challenge
-
-    async def _token(
-        self, place: Place, challenge: _Challenge, name: str, credential: Credential | None
-    ) -> tuple[str, float]:
-        realm = URL(challenge.realm)
-        if realm.scheme not in ("http", "https"):
-            raise UpstreamError(f"{place.registry}: token realm {challenge.realm!r} is not HTTP")
-        query = {"scope": f"repository:{name}:pull"}
-        if challenge.service:
-            query["service"] = challenge.service
-        headers = {"Authorization": credential.header} if credential else {}
-        response = await self.transfer.get(
-            realm.update_query(query), name=f"{place.registry} token", trusted=place.trusted,
-            headers=headers, ok=(200, 401, 403),
-        )  # fmt: skip
-        if response.status != 200:
-            raise UpstreamAuthError(
-                f"{place.registry}/{name}: the token service refused "
-                f"{'these credentials' if credential else 'an anonymous pull'}"
-            )
-        document = _json_object(response.body, f"{place.registry} token")
-        token = document.get("token") or document.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise UpstreamError(f"{place.registry}: the token service named no token")
-        expires_in = document.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 60.0
-        return token, time.monotonic() + max(lifetime, TOKEN_MARGIN + 1)
-
-
-def _fingerprint(credential: Credential | None) -> str:
-    return credential.fingerprint if credential else ""
-
-
-def _parse_challenge(header: str) -> _Challenge:
-    scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) or m.group(3) for m in _PARAM.finditer(rest)}
-    if scheme.lower() == "bearer" and params.get("realm"):
-        return _Challenge("bearer", params["realm"], params.get("service", ""))
-    if scheme.lower() == "basic":
-        return _Challenge("basic")
-    return _Challenge("")
+            self.access.forget(place, name, credential)
+            return await operation(*await self.access.authorize(place, name, credential))
 
 
 def _raise_refusal(response: Response, where: str, unknown: str) -> None:
@@ -347,16 +267,6 @@ def _distribution_error(body: bytes) -> tuple[str, str]:
         return str(first.get("code", "")), str(first.get("message", ""))
     except (ValueError, AttributeError, TypeError, IndexError, KeyError):
         return "", ""
-
-
-def _json_object(body: bytes, name: str) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamError(f"{name}: the answer is not JSON") from exc
-    if not isinstance(document, dict):
-        raise UpstreamError(f"{name}: the answer is not an object")
-    return document
 
 
 def _media_type_of(body: bytes) -> str:

@@ -26,6 +26,7 @@ leave this module: they become `UpstreamUnavailable` (after retries) or another
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,7 +48,7 @@ from ..store import BlobSink
 from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver
 from .parts import Cursor, Start, Tail, cut
-from .redirects import Redirects, Signer, Target
+from .redirects import Authorizer, Redirects, Signer, Target
 
 log = get_logger(__name__)
 
@@ -145,15 +146,24 @@ class Transfer:
         sign: Signer | None = None,
         follow: bool = True,
         limit: Bound = METADATA_BYTES,
+        auth: Authorizer | None = None,
+        slot: bool = True,
     ) -> Response:
         """A whole small response, retried on temporary failures; `ok` statuses return,
         others raise the matching `UpstreamError`. With `follow=False` a redirect is the
         answer (the Hub says what it thinks of a request in the redirect itself). A body
-        past `limit` is `UpstreamTooLarge`, from its `Content-Length` before it is read."""
-        target = Target(_url(url), dict(headers or {}), trusted, name, 0, sign)
+        past `limit` is `UpstreamTooLarge`, from its `Content-Length` before it is read.
+        `auth`: credentials renewed after a 401 (redirects.py). `slot=False`: the request
+        takes no download slot, for one made on behalf of a request that holds one (a token
+        renewal), which would otherwise wait for itself when every slot is held so."""
+        target = Target(_url(url), dict(headers or {}), trusted, name, 0, sign, auth)
+
+        held: contextlib.AbstractAsyncContextManager[object] = (
+            self._slots if slot else contextlib.nullcontext()
+        )
 
         async def once() -> Response:
-            async with self._slots:
+            async with held:
                 response = await self._open(target, {}, method, follow)
                 async with response:
                     body = await _read_limited(response, limit, name)
@@ -174,12 +184,14 @@ class Transfer:
         trusted: bool,
         headers: Mapping[str, str] | None = None,
         sign: Signer | None = None,
+        auth: Authorizer | None = None,
     ) -> None:
-        """Write every missing byte range of `sink` from `url`."""
+        """Write every missing byte range of `sink` from `url`; `auth`: credentials renewed
+        after a 401 (redirects.py)."""
         missing = sink.missing()
         if not missing:
             return
-        target = Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign)
+        target = Target(_url(url), dict(headers or {}), trusted, name, sink.size, sign, auth)
         first, *rest = cut(missing, self.settings.part_size)
         async with AllOrNothing() as parts:  # a split adds a part while the others run
 

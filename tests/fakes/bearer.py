@@ -4,6 +4,11 @@
 server>/token,service=...,scope=repository:NAME:pull`; the token service gives a token for a
 scope, anonymously or to a user with Basic credentials; a repository in `private` is readable
 only with a user's token. Everything else is passed through, streamed, to the registry behind.
+
+A token says it lives `lifetime` seconds (`expires_in`, as Docker Hub's 60), and every token
+issued so far expires when the test calls `expire()`: which request meets an expired token is
+the test's choice, never a race with a clock. Requests refused for an expired token are kept
+in `refused_expired` (method, path and Range).
 """
 
 from __future__ import annotations
@@ -30,10 +35,14 @@ class BearerGate:
         *,
         users: dict[str, str] | None = None,
         private: frozenset[str] = frozenset(),
+        lifetime: int = 300,
     ) -> None:
         self.users = users or {}
         self.private = private
+        self.lifetime = lifetime
         self.tokens: dict[str, tuple[str, str | None]] = {}  # token -> (repository, user)
+        self.expired: set[str] = set()
+        self.refused_expired: list[str] = []
         self.traffic = Traffic()
         app = web.Application()
         app.router.add_get("/token", self._token)
@@ -56,7 +65,11 @@ class BearerGate:
             return web.json_response({"details": "bad scope or service"}, status=400)
         token = secrets.token_hex(16)
         self.tokens[token] = (match.group(1), user)
-        return web.json_response({"token": token, "expires_in": 300})
+        return web.json_response({"token": token, "expires_in": self.lifetime})
+
+    def expire(self) -> None:
+        """Every token issued so far is past its expiry from now on."""
+        self.expired |= set(self.tokens)
 
     def _allowed(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -65,7 +78,7 @@ class BearerGate:
             if header.startswith("Bearer ")
             else None
         )
-        if held is None:
+        if held is None or header.removeprefix("Bearer ") in self.expired:
             return False
         match = _REPO.match(request.path)
         if match is None:
@@ -77,6 +90,9 @@ class BearerGate:
         self.traffic.requests[f"{request.method} {request.path}"] += 1
         self.traffic.authorizations.append(request.headers.get("Authorization", ""))
         if not self._allowed(request):
+            if request.headers.get("Authorization", "").removeprefix("Bearer ") in self.expired:
+                asked = f"{request.method} {request.path} {request.headers.get('Range', '')}"
+                self.refused_expired.append(asked.strip())
             match = _REPO.match(request.path)
             scope = f',scope="repository:{match.group(1)}:pull"' if match else ""
             challenge = f'Bearer realm="http://{request.host}/token",service="{SERVICE}"{scope}'

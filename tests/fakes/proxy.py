@@ -5,7 +5,8 @@ Put in front of a real peer (the docker-registry serving Ollama models, moto's s
 store), it makes the peer misbehave in the ways networks do, without changing the peer. Faults
 are found by a substring of the request's path and `Range` (`"<path> bytes=<first>-<last>"`),
 so one piece of an object can be held while the others pass. With `hold_answer`, the answer
-itself is held, status and headers too (a HEAD is held as well as a GET).
+itself is held, status and headers too (a HEAD is held as well as a GET); with
+`drop_at_release`, a body held mid-way is cut once released instead of sent on.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class FaultyProxy:
                         self.traffic,
                         faults.held,
                     )
+                    if faults.drop_at_release and sent >= faults.hold_after:
+                        faults.drop_at_release = False  # once
+                        assert request.transport is not None
+                        request.transport.abort()
+                        return reply
                 if (
                     faults.stall_after is not None
                     and faults.stall_times > 0

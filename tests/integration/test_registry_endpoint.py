@@ -89,6 +89,7 @@ def endpoint(
         "docker": {"registry_mirrors": {"docker.io": gate.url}, "gpu": "none"},
         "registry": {"listen": f"127.0.0.1:{port}"},
         "download": {"stall_timeout": "5s", "max_retries": 2},
+        "security": {"allow_private_urls": True},  # the gate as a registry of its own
     }
     daemon = DaemonProcess(tmp_path_factory.mktemp("registry-endpoint"), config).start()
     try:
@@ -102,6 +103,12 @@ def engine(endpoint: Endpoint) -> Iterator[DockerPeer]:
     peer = DockerPeer(mirror=endpoint.url).start()
     yield peer
     peer.stop()
+
+
+def at_own_host(endpoint: Endpoint, name: str) -> str:
+    """`name` on the gate as a registry of its own (`127.0.0.1__PORT/name`): a pull with
+    credentials is fetched from its registry's own host, never through a mirror."""
+    return f"{endpoint.gate.url.removeprefix('http://').replace(':', '__')}/{name}"
 
 
 def direct_manifest(registry: RegistryPeer, name: str, tag: str) -> tuple[str, dict[str, Any]]:
@@ -213,7 +220,7 @@ def test_the_base_asks_for_the_endpoints_own_token_which_carries_credentials(
     assert ALICE not in carried
     data = os.urandom(1024)
     digest = push_blob(registry.url, PRIVATE, data)
-    url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
+    url = f"{endpoint.url}/v2/{at_own_host(endpoint, PRIVATE)}/blobs/{digest}"
     assert ask(url, {"Authorization": f"Bearer {anonymous['token']}"}).status == 401
     assert ask(url, {"Authorization": f"Bearer {carried}"}).body == data  # alice's, by token
     assert ask(url, {"Authorization": "Bearer forged"}).status == 401
@@ -297,7 +304,7 @@ def test_a_private_blob_is_served_only_with_its_credentials(
 ) -> None:
     data = os.urandom(MB)
     digest = push_blob(registry.url, PRIVATE, data)
-    url = f"{endpoint.url}/v2/{PRIVATE}/blobs/{digest}"
+    url = f"{endpoint.url}/v2/{at_own_host(endpoint, PRIVATE)}/blobs/{digest}"
     refused = ask(url)
     assert (refused.status, refused.code()) == (401, "UNAUTHORIZED")
     assert refused.headers["WWW-Authenticate"].startswith("Bearer realm=")  # as /v2/ asks

@@ -138,15 +138,17 @@ async def test_a_private_image_stays_off_the_site_store(
     gate = BearerGate(servers, upstream.url, users={"alice": "s3cret"}, private=frozenset({name}))
     bucket = new_bucket(s3)
     env = env_for(gate.url, s3, bucket)
+    # The gate as a registry of its own: a pull with credentials is fetched from its own host.
+    at_own_host = f"{gate.url.removeprefix('http://').replace(':', '__')}/{name}"
     async with serving(tmp_path / "a", env) as (a, endpoint):
-        assert await pull(endpoint, name, "1.0", auth=ALICE) == expected
+        assert await pull(endpoint, at_own_host, "1.0", auth=ALICE) == expected
         await a.uploaded()
         assert a.site.counters.manifest_hits == a.site.counters.manifest_misses == 0
         assert a.registry.pulls.pulls()[0].private
     assert site_objects(s3, bucket) == {}  # no manifest, no blob, no claim
     blob_gets = upstream.traffic.total("GET /v2/regsite/private/blobs/")
     async with serving(tmp_path / "b", env) as (_b, endpoint):
-        assert await pull(endpoint, name, "1.0", auth=ALICE) == expected
+        assert await pull(endpoint, at_own_host, "1.0", auth=ALICE) == expected
     assert upstream.traffic.total("GET /v2/regsite/private/blobs/") >= blob_gets + 4
     for digest in expected:
         assert hashlib.sha256(expected[digest]).hexdigest() == digest.removeprefix("sha256:")

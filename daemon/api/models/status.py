@@ -72,6 +72,9 @@ class DockerStatus:
     registry_mirrors: list[str]
     """The engine's own `registry-mirrors`: Docker Hub names it keeps unless
     `docker.registry_mirrors` names a Docker Hub mirror for the registry endpoint."""
+    libpod_api: str | None
+    """Podman's libpod API version (None for Docker): the registry endpoint's names are then
+    pulled with libpod's pull."""
     error: str | None
     has_gpu: bool
 
@@ -85,6 +88,7 @@ class DockerStatus:
             runtimes=status.runtimes,
             gpu_devices=status.gpu_devices,
             registry_mirrors=status.registry_mirrors,
+            libpod_api=status.libpod_api,
             error=status.error,
             has_gpu=status.has_gpu,
         )

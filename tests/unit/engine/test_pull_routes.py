@@ -45,12 +45,22 @@ def test_a_digest_keeps_the_old_route_the_engine_names_it_only_as_pulled() -> No
     assert routes({"ghcr.io": "m:5000"}).choose(image, None, []).via == "mirror"
 
 
-@pytest.mark.parametrize(("share", "via"), [(False, "direct"), (True, "endpoint")])
-def test_a_private_pull_skips_the_endpoint_where_it_would_use_the_sites_mirror(
-    share: bool, via: str
+@pytest.mark.parametrize(("share", "mirror"), [(False, None), (True, "m:5000")])
+def test_a_private_pull_uses_no_mirror_unless_the_site_shares_private_data(
+    share: bool, mirror: str | None
 ) -> None:
+    """Through the endpoint either way: its fetches follow the same rule (`mirror_for`)."""
     chosen = routes({"ghcr.io": "m:5000"}, share_private=share)
-    assert chosen.choose(ImageRef.parse("ghcr.io/org/p:1"), ALICE, []).via == via
+    image = ImageRef.parse("ghcr.io/org/p:1")
+    assert chosen.choose(image, ALICE, []).via == "endpoint"
+    assert chosen.mirror_for(image, ALICE) == mirror
+    assert chosen.mirror_for(image, None) == "m:5000"
+    off = PullRoutes(
+        DockerSettings(host="unix:///x", registry_mirrors={"ghcr.io": "m:5000"}),
+        lambda: None,
+        mirror_private=share,
+    )
+    assert off.choose(image, ALICE, []).via == ("mirror" if share else "direct")
 
 
 def test_docker_hub_names_stay_with_the_engines_own_mirrors_unless_the_daemon_names_one() -> None:
