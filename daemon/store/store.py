@@ -261,8 +261,8 @@ class Store:
         return Lease(entry, lease_id, hit=True, view=self.view_path(entry))
 
     async def look_up(self, request: EntryRequest) -> Lookup:
-        """What the store knows of `request` now, changing nothing (no lease, no hit, no
-        fetch): a dry run's question."""
+        """A dry run's verdict on `request` (`Lookup`: cached, or what a fetch would take),
+        changing nothing (no lease, no hit, no fetch). `find` gives the entry itself."""
         now = self.parts.clock.now()
         return await self.db.read(lambda c: look_up(c, request.request_key, now, self.parts.expiry))
 
@@ -287,7 +287,7 @@ class Store:
             return await self.get(entry_id)
         return entry
 
-    async def lookup(self, request: EntryRequest, *, stale: bool = False) -> Entry | None:
+    async def find(self, request: EntryRequest, *, stale: bool = False) -> Entry | None:
         """The request's servable entry without holding it, or None; with `stale`, the newest
         ready one however old (what is left while upstream cannot be asked)."""
         key, now, expiry = request.request_key, self.parts.clock.now(), self.parts.expiry
