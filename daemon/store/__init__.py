@@ -15,14 +15,19 @@ from .models import (
     EntryRequest,
     EntryState,
     Expected,
+    FetchEnded,
     FileSpec,
+    Lease,
     Manifest,
     Progress,
     Resolver,
+    Scratch,
+    StoredFile,
+    TypeTotal,
     entry_id_for,
 )
 from .reading import FileStream
-from .store import Lease, Scratch, Store, TypeTotal, Usage
+from .store import Store, Usage
 from .views import validate_relative_path, validate_tree
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "EntryRequest",
     "EntryState",
     "Expected",
+    "FetchEnded",
     "FileSpec",
     "FileStream",
     "Lease",
@@ -42,6 +48,7 @@ __all__ = [
     "Resolver",
     "Scratch",
     "Store",
+    "StoredFile",
     "SweepReport",
     "TypeTotal",
     "Usage",
