@@ -16,18 +16,22 @@ with `If-None-Match: *`: of two nodes uploading one blob, one completes it and t
 upload is dropped. A blob to replace (found damaged there) is overwritten.
 
 A blob evicted from the store before its upload began is `BlobGone`: its entry is skipped.
+An unfinished multipart upload the site store cannot list (s3rver answers ListParts with 405)
+is aborted, as far as the store lets it, and started anew: it can be neither continued nor
+left owing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
 from ..clock import Clock
-from ..errors import NotFound, StoreCorrupted
+from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnsupported
 from ..logs import get_logger
 from .bucket import SiteBucket
 from .health import SiteCounters
@@ -207,13 +211,24 @@ class BlobPusher:
         """The multipart upload to continue (and the parts it holds), else a new one."""
         saved = await self.journal.multipart(sha256)
         if saved is not None and saved.part_size == part_size:
-            done = await self.bucket.parts_done(key, saved.upload_id)
+            done = await self._parts_held(key, saved)
             if done is not None:
                 log.info("site.upload_resumed", sha256=sha256, parts_done=len(done))
                 return saved, done
         upload = Multipart(await self.bucket.start_upload(key), part_size)
         await self.journal.begin_multipart(sha256, upload, self.clock.now())
         return upload, {}
+
+    async def _parts_held(self, key: str, saved: Multipart) -> dict[int, str] | None:
+        """The parts an unfinished upload holds; None if it is to be started anew: gone, or
+        the site store cannot list its parts (then it is aborted, if the store can)."""
+        try:
+            return await self.bucket.parts_done(key, saved.upload_id)
+        except UpstreamUnsupported as exc:
+            log.warning("site.upload_not_resumable", key=key, error=exc.message)
+        with contextlib.suppress(UpstreamError):  # best effort: s3rver cannot abort either
+            await self.bucket.abort_upload(key, saved.upload_id)
+        return None
 
     async def _chunks_of(self, sha256: str, size: int) -> Chunks:
         """Chunk digests of a blob the site store has: remembered, or hashed from the blob."""
