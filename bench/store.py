@@ -22,7 +22,6 @@ from typing import Any
 from daemon.clock import ManualClock
 from daemon.settings import StoreSettings
 from daemon.store import EntryRequest, Store
-from daemon.store import index as store_index
 from tests.unit.store.upstream import MemoryUpstream
 
 
@@ -53,8 +52,8 @@ async def bench_acquire_and_view(root: Path) -> dict[str, Any]:
             lease = await store.acquire(req("wide"), MemoryUpstream(files), holder="bench")
             hits.append(time.perf_counter() - started)
             await store.release(lease)
-        rows = await store.db.read(lambda c: store_index.entry_files(c, first.entry.id))
-        links = [(r["path"], store.paths.blob(r["sha256"]), False) for r in rows]
+        stored = await store.files(first.entry.id)
+        links = [(f.path, store.paths.blob(f.sha256), False) for f in stored if f.sha256]
         builds = []
         for i in range(5):
             started = time.perf_counter()

@@ -18,6 +18,7 @@ map this tree to a status code or an exit code.
     │   ├── UnsafeUpstream           a URL or file name that would escape (SSRF, path escape)
     │   ├── UpstreamTooLarge         an answer past a bound on input (daemon.limits)
     │   ├── AlreadyExists            a write that asked for a new object found one (HTTP 412)
+    │   ├── UpstreamUnsupported      the server does not do that operation (405, 501)
     │   └── UpstreamUnavailable      temporary: network down, 5xx, timeouts (retryable)
     │       └── UpstreamRateLimited  429: upstream's pull limit (a registry's TOOMANYREQUESTS)
     ├── StoreError                   the local store cannot do it
@@ -170,6 +171,15 @@ class AlreadyExists(UpstreamError):
 
     title = "Already exists upstream"
     status = 409
+
+
+class UpstreamUnsupported(UpstreamError):
+    """The server does not implement the operation (405 MethodNotAllowed, 501 NotImplemented):
+    S3's smaller implementations lack some (s3rver has no ListParts). Asking again will not
+    help; a caller that has another way goes that way."""
+
+    title = "Not supported upstream"
+    status = 502
 
 
 class UpstreamUnavailable(UpstreamError, TemporaryError):

@@ -24,12 +24,12 @@ async def check_consistent(store: Store, expected: Mapping[str, Mapping[str, byt
             continue
         ready += 1
         files = expected[entry.source]
-        rows = await store.files(entry.id)
-        assert {row["path"] for row in rows} == set(files), entry
-        for row in rows:
-            data = (store.views.path(entry.id) / row["path"]).read_bytes()
-            assert data == files[row["path"]], (entry.source, row["path"])
-            assert hashlib.sha256(data).hexdigest() == row["sha256"]
+        stored = await store.files(entry.id)
+        assert {file.path for file in stored} == set(files), entry
+        for file in stored:
+            data = (store.views.path(entry.id) / file.path).read_bytes()
+            assert data == files[file.path], (entry.source, file.path)
+            assert hashlib.sha256(data).hexdigest() == file.sha256
     used, count = await store.db.read(blob_index.usage)
     blob_files = list(store.paths.blobs.glob("*/*"))
     assert count == len(blob_files)

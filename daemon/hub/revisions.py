@@ -52,7 +52,7 @@ class Revisions:
         (once, however many ask), else the newest the store has if upstream is down."""
         known = self._commits.get((repo, revision)) if _COMMIT.fullmatch(revision) else None
         fetch = self.upstream.revision(repo, revision, authorization, known)
-        entry = await self.store.lookup(fetch.request)
+        entry = await self.store.find(fetch.request)
         if entry is not None and entry.id in self._parsed:
             return self._remember(entry.id, self._parsed[entry.id])
         try:
@@ -69,7 +69,7 @@ class Revisions:
         self, wanted: EntryRequest, repo: RepoRef, revision: str, error: UpstreamUnavailable
     ) -> Listing:
         """The newest listing of the revision still in the store; the upstream error if none."""
-        entry = await self.store.lookup(wanted, stale=True)
+        entry = await self.store.find(wanted, stale=True)
         if entry is None:
             raise error
         log.warning("hub.stale_revision", repo=str(repo), revision=revision, commit=entry.version)

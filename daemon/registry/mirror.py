@@ -115,7 +115,7 @@ class RegistryMirror:
 
     async def blob_size(self, repo: Repository, digest: str, credential: Credential | None) -> int:
         """A blob's size, from what is known here before asking upstream."""
-        entry = await self.store.lookup(self.source.blob_request(digest, credential), stale=True)
+        entry = await self.store.find(self.source.blob_request(digest, credential), stale=True)
         if entry is not None:
             return entry.size_bytes
         known = self._sizes.get((_fingerprint(credential), digest))
@@ -166,7 +166,7 @@ class RegistryMirror:
         try:
             data, _details = await self._read(fetch.request, resolver, TAG_FILE)
         except UpstreamUnavailable as exc:
-            entry = await self.store.lookup(fetch.request, stale=True)
+            entry = await self.store.find(fetch.request, stale=True)
             stale = await self._file(entry, TAG_FILE) if entry is not None else None
             if stale is None:
                 raise
@@ -180,7 +180,7 @@ class RegistryMirror:
         """The entry's one file and details: from the store (with `any_age`, a ready entry
         however old), else fetched once."""
         if any_age:
-            entry = await self.store.lookup(wanted, stale=True)
+            entry = await self.store.find(wanted, stale=True)
             data = await self._file(entry, path) if entry is not None else None
             if entry is not None and data is not None:
                 return data, entry.details

@@ -1,4 +1,4 @@
-"""Putting one blob into the site store, from the store's own blob file.
+"""Putting one blob into the site store, read through the store (`Store.open_blob`).
 
     push(blob)
       ├─ there already, same size (and not to be replaced)   → nothing to send (but a blob
@@ -16,17 +16,22 @@ with `If-None-Match: *`: of two nodes uploading one blob, one completes it and t
 upload is dropped. A blob to replace (found damaged there) is overwritten.
 
 A blob evicted from the store before its upload began is `BlobGone`: its entry is skipped.
+An unfinished multipart upload the site store cannot list (s3rver answers ListParts with 405)
+is aborted, as far as the store lets it, and started anew: it can be neither continued nor
+left owing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import BinaryIO
 
 from ..clock import Clock
-from ..errors import StoreCorrupted
+from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnsupported
 from ..logs import get_logger
 from .bucket import SiteBucket
 from .health import SiteCounters
@@ -48,6 +53,8 @@ MAX_COPY = 5 * 1024**3
 (a node that then misses one falls back to upstream and uploads it again)."""
 Chunks = tuple[int, tuple[str, ...]]
 """A blob's chunk size and chunk digests (none for a blob of one chunk)."""
+BlobOpener = Callable[[str], Awaitable[BinaryIO]]
+"""Opens one of the store's blobs by its sha256 (`Store.open_blob`), `NotFound` if gone."""
 
 
 class BlobGone(Exception):
@@ -95,6 +102,7 @@ class BlobPusher:
         counters: SiteCounters,
         clock: Clock,
         concurrency: int,
+        open_blob: BlobOpener,
     ) -> None:
         self.bucket = bucket
         self.layout = layout
@@ -102,8 +110,9 @@ class BlobPusher:
         self.counters = counters
         self.clock = clock
         self._slots = asyncio.Semaphore(concurrency)
+        self._open_blob = open_blob
 
-    async def push(self, sha256: str, size: int, path: Path, *, replace: bool) -> Chunks:
+    async def push(self, sha256: str, size: int, *, replace: bool) -> Chunks:
         """Make sure the site store holds the blob; its chunk digests."""
         key = self.layout.blob(sha256)
         if not replace:
@@ -112,38 +121,44 @@ class BlobPusher:
                 written = there.last_modified or self.clock.now()
                 if written < self.clock.now() - REFRESH_AFTER and size <= MAX_COPY:
                     await self.bucket.touch(key)
-                return await self._chunks_of(sha256, size, path)
+                return await self._chunks_of(sha256, size)
         if size <= SINGLE_PUT:
-            chunks = await self._put_whole(key, sha256, size, path, replace=replace)
+            chunks = await self._put_whole(key, sha256, size, replace=replace)
         else:
-            chunks = await self._put_parts(key, sha256, size, path, replace=replace)
+            chunks = await self._put_parts(key, sha256, size, replace=replace)
         await self.journal.save_chunks(sha256, *chunks, self.clock.now())
         return chunks
 
-    async def _put_whole(
-        self, key: str, sha256: str, size: int, path: Path, *, replace: bool
-    ) -> Chunks:
+    async def _open(self, sha256: str) -> BinaryIO:
+        try:
+            return await self._open_blob(sha256)
+        except NotFound as exc:
+            raise BlobGone(sha256) from exc
+
+    async def _put_whole(self, key: str, sha256: str, size: int, *, replace: bool) -> Chunks:
         async with self._slots:
-            data = await asyncio.to_thread(_read, path, 0, size)
+            blob = await self._open(sha256)
+            try:
+                data = await asyncio.to_thread(os.pread, blob.fileno(), size, 0)
+            finally:
+                blob.close()
             digests = _Digests(size)
             await asyncio.to_thread(digests.update, data)
-            chunks = _checked(digests, sha256, path)
+            chunks = _checked(digests, sha256)
             if await self.bucket.put(key, data, if_absent=not replace):
                 self._sent(size)
         return chunks
 
-    async def _put_parts(
-        self, key: str, sha256: str, size: int, path: Path, *, replace: bool
-    ) -> Chunks:
+    async def _put_parts(self, key: str, sha256: str, size: int, *, replace: bool) -> Chunks:
         part_size = max(MIN_PART, -(-size // MAX_PARTS // MIB) * MIB)
-        fd = await asyncio.to_thread(_open, path)  # read to the end even if evicted meanwhile
+        blob = await self._open(sha256)  # read to the end even if evicted meanwhile
         try:
             upload, done = await self._upload_for(key, sha256, part_size)
-            digests, etags = await self._send_parts(key, fd, size, upload, done)
+            digests, etags = await self._send_parts(key, blob.fileno(), size, upload, done)
         finally:
-            os.close(fd)
+            blob.close()
         try:
-            chunks = _checked(digests, sha256, path)
+            chunks = _checked(digests, sha256)
         except StoreCorrupted:
             await self.bucket.abort_upload(key, upload.upload_id)
             await self.journal.end_multipart(sha256)
@@ -196,7 +211,7 @@ class BlobPusher:
         """The multipart upload to continue (and the parts it holds), else a new one."""
         saved = await self.journal.multipart(sha256)
         if saved is not None and saved.part_size == part_size:
-            done = await self.bucket.parts_done(key, saved.upload_id)
+            done = await self._parts_held(key, saved)
             if done is not None:
                 log.info("site.upload_resumed", sha256=sha256, parts_done=len(done))
                 return saved, done
@@ -204,14 +219,29 @@ class BlobPusher:
         await self.journal.begin_multipart(sha256, upload, self.clock.now())
         return upload, {}
 
-    async def _chunks_of(self, sha256: str, size: int, path: Path) -> Chunks:
-        """Chunk digests of a blob the site store has: remembered, or hashed from the file."""
+    async def _parts_held(self, key: str, saved: Multipart) -> dict[int, str] | None:
+        """The parts an unfinished upload holds; None if it is to be started anew: gone, or
+        the site store cannot list its parts (then it is aborted, if the store can)."""
+        try:
+            return await self.bucket.parts_done(key, saved.upload_id)
+        except UpstreamUnsupported as exc:
+            log.warning("site.upload_not_resumable", key=key, error=exc.message)
+        with contextlib.suppress(UpstreamError):  # best effort: s3rver cannot abort either
+            await self.bucket.abort_upload(key, saved.upload_id)
+        return None
+
+    async def _chunks_of(self, sha256: str, size: int) -> Chunks:
+        """Chunk digests of a blob the site store has: remembered, or hashed from the blob."""
         if size <= CHUNK:
             return CHUNK, ()
         known = await self.journal.chunks(sha256, self.clock.now())
         if known is not None and known[0] == CHUNK:
             return known
-        chunks = await asyncio.to_thread(_hash_file, path, size, sha256)
+        blob = await self._open(sha256)
+        try:
+            chunks = await asyncio.to_thread(_hash_file, blob, size, sha256)
+        finally:
+            blob.close()
         await self.journal.save_chunks(sha256, *chunks, self.clock.now())
         return chunks
 
@@ -227,37 +257,18 @@ async def _raise_first_failure(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
-def _checked(digests: _Digests, sha256: str, path: Path) -> Chunks:
+def _checked(digests: _Digests, sha256: str) -> Chunks:
     actual, chunks = digests.finish()
     if actual != sha256:
         raise StoreCorrupted(
-            f"{path} does not match its digest {sha256[:12]} (run nosana-cache verify): "
-            "not uploaded"
+            f"the store's blob {sha256[:12]} does not match its digest (run nosana-cache "
+            "verify): not uploaded"
         )
     return chunks
 
 
-def _open(path: Path) -> int:
-    try:
-        return os.open(path, os.O_RDONLY)
-    except FileNotFoundError as exc:
-        raise BlobGone(str(path)) from exc
-
-
-def _read(path: Path, offset: int, size: int) -> bytes:
-    fd = _open(path)
-    try:
-        return os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
-
-
-def _hash_file(path: Path, size: int, sha256: str) -> Chunks:
+def _hash_file(blob: BinaryIO, size: int, sha256: str) -> Chunks:
     digests = _Digests(size)
-    try:
-        with open(path, "rb") as handle:
-            while data := handle.read(CHUNK):
-                digests.update(data)
-    except FileNotFoundError as exc:
-        raise BlobGone(str(path)) from exc
-    return _checked(digests, sha256, path)
+    while data := blob.read(CHUNK):
+        digests.update(data)
+    return _checked(digests, sha256)

@@ -10,8 +10,9 @@
                the store sees it; whatever the site store cannot give (down, slow, missing,
                damaged) comes from upstream: resolved then, once, at the manifest's version
                where the source can pin one (an HF commit)
-    close()    tells the site what became of the entry: once it is ready here, the uploader
-               puts what the site store lacks (see uploader.py)
+    close()    closes the clients it used; what became of the entry the store tells the site
+               itself when the fetch ends (`Store.on_fetched`, see site.py), which then owes
+               the site store what it lacks (uploader.py)
 
 Requests fetched with credentials, and files of the Hub endpoint's private and gated repos,
 are passed straight to upstream unless `site.share_private` (see `Site.wrap`): they neither
@@ -48,9 +49,9 @@ class SiteParts(Protocol):
     manifests: Manifests
     reader: BlobReader
 
-    async def settle(self, request: EntryRequest) -> Settled: ...
+    def resolving(self, resolver: SiteResolver) -> None: ...
 
-    def settled_entry(self, resolver: SiteResolver) -> None: ...
+    async def settle(self, request: EntryRequest) -> Settled: ...
 
 
 class SiteResolver:
@@ -82,6 +83,7 @@ class SiteResolver:
         self._fallback_lock = asyncio.Lock()
 
     async def resolve(self) -> Manifest:
+        self.site.resolving(self)  # the store fetches through this resolver: see Site._fetched
         self.settled = await self.site.settle(self.request)
         found = self.settled.manifest
         files = None if found is None else self._agreed(found)
@@ -185,12 +187,9 @@ class SiteResolver:
             self.site.manifests.distrust(self.request.request_key, self.entry_id)
 
     async def close(self) -> None:
-        try:
-            await self.upstream.close()
-            if self._fallback is not None and self._fallback is not self.upstream:
-                await self._fallback.close()
-        finally:
-            self.site.settled_entry(self)
+        await self.upstream.close()
+        if self._fallback is not None and self._fallback is not self.upstream:
+            await self._fallback.close()
 
 
 def _bound(file: SiteFile, announced: FileSpec | None) -> FileSpec | None:

@@ -6,12 +6,16 @@
     Site.wrap(request, resolver, private=..., announced=...) → the same for a request that is
         not a resource (a file of the Hub endpoint), which says itself whether it is private
         and what upstream announced the file is (a site manifest must agree with it)
-    once an entry is ready   → the uploader puts what the site store lacks (uploader.py)
+    a fetch through a site resolver ends (the store's `on_fetched` hook, once per fetch)
+                             → ready: the uploader owes the site store what it lacks
+                               (uploader.py); not ready: the herd claim is released, or the
+                               site manifest it came from is distrusted
     status(), sweep()        → what it saved and whether it answers; `gc --site`
 
 The store stays the only owner of the local index: the site only answers its resolver's
-questions (what is this request now, give me this file) and reads ready entries' blob files to
-upload them. Who does what:
+questions (what is this request now, give me this file), hears from the store how each fetch
+ended, and reads ready entries' blobs through the store (`Store.open_blob`) to upload them.
+Who does what:
 
     layout.py     keys and the manifest format        bucket.py    the S3 calls (as sources/s3)
     manifests.py  finding and writing manifests       herd.py      one fetch per site
@@ -29,13 +33,13 @@ from dataclasses import dataclass
 
 from ..aiotasks import TaskSet
 from ..clock import Clock
-from ..errors import NotFound, UpstreamError
+from ..errors import UpstreamError
 from ..logs import get_logger
 from ..resources import HFResource
 from ..settings import DownloadSettings, SiteSettings
 from ..sources import Resource, Sources
 from ..sources.identity import credential_of
-from ..store import Entry, EntryRequest, EntryState, Fetch, Manifest, Resolver, Store
+from ..store import Entry, EntryRequest, Fetch, FetchEnded, Manifest, Resolver, Store
 from .bucket import SiteBucket
 from .health import SiteCounters, SiteHealth
 from .herd import Herd, Settled
@@ -52,8 +56,8 @@ log = get_logger(__name__)
 
 JOURNAL = "site-uploads.sqlite"
 SETTLING_AT_CLOSE = 5.0
-"""How long closing waits for the entries being settled (a look in the store, a line in the
-journal, or a claim released) before it cuts them."""
+"""How long closing waits for the entries being settled (a line in the journal, or a claim
+released) before it cuts them."""
 
 
 def _unpinned(version: str) -> Resolver | None:
@@ -103,6 +107,8 @@ class Site:
         self.uploader: Uploader
         self._tasks = TaskSet("site")
         self._closing = False
+        self._resolving: dict[str, SiteResolver] = {}
+        """The site resolver of each fetch in flight, by request key (one fetch per request)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -141,6 +147,7 @@ class Site:
             self.counters,
             self.clock,
             self.settings.upload_concurrency,
+            self.store.open_blob,
         )
         self.uploader = Uploader(
             self.store,
@@ -153,6 +160,7 @@ class Site:
             self.clock,
         )
         self.uploader.start()
+        self.store.on_fetched(self._fetched)
         log.info("site.started", store=self.bucket.url, node=self.journal.node)
 
     async def close(self) -> None:
@@ -225,25 +233,37 @@ class Site:
 
     # -- the write path ---------------------------------------------------------------------
 
-    def settled_entry(self, resolver: SiteResolver) -> None:
-        """The store is done with a resolver (its fetch ended): owe the site what it lacks."""
-        if self._closing:
-            return  # the journal and claims are left as they are: a claim goes stale
-        self._tasks.spawn(self._settled(resolver), f"settled:{resolver.request.request_key[:12]}")
+    def resolving(self, resolver: SiteResolver) -> None:
+        """The store fetches through `resolver` (its `resolve` was called): when that fetch
+        ends, `_fetched` settles it."""
+        self._resolving[resolver.request.request_key] = resolver
 
-    async def _settled(self, resolver: SiteResolver) -> None:
+    def _fetched(self, ended: FetchEnded) -> None:
+        """The store's hook: a fetch ended. Through a site resolver, owe the site what it
+        lacks (or let go of the claim); a fetch that read nothing through the site (private
+        without `site.share_private`, or no site resolver) is none of the site's business."""
+        resolver = self._resolving.pop(ended.request.request_key, None)
+        if resolver is None or self._closing:
+            return  # closing: the journal and claims are left as they are: a claim goes stale
+        entry = ended.entry
+        if entry is not None and entry.id != resolver.entry_id:
+            entry = None  # a site manifest named another entry than its version makes
+        name = f"settled:{ended.request.request_key[:12]}"
+        self._tasks.spawn(self._settled(resolver, entry), name)
+
+    async def _settled(self, resolver: SiteResolver, entry: Entry | None) -> None:
+        """`entry` is the fetch's entry, ready, or None when the fetch did not make it ready."""
         request, settled = resolver.request, resolver.settled
         from_site = settled.manifest is not None
-        entry = await self._entry(resolver.entry_id)
         if from_site and not resolver.fell_back:
-            if entry is None or entry.state != EntryState.READY:
+            if entry is None:
                 # Every piece passed its check against the manifest, so the store failed the
                 # entry: a digest upstream announced that the manifest cannot vouch for (a git
                 # blob id), or the store itself (space, say). Either way the next miss asks
                 # upstream, not this manifest again.
                 resolver.distrust()
             return
-        if entry is None or entry.state != EntryState.READY:
+        if entry is None:
             if settled.leading:
                 await self.herd.release(request.request_key)
             return
@@ -255,13 +275,6 @@ class Site:
             repairs=frozenset(resolver.repairs),
         )
         await self.uploader.owe(upload)
-
-    async def _entry(self, entry_id: str | None) -> Entry | None:
-        if entry_id is None:
-            return None
-        with contextlib.suppress(NotFound):
-            return await self.store.get(entry_id)
-        return None
 
     # -- operating --------------------------------------------------------------------------
 

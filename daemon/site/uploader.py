@@ -3,28 +3,29 @@
     owe(entry)   → the journal (durable: a restarted daemon finishes what it owed)
     the worker, one entry at a time (entries other nodes wait for first):
       still ready here?  no → dropped (evicted or failed: nothing to share)
-      each blob the site store lacks, or holds damaged, from the store's blob file
+      each blob the site store lacks, or holds damaged, read through the store (open_blob)
       then the manifest, last: a manifest never names a missing blob
       then the claim on the request is released (herd.py)
     the site store failing → the entry stays owed and is tried again after a pause (the one
     retry policy, on the injected clock); refused (not unavailable) MAX_ATTEMPTS times, it is
     given up
 
-Uploading reads blob files without holding the entry: an entry evicted meanwhile is skipped
-(its blob gone), or finished from the open file, and its pins and leases are the store's alone.
+Uploading reads blobs without holding the entry: an entry evicted meanwhile is skipped (its
+blob gone), or finished from the open file, and its pins and leases are the store's alone. The
+journal may hold an entry for long (the site store away, a restart), so its turn begins by
+asking the store whether it is still ready, and what its files are.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..aiotasks import TaskSet, all_or_nothing
 from ..clock import Clock
 from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnavailable
 from ..logs import get_logger
 from ..retry import RetryPolicy
-from ..store import EntryState, Store
+from ..store import EntryState, Store, StoredFile
 from .health import SiteCounters, SiteHealth
 from .herd import Herd
 from .journal import Journal, Upload
@@ -125,18 +126,15 @@ class Uploader:
         entry = await self.store.get(upload.entry_id)
         if entry.state != EntryState.READY or entry.downloaded_at is None:
             raise _Skip(f"entry is {entry.state}")
-        rows = await self.store.files(entry.id)
-        sizes = {str(r["sha256"]): int(r["size"]) for r in rows}
+        files = await self.store.files(entry.id)
+        sizes = {str(f.sha256): f.size for f in files}  # a ready entry's files all have one
         chunks: dict[str, Chunks] = {}
         slots = asyncio.Semaphore(BLOBS_AT_ONCE)
 
         async def push(sha256: str) -> None:
             async with slots:
-                path = self.store.paths.blob(sha256)
                 replace = sha256 in upload.repairs
-                chunks[sha256] = await self.pusher.push(
-                    sha256, sizes[sha256], path, replace=replace
-                )
+                chunks[sha256] = await self.pusher.push(sha256, sizes[sha256], replace=replace)
 
         await all_or_nothing([push(sha256) for sha256 in sizes])
         self.health.ok()
@@ -148,7 +146,7 @@ class Uploader:
                 version=entry.version or "",
                 entry_id=entry.id,
                 first_downloaded_at=entry.downloaded_at,
-                files=tuple(_file(row, chunks[str(row["sha256"])]) for row in rows),
+                files=tuple(_file(f, chunks[str(f.sha256)]) for f in files),
                 details={k: v for k, v in entry.details.items() if k != "site_store"},
                 written_by=self.journal.node,
             )
@@ -158,13 +156,13 @@ class Uploader:
         await self._release(upload)
 
 
-def _file(row: Any, chunks: Chunks) -> SiteFile:
+def _file(file: StoredFile, chunks: Chunks) -> SiteFile:
     chunk_size, digests = chunks
     return SiteFile(
-        path=str(row["path"]),
-        size=int(row["size"]),
-        sha256=str(row["sha256"]),
-        executable=bool(row["executable"]),
+        path=file.path,
+        size=file.size,
+        sha256=str(file.sha256),
+        executable=file.executable,
         chunk_size=chunk_size,
         chunks=digests,
     )

@@ -16,15 +16,20 @@ from .models import (
     EntryState,
     Expected,
     Fetch,
+    FetchEnded,
     FileFetch,
     FileSpec,
+    Lease,
     Manifest,
     Progress,
     Resolver,
+    Scratch,
+    StoredFile,
+    TypeTotal,
     entry_id_for,
 )
 from .reading import FileStream
-from .store import Lease, Scratch, Store, TypeTotal, Usage
+from .store import Store, Usage
 from .views import validate_relative_path, validate_tree
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "EntryState",
     "Expected",
     "Fetch",
+    "FetchEnded",
     "FileFetch",
     "FileSpec",
     "FileStream",
@@ -46,6 +52,7 @@ __all__ = [
     "Resolver",
     "Scratch",
     "Store",
+    "StoredFile",
     "SweepReport",
     "TypeTotal",
     "Usage",

@@ -5,14 +5,16 @@
       → record it `downloading` → fill it (filling.py) → ready, or failed with the reason
 
 The fetch task belongs to no caller (it runs in a fresh context and is shielded from each
-caller's cancellation); it ends by closing the resolver. Its `resolved` future gives the entry
-id as soon as upstream has answered, for callers that only start a download (`ensure`).
+caller's cancellation); it ends by closing the resolver, then telling the fetch hooks once how
+it ended (`FetchEnded`: the entry and its files when ready). Its `resolved` future gives the
+entry id as soon as upstream has answered, for callers that only start a download (`ensure`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -21,7 +23,16 @@ from ..logs import get_logger
 from . import index
 from .filling import BlobFlights, EntryFill, Tracker
 from .growing import GrowingBlobs
-from .models import EntryRequest, EntryState, Manifest, Progress, Resolver, entry_id_for
+from .models import (
+    EntryRequest,
+    EntryState,
+    FetchEnded,
+    FetchHook,
+    Manifest,
+    Progress,
+    Resolver,
+    entry_id_for,
+)
 from .parts import Parts
 from .space import EmergencyRoom, SpaceKeeper
 from .views import validate_tree
@@ -51,6 +62,7 @@ class Fetcher:
         """Blobs being written now, which readers may follow as they land."""
         self._progress: dict[str, Tracker] = {}
         self._file_slots = asyncio.Semaphore(FILES_AT_ONCE)
+        self._hooks: list[FetchHook] = []
 
     # -- what is in flight ----------------------------------------------------------------
 
@@ -77,6 +89,10 @@ class Fetcher:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+
+    def on_end(self, hook: FetchHook) -> None:
+        """Tell `hook` once how each fetch ends (`Store.on_fetched`)."""
+        self._hooks.append(hook)
 
     # -- starting -------------------------------------------------------------------------
 
@@ -112,10 +128,43 @@ class Fetcher:
     async def _fetch_then_close(
         self, request: EntryRequest, resolver: Resolver, resolved: asyncio.Future[str]
     ) -> str:
+        ended: FetchEnded | None = None
         try:
-            return await self._fetch(request, resolver, resolved)
+            entry_id = await self._fetch(request, resolver, resolved)
+            if self._hooks:
+                ended = await self._ready(request, entry_id)
+            return entry_id
         finally:
-            await resolver.close()
+            try:
+                await resolver.close()
+            finally:
+                self._tell(ended or FetchEnded(request, _entry_id(resolved)))
+
+    async def _ready(self, request: EntryRequest, entry_id: str) -> FetchEnded | None:
+        """What the hooks are told of a fetch that left its entry ready (None if it is gone)."""
+
+        def read(conn: sqlite3.Connection) -> FetchEnded | None:
+            entry = index.get_entry(conn, entry_id)
+            if entry is None or entry.state != EntryState.READY:
+                return None
+            return FetchEnded(request, entry_id, entry, tuple(index.entry_files(conn, entry_id)))
+
+        try:
+            return await self.parts.db.read(read)
+        except Exception as exc:  # the fetch is done: its callers must not see this
+            log.error(
+                "fetch.hook_failed", source=request.source, action="told not ready", exc_info=exc
+            )
+            return None
+
+    def _tell(self, ended: FetchEnded) -> None:
+        """Tell every hook; one that raises is logged, and neither the fetch nor the other
+        hooks notice."""
+        for hook in self._hooks:
+            try:
+                hook(ended)
+            except Exception as exc:
+                log.error("fetch.hook_failed", source=ended.request.source, exc_info=exc)
 
     async def _fetch(
         self, request: EntryRequest, resolver: Resolver, resolved: asyncio.Future[str]
@@ -204,3 +253,10 @@ class Fetcher:
             raise
         finally:
             self._progress.pop(entry_id, None)
+
+
+def _entry_id(resolved: asyncio.Future[str]) -> str | None:
+    """The entry a fetch was filling, if upstream answered before it ended."""
+    if not resolved.done() or resolved.cancelled() or resolved.exception() is not None:
+        return None
+    return resolved.result()

@@ -109,10 +109,9 @@ class EntryFill:
             self.reservation = reservation
             await all_or_nothing([self._file(spec) for spec in missing])
         if self.manifest.files:
-            rows = await parts.db.read(lambda c: index.entry_files(c, entry_id))
-            links = [
-                (r["path"], parts.paths.blob(r["sha256"]), bool(r["executable"])) for r in rows
-            ]
+            files = await parts.db.read(lambda c: index.entry_files(c, entry_id))
+            # A file without a blob here is left out, and `mark_ready` refuses the entry.
+            links = [(f.path, parts.paths.blob(f.sha256), f.executable) for f in files if f.sha256]
             await asyncio.to_thread(parts.views.build, entry_id, links)
         now = parts.clock.now()
         external_size = self.manifest.external_size

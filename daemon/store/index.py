@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .blob_index import has_blob
-from .models import Entry, EntryRequest, EntryState, FileSpec
+from .models import Entry, EntryRequest, EntryState, FileSpec, StoredFile
 from .schema import MIGRATIONS
 
 __all__ = ["MIGRATIONS"]
@@ -281,13 +281,12 @@ def bytes_freed_by(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> int:
 # -- files -----------------------------------------------------------------------------------
 
 
-def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[sqlite3.Row]:
-    return list(
-        conn.execute(
-            "SELECT path, size, sha256, executable FROM files WHERE entry_id = ? ORDER BY path",
-            (entry_id,),
-        )
+def entry_files(conn: sqlite3.Connection, entry_id: str) -> list[StoredFile]:
+    rows = conn.execute(
+        "SELECT path, size, sha256, executable FROM files WHERE entry_id = ? ORDER BY path",
+        (entry_id,),
     )
+    return [StoredFile(p, size, digest, bool(executable)) for p, size, digest, executable in rows]
 
 
 def file_blob(conn: sqlite3.Connection, entry_id: str, path: str) -> str | None:

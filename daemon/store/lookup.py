@@ -38,8 +38,8 @@ def look_up(conn: sqlite3.Connection, request_key: str, now: float, expiry: Expi
     if latest.external:  # an image: its bytes are the engine's
         return Lookup(latest, cached=False, bytes_to_fetch=latest.size_bytes)
     missing = sum(
-        row["size"]
-        for row in entry_files(conn, latest.id)
-        if row["sha256"] is None or not has_blob(conn, row["sha256"])
+        file.size
+        for file in entry_files(conn, latest.id)
+        if file.sha256 is None or not has_blob(conn, file.sha256)
     )
     return Lookup(latest, cached=False, bytes_to_fetch=missing)

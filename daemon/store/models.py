@@ -3,9 +3,10 @@
 A caller asks for an `EntryRequest` (the canonical resource: its identity) and hands a
 `Resolver` that knows how to reach upstream. The resolver answers with a `Manifest`: the
 resolved version (an HF commit, an Ollama manifest digest, an S3 listing digest) and the
-`FileSpec` of every file of the view. The store keeps an `Entry` per (request, version).
-A source hands the two together as a `Fetch` (a `FileFetch` for a one-file entry read as it
-lands, with the file's spec).
+`FileSpec` of every file of the view. The store keeps an `Entry` per (request, version), and a
+`StoredFile` per file of it; when a fetch ends it tells its hooks once, with a `FetchEnded`.
+A source hands the request and its resolver together as a `Fetch` (a `FileFetch` for a
+one-file entry read as it lands, with the file's spec).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -183,4 +185,61 @@ class Entry:
         return self.leases > 0
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file of an entry as the index keeps it: `sha256` names its blob (None while the
+    entry is still being filled and the file has none)."""
+
+    path: str
+    size: int
+    sha256: str | None
+    executable: bool
+
+
+@dataclass(frozen=True)
+class FetchEnded:
+    """How one fetch of a request ended, told once to the store's fetch hooks
+    (`Store.on_fetched`); a hit starts no fetch and tells nothing.
+
+    `entry` is set when the fetch left its entry ready (filled now, or found ready here at the
+    version upstream resolved to), `files` being its files; it is None when the fetch failed
+    or was cut (`entry_id` then names the entry it was filling, or is None if upstream never
+    answered)."""
+
+    request: EntryRequest
+    entry_id: str | None
+    entry: Entry | None = None
+    files: tuple[StoredFile, ...] = ()
+
+
+@dataclass
+class Lease:
+    """A hold on a ready entry: it is not evicted while held. Release it when done."""
+
+    entry: Entry
+    lease_id: int
+    hit: bool
+    view: Path | None
+
+
+@dataclass(frozen=True)
+class TypeTotal:
+    """Entries of one type in one state, and their bytes."""
+
+    type: str
+    state: str
+    entries: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A job's writable scratch folder, as this process and as the Docker engine see it."""
+
+    local: Path
+    engine: Path
+
+
 EvictHook = Callable[[Entry], Awaitable[None]]
+FetchHook = Callable[[FetchEnded], None]
+"""Told how a fetch ended; it only schedules its work (it runs inside the fetch's task)."""

@@ -7,6 +7,7 @@
            → fetch missing blobs (one download per blob across entries) → build view → ready
 
 An entry is `ready` only once every file points at a committed blob and its view is complete.
+Whoever cares how a fetch ended (the site store, to upload) subscribes with `on_fetched`.
 The store owns the parts and the lifetime; the work is in its components:
 
     fetching.py     one shared fetch per request (resolve, record, fill, ready or failed)
@@ -27,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..clock import Clock
 from ..db import Database, DatabaseDamaged
@@ -36,6 +37,7 @@ from ..logs import get_logger
 from ..settings import StoreSettings
 from . import blob_index, index
 from .blobs import BlobPaths, sync_filesystem
+from .digests import is_sha256
 from .fetching import Fetcher
 from .lookup import Lookup, look_up
 from .maintenance import (
@@ -46,23 +48,26 @@ from .maintenance import (
     VerifyReport,
     prepare_folders,
 )
-from .models import Entry, EntryRequest, EntryState, EvictHook, FileSpec, Progress, Resolver
+from .models import (
+    Entry,
+    EntryRequest,
+    EntryState,
+    EvictHook,
+    FetchHook,
+    FileSpec,
+    Lease,
+    Progress,
+    Resolver,
+    Scratch,
+    StoredFile,
+    TypeTotal,
+)
 from .parts import Parts
 from .reading import FileStream, Reading
 from .space import EmergencyRoom, Room, SpaceKeeper
 from .views import Views
 
 log = get_logger(__name__)
-
-
-@dataclass
-class Lease:
-    """A hold on a ready entry: it is not evicted while held. Release it when done."""
-
-    entry: Entry
-    lease_id: int
-    hit: bool
-    view: Path | None
 
 
 @dataclass(frozen=True)
@@ -73,24 +78,6 @@ class Usage:
     blobs: int
     entries_by_state: dict[str, int]
     room: Room
-
-
-@dataclass(frozen=True)
-class TypeTotal:
-    """Entries of one type in one state, and their bytes."""
-
-    type: str
-    state: str
-    entries: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class Scratch:
-    """A job's writable scratch folder, as this process and as the Docker engine see it."""
-
-    local: Path
-    engine: Path
 
 
 class Store:
@@ -175,6 +162,12 @@ class Store:
         """Run `hook` before an entry of this type is deleted (removing a Docker image)."""
         self._evict_hooks[entry_type] = hook
 
+    def on_fetched(self, hook: FetchHook) -> None:
+        """Tell `hook` once how each fetch ends: its entry ready (with its files), or not
+        (failed, cut). Hits fetch nothing and tell nothing. The hook runs inside the fetch:
+        it schedules its work; if it raises, that is logged and the fetch goes on."""
+        self.fetcher.on_end(hook)
+
     # -- reading ----------------------------------------------------------------------------
 
     async def get(self, entry_id: str) -> Entry:
@@ -186,9 +179,19 @@ class Store:
     async def entries(self, states: Sequence[str] = ()) -> list[Entry]:
         return await self.db.read(lambda c: index.list_entries(c, states))
 
-    async def files(self, entry_id: str) -> list[dict[str, Any]]:
-        rows = await self.db.read(lambda c: index.entry_files(c, entry_id))
-        return [dict(r) | {"executable": bool(r["executable"])} for r in rows]
+    async def files(self, entry_id: str) -> list[StoredFile]:
+        return await self.db.read(lambda c: index.entry_files(c, entry_id))
+
+    async def open_blob(self, sha256: str) -> BinaryIO:
+        """A blob's file, open for reading (and readable to its end even if an eviction
+        removes it meanwhile); `NotFound` if it is not here. Close it."""
+        if not is_sha256(sha256):  # never a path of the caller's making
+            raise NotFound(f"no blob {sha256!r}")
+        path = self.paths.blob(sha256)
+        try:
+            return await asyncio.to_thread(lambda: open(path, "rb"))
+        except FileNotFoundError as exc:
+            raise NotFound(f"no blob {sha256}") from exc
 
     def progress(self, entry_id: str) -> Progress | None:
         return self.fetcher.progress(entry_id)
@@ -261,8 +264,8 @@ class Store:
         return Lease(entry, lease_id, hit=True, view=self.view_path(entry))
 
     async def look_up(self, request: EntryRequest) -> Lookup:
-        """What the store knows of `request` now, changing nothing (no lease, no hit, no
-        fetch): a dry run's question."""
+        """A dry run's verdict on `request` (`Lookup`: cached, or what a fetch would take),
+        changing nothing (no lease, no hit, no fetch). `find` gives the entry itself."""
         now = self.parts.clock.now()
         return await self.db.read(lambda c: look_up(c, request.request_key, now, self.parts.expiry))
 
@@ -287,7 +290,7 @@ class Store:
             return await self.get(entry_id)
         return entry
 
-    async def lookup(self, request: EntryRequest, *, stale: bool = False) -> Entry | None:
+    async def find(self, request: EntryRequest, *, stale: bool = False) -> Entry | None:
         """The request's servable entry without holding it, or None; with `stale`, the newest
         ready one however old (what is left while upstream cannot be asked)."""
         key, now, expiry = request.request_key, self.parts.clock.now(), self.parts.expiry

@@ -47,8 +47,8 @@ async def test_a_prefix_of_33_objects_listed_in_pages_fetched_and_verified(
         for key, data in objects.items():
             if key.startswith("llm/"):
                 assert (lease.view / key.removeprefix("llm/")).read_bytes() == data
-        rows = await cache.store.files(lease.entry.id)
-        by_path = {row["path"]: row["sha256"] for row in rows}
+        files = await cache.store.files(lease.entry.id)
+        by_path = {file.path: file.sha256 for file in files}
         assert by_path["tokenizer/config.json"] == hashlib.sha256(b'{"vocab": 32000}').hexdigest()
         assert not (lease.view / "not-under-the-prefix.bin").exists()
 
@@ -88,8 +88,8 @@ async def test_multipart_objects_are_verified_against_their_etag(
         lease = await cache.acquire(s3res(url="s3://multipart-bucket/big"), holder="t")
         assert lease.view is not None
         assert (lease.view / "w.bin").read_bytes() == data
-        rows = await cache.store.files(lease.entry.id)
-        assert rows[0]["sha256"] == hashlib.sha256(data).hexdigest()
+        files = await cache.store.files(lease.entry.id)
+        assert files[0].sha256 == hashlib.sha256(data).hexdigest()
 
 
 async def test_files_pick_objects_and_a_missing_one_is_named(

@@ -190,7 +190,7 @@ async def test_a_bucket_in_another_region_is_listed_headed_and_fetched_signed_fo
         assert lease.view is not None
         assert (lease.view / "big.bin").read_bytes() == big
         assert (lease.view / "small.txt").read_bytes() == b"small"
-        rows = {row["path"]: row for row in await cache.store.files(lease.entry.id)}
-        assert rows["big.bin"]["sha256"] == hashlib.sha256(big).hexdigest()
+        files = {file.path: file for file in await cache.store.files(lease.entry.id)}
+        assert files["big.bin"].sha256 == hashlib.sha256(big).hexdigest()
     assert host.traffic.count("GET /bkt") == 2  # the listing: refused once, then answered
     assert host.traffic.count("HEAD /bkt/far/big.bin") == 1  # botocore kept the bucket's region

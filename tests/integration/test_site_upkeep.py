@@ -25,6 +25,7 @@ from tests.fakes.proxy import FaultyProxy
 from tests.fakes.server import ThreadedServers
 from tests.integration.test_site import hf, tree
 from tests.peers.s3 import S3Peer
+from tests.peers.s3rver import S3rverPeer
 from tests.site_nodes import (
     new_bucket,
     node,
@@ -134,6 +135,43 @@ async def test_a_large_upload_resumes_with_the_parts_the_site_store_holds(
         assert a.site.counters.bytes_uploaded == 7 * MB  # parts 3 and 4 only
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == big.read()
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+async def test_an_upload_the_site_store_cannot_list_is_begun_anew_and_completes(
+    tmp_path: Path, hub: FakeHub, s3rver: S3rverPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3rver answers ListParts (and AbortMultipartUpload) with 405: an unfinished upload in
+    the journal after a restart can be neither continued nor given up, and was owed forever.
+    It is begun anew: the blob completes, and nothing stays owed."""
+    monkeypatch.setattr(pushing, "SINGLE_PUT", 6 * MB)
+    monkeypatch.setattr(pushing, "MIN_PART", 5 * MB)
+    big = Content.generated(12 * MB, seed=1806)
+    hub.commit("site/unlisted", {"model.safetensors": big})
+    bucket = new_bucket(s3rver)
+    dead = site_env(s3rver, bucket, NOSANA_CACHE_SITE__ENDPOINT_URL="http://127.0.0.1:9")
+    async with node(tmp_path / "a", dead | {"HF_ENDPOINT": hub.url}) as a:
+        await a.cache.acquire(hf("site/unlisted"), holder="t")  # the site store is away
+    # As a daemon killed mid-upload leaves it: a part in the site store, the upload's id in
+    # the journal.
+    client = s3rver.client()
+    key = f"nodes/blobs/sha256/{big.sha256}"
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    client.upload_part(
+        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=big.read(0, 5 * MB)
+    )
+    async with stopped_journal(tmp_path / "a") as journal:
+        assert await journal.pending() == 1
+        await journal.begin_multipart(big.sha256, Multipart(upload_id, 5 * MB), 0.0)
+    async with node(tmp_path / "a", site_env(s3rver, bucket) | {"HF_ENDPOINT": hub.url}) as a:
+        await a.uploaded()
+        report = await a.site.report()
+        assert report.uploads_pending == 0
+        assert report.up is True
+        assert a.site.counters.manifests_uploaded == 1
+        assert a.site.counters.bytes_uploaded == big.size  # every part, anew
+    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == big.read()
+    async with stopped_journal(tmp_path / "a") as journal:
+        assert await journal.multipart(big.sha256) is None
 
 
 async def test_an_entry_ready_as_the_node_stops_is_owed_at_its_next_start(

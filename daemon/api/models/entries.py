@@ -100,7 +100,7 @@ class Entry:
 async def entry_files(store: Store, entry_id: str) -> list[EntryFile]:
     """Every file of an entry's view, by path."""
     return [
-        EntryFile(path=f["path"], size=f["size"], sha256=f["sha256"], executable=f["executable"])
+        EntryFile(path=f.path, size=f.size, sha256=f.sha256, executable=f.executable)
         for f in await store.files(entry_id)
     ]
 

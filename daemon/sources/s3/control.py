@@ -8,6 +8,7 @@ the bucket or key and the credentials used:
     ClientError 404, NoSuchBucket, NoSuchKey      → UpstreamNotFound
     ClientError 401/403 (AccessDenied, bad keys)  → UpstreamAuthError (never retried)
     ClientError 412 (a conditional write lost)    → AlreadyExists
+    ClientError 405/501, NotImplemented           → UpstreamUnsupported (never retried)
     ClientError 408/429/5xx, SlowDown             → UpstreamUnavailable, retried
     no connection, timeouts, dropped answers      → UpstreamUnavailable, retried
     a private address refused by the SSRF guard   → UnsafeUpstream
@@ -45,6 +46,7 @@ from ...errors import (
     UpstreamNotFound,
     UpstreamTooLarge,
     UpstreamUnavailable,
+    UpstreamUnsupported,
 )
 from ...limits import S3_PAGES, Bound
 from ...retry import RetryPolicy, retrying
@@ -232,6 +234,8 @@ def _answered(exc: ClientError, where: str) -> NosanaCacheError:
         return UpstreamNotFound(text)
     if status in (401, 403):
         return UpstreamAuthError(text)
+    if status in (405, 501) or code in ("MethodNotAllowed", "NotImplemented"):
+        return UpstreamUnsupported(text)
     return UpstreamError(text)
 
 

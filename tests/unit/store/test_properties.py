@@ -123,11 +123,12 @@ class StoreMachine(RuleBasedStateMachine):
     def ready_entries_are_whole(self) -> None:
         for entry in self.run(self.store.entries([EntryState.READY])):
             view = self.store.views.path(entry.id)
-            for row in self.run(self.store.files(entry.id)):
-                blob = self.store.paths.blob(row["sha256"])
+            for file in self.run(self.store.files(entry.id)):
+                assert file.sha256 is not None
+                blob = self.store.paths.blob(file.sha256)
                 assert blob.exists()
-                assert (view / row["path"]).stat().st_ino == blob.stat().st_ino
-                assert hashlib.sha256(blob.read_bytes()).hexdigest() == row["sha256"]
+                assert (view / file.path).stat().st_ino == blob.stat().st_ino
+                assert hashlib.sha256(blob.read_bytes()).hexdigest() == file.sha256
 
     @invariant()
     def usage_is_what_is_on_disk(self) -> None:
