@@ -1,8 +1,8 @@
 """The site store: a second level behind this node's store, shared by the nodes of one site.
 
-    Site.request(resource) → (request, resolver): the source's own, wrapped (resolver.py) so a
-        miss here is first a look in the site store; requests fetched with credentials pass
-        through untouched unless `site.share_private`
+    Site.request(resource) → a Fetch (request, resolver): the source's own, wrapped
+        (resolver.py) so a miss here is first a look in the site store; requests fetched
+        with credentials pass through untouched unless `site.share_private`
     Site.wrap(request, resolver, private=..., announced=...) → the same for a request that is
         not a resource (a file of the Hub endpoint), which says itself whether it is private
         and what upstream announced the file is (a site manifest must agree with it)
