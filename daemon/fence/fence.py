@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..clock import Clock, SystemClock
 from ..errors import FenceError
 from ..logs import get_logger
 from ..settings import Settings
@@ -52,7 +53,8 @@ class FenceStatus:
 
 
 class Fence:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.mode = settings.docker.fence
         self.plan: FencePlan = plan_of(settings)
         self.fingerprint = self.plan.fingerprint()
@@ -99,7 +101,7 @@ class Fence:
                 how = install(self.plan, self.fingerprint)
             except FenceError as exc:
                 return self._result("unfenced", str(exc))
-            write_stamp(self.stamp, self.fingerprint)
+            write_stamp(self.stamp, self.fingerprint, self.clock.now())
             return self._result("fenced", f"{how} by the daemon")
         stamp = read_stamp(self.stamp)
         if stamp.get("fingerprint") == self.fingerprint and stamp.get("boot_id") == boot_id():
@@ -118,7 +120,7 @@ class Fence:
     def _result(self, state: Literal["fenced", "unfenced", "off"], detail: str) -> FenceStatus:
         if state == "fenced" and self.plan.listener_port is None:
             detail += "; job containers cannot reach the Hub endpoint (no fixed mirror_port)"
-        return FenceStatus(self.mode, state, detail, time.time())
+        return FenceStatus(self.mode, state, detail, self.clock.now())
 
 
 def families(plan: FencePlan) -> list[FamilyRules]:
@@ -162,9 +164,9 @@ def read_stamp(path: Path) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
-def write_stamp(path: Path, fingerprint: str) -> None:
+def write_stamp(path: Path, fingerprint: str, now: float) -> None:
     """Best effort: a store not yet made, or read-only, only costs the unprivileged check."""
-    stamp = {"fingerprint": fingerprint, "boot_id": boot_id(), "installed_at": time.time()}
+    stamp = {"fingerprint": fingerprint, "boot_id": boot_id(), "installed_at": now}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..cache import Cache
+from ..clock import Clock, SystemClock
 from ..engine.pull_routes import PullRoutes
 from ..errors import ConfigError
 from ..settings import Settings
@@ -53,13 +54,14 @@ class NodeEngineSocket:
         hub: HubEndpoint | None,
         endpoint: Callable[[], str | None] = lambda: None,
         explain: Callable[[str], str | None] = lambda _name: None,
+        clock: Clock | None = None,
     ) -> None:
         """`endpoint`: `HOST:PORT` of the registry endpoint while it listens, else None;
         `explain`: what the endpoint last refused for a name (as the daemon's own pulls)."""
         self.engine = engine_socket_path(settings)
         self.path = settings.node.socket
         self.requests = NodeRequests()
-        self.worker = Worker(cache, self.requests)
+        self.worker = Worker(cache, self.requests, clock or SystemClock())
         self.helpers = Helpers(self.engine, self.worker, self.requests)
         # Routes of its own: the node's engine may not reach the endpoint where the
         # daemon's does (one given up is given up for this engine only).

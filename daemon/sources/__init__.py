@@ -34,7 +34,7 @@ class Sources:
         """What the Hub endpoint (/hf) asks of the upstream Hub."""
         self.s3 = S3(settings.s3, self.transfer, clock)
         self.ollama = Ollama(settings.ollama, self.transfer)
-        self.registry = RegistrySource(RegistryUpstream(settings.docker, self.transfer))
+        self.registry = RegistrySource(RegistryUpstream(settings.docker, self.transfer, clock))
         """What the registry endpoint (/v2/) asks of upstream registries."""
 
     async def start(self) -> None:

@@ -24,13 +24,13 @@ import hashlib
 import ipaddress
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from yarl import URL
 
+from ..clock import Clock, SystemClock
 from ..errors import (
     UpstreamAuthError,
     UpstreamError,
@@ -124,7 +124,10 @@ def _base(host: str) -> URL:
 
 
 class RegistryUpstream:
-    def __init__(self, settings: DockerSettings, transfer: Transfer) -> None:
+    def __init__(
+        self, settings: DockerSettings, transfer: Transfer, clock: Clock | None = None
+    ) -> None:
+        self.clock = clock or SystemClock()
         self.mirrors = {canonical_registry(k): v for k, v in settings.registry_mirrors.items()}
         self.transfer = transfer
         self._challenges: dict[URL, _Challenge] = {}
@@ -263,7 +266,7 @@ class RegistryUpstream:
             return {}
         key = (place.base, name, _fingerprint(credential))
         held = self._tokens.get(key)
-        if held is None or held[1] - TOKEN_MARGIN < time.monotonic():
+        if held is None or held[1] - TOKEN_MARGIN < self.clock.monotonic():
             held = await self._token(place, challenge, name, credential)
             self._tokens[key] = held
         return {"Authorization": f"Bearer {held[0]}"}
@@ -307,7 +310,7 @@ class RegistryUpstream:
             raise UpstreamError(f"{place.registry}: the token service named no token")
         expires_in = document.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 60.0
-        return token, time.monotonic() + max(lifetime, TOKEN_MARGIN + 1)
+        return token, self.clock.monotonic() + max(lifetime, TOKEN_MARGIN + 1)
 
 
 def _fingerprint(credential: Credential | None) -> str:
