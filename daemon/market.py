@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -25,6 +24,7 @@ from typing import Any, TypedDict
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .cache import Cache
+from .clock import Clock, SystemClock
 from .engine.images import Credentials, Images
 from .errors import InvalidInput, NosanaCacheError, UpstreamTooLarge
 from .limits import MARKET_BYTES, MARKET_ITEMS
@@ -133,7 +133,9 @@ class Market:
         images: Images,
         transfer: Transfer,
         scheduler: Scheduler,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.settings = settings
         self.store = store
         self.cache = cache
@@ -173,7 +175,7 @@ class Market:
     async def refresh(self) -> None:
         """Fetch the list; on success make the store match it. A failure keeps everything."""
         assert self.url is not None
-        self.state.attempted_at = time.time()
+        self.state.attempted_at = self.clock.now()
         try:
             response = await self.transfer.get(
                 self.url, name=f"market {self.address}", trusted=True, limit=MARKET_BYTES
@@ -190,7 +192,7 @@ class Market:
             return
         self._failures = 0
         self.state.last_error = None
-        self.state.fetched_at = time.time()
+        self.state.fetched_at = self.clock.now()
         _save(self._saved, self.address or "", response.body, self.state.fetched_at)
         previous = {item.key(): item for item in self.state.items}
         self.state.items = [previous.get(item.key(), item) for item in items]

@@ -7,7 +7,6 @@ again at its next tick: a scheduler job never dies silently. Jobs do not overlap
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from .clock import Clock, SystemClock
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -32,7 +32,8 @@ class JobHealth:
 
 
 class Scheduler:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self.health: dict[str, JobHealth] = {}
 
@@ -76,9 +77,9 @@ class Scheduler:
         health = self.health.setdefault(name, JobHealth())
 
         async def guarded() -> None:
-            started = time.monotonic()
+            started = self.clock.monotonic()
             health.runs += 1
-            health.last_run_at = time.time()
+            health.last_run_at = self.clock.now()
             try:
                 await fn()
                 health.last_error = None
@@ -87,7 +88,7 @@ class Scheduler:
                 health.last_error = str(exc) or type(exc).__name__
                 log.exception("scheduler.job_failed", job=name)
             finally:
-                health.last_duration = time.monotonic() - started
+                health.last_duration = self.clock.monotonic() - started
 
         return guarded
 

@@ -114,7 +114,7 @@ class Service:
         stack.push_async_callback(store.fetcher.close)
         cache = Cache(store, sources, site)
         stack.push_async_callback(cache.close)
-        engine = Engine(settings.docker)
+        engine = Engine(settings.docker, self.clock)
         stack.push_async_callback(engine.close)
         refusals = Refusals()
         registry, pulls = await self._registry(stack, store, sources, site, refusals)
@@ -128,11 +128,11 @@ class Service:
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
         )
-        fence = Fence(settings.docker, settings.huggingface, settings.store.path)
+        fence = Fence(settings.docker, settings.huggingface, settings.store.path, self.clock)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
         node = await self._node(stack, cache, registry, refusals)
-        records = JobRecords(settings.store.path)
+        records = JobRecords(settings.store.path, self.clock)
         await records.open()
         stack.push_async_callback(records.close)
         metrics = Metrics()
@@ -142,8 +142,10 @@ class Service:
         downloads = cache.resume_unfinished(await store.unfinished())
         if jobs or downloads:
             log.info("daemon.resuming", jobs=jobs, downloads=downloads)
-        scheduler = _housekeeping(settings, store, records, runner, fence)
-        market = Market(settings.market, store, cache, images, sources.transfer, scheduler)
+        scheduler = _housekeeping(settings, store, records, runner, fence, self.clock)
+        market = Market(
+            settings.market, store, cache, images, sources.transfer, scheduler, self.clock
+        )
         market.start()
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
@@ -162,6 +164,7 @@ class Service:
             registry=registry,
             node=node,
             registry_pulls=pulls,
+            clock=self.clock,
         )
 
     def _runner(
@@ -191,7 +194,7 @@ class Service:
         if not self.settings.huggingface.mirror:
             return None
         hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock, site)
-        app = build_container_app(hub)
+        app = build_container_app(hub, self.clock)
         networks = Networks(engine, owner_of(self.settings))  # the shared one, if need be
         self.listener = ContainerListener(
             self.settings.huggingface, engine, networks, app, self.clock
@@ -220,6 +223,7 @@ class Service:
             mirror_private=self.settings.site.share_private,
             endpoint=lambda: registry.address if registry is not None else None,
             explain=refusals.last,
+            clock=self.clock,
         )
         await node.start()
         stack.push_async_callback(node.close)
@@ -238,7 +242,7 @@ class Service:
         settings = self.settings.registry
         if not settings.mirror:
             return None, None
-        mirror = RegistryMirror(store, sources.registry, site)
+        mirror = RegistryMirror(store, sources.registry, site, self.clock)
         stack.push_async_callback(mirror.close)
         listener = RegistryListener(registry_app(mirror, refusals), settings.listen)
         stack.push_async_callback(listener.close)
@@ -248,11 +252,16 @@ class Service:
 
 
 def _housekeeping(
-    settings: Settings, store: Store, records: JobRecords, runner: Runner, fence: Fence
+    settings: Settings,
+    store: Store,
+    records: JobRecords,
+    runner: Runner,
+    fence: Fence,
+    clock: Clock,
 ) -> Scheduler:
     """The periodic work: sweeps, checkpoints, job records' expiry, orphan containers, and
     the fence put back if a firewall reload flushed it."""
-    scheduler = Scheduler()
+    scheduler = Scheduler(clock)
     scheduler.every(settings.store.sweep_interval, "store-sweep", store.sweep)
     scheduler.every(CHECKPOINT_EVERY, "store-checkpoint", store.checkpoint)
     scheduler.every(3600, "job-records-expiry", records.expire, first_in=60)

@@ -10,7 +10,6 @@ own (`build_container_app`) with `/hf` and `/healthz` and nothing of the API.
 from __future__ import annotations
 
 import hmac
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from ..clock import Clock, SystemClock
 from ..errors import NosanaCacheError
 from ..hub import PREFIX as HUB_PREFIX
 from ..hub import HubMirror, hub_app
@@ -46,30 +46,35 @@ ROUTE_TABLES = [
 ]
 
 
-@web.middleware
-async def _request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id and write one canonical line when the request ends."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.monotonic()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        response.headers["X-Request-Id"] = request_id
-        return response
-    finally:
-        fields = {
-            "method": request.method,
-            "path": request.path,
-            "status": status,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        }
-        if request.path in ("/healthz", "/readyz", "/metrics"):
-            log.debug("http.request", **fields)
-        else:
-            log.info("http.request", **fields)
-        structlog.contextvars.unbind_contextvars("request_id")
+def _request_log(clock: Clock) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    """Bind a request id and write one canonical line when the request ends (its duration
+    on `clock`)."""
+
+    @web.middleware
+    async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = clock.monotonic()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            return response
+        finally:
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round((clock.monotonic() - started) * 1000, 1),
+            }
+            if request.path in ("/healthz", "/readyz", "/metrics"):
+                log.debug("http.request", **fields)
+            else:
+                log.info("http.request", **fields)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    return request_log
 
 
 @web.middleware
@@ -117,7 +122,7 @@ def _auth_middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[A
 
 def build_app(context: ApiContext) -> web.Application:
     """The whole API, with the routes of every component that `context` provides."""
-    middlewares: list[Any] = [_request_log, _problems]
+    middlewares: list[Any] = [_request_log(context.clock), _problems]
     token = context.api.token
     if token is not None and token.get_secret_value():
         middlewares.append(_auth_middleware(token.get_secret_value()))
@@ -130,9 +135,10 @@ def build_app(context: ApiContext) -> web.Application:
     return app
 
 
-def build_container_app(hub: HubMirror) -> web.Application:
+def build_container_app(hub: HubMirror, clock: Clock | None = None) -> web.Application:
     """What job containers reach: the Hub endpoint under `/hf` and `/healthz`, nothing else."""
-    app = web.Application(middlewares=[_request_log], client_max_size=1024**2)
+    middlewares: list[Any] = [_request_log(clock or SystemClock())]
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
     app.router.add_get("/healthz", healthz)
     app.add_subapp(HUB_PREFIX, hub_app(hub))
     return app

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ..cache import Cache
+from ..clock import Clock, SystemClock
 from ..engine.client import Engine
 from ..fence import Fence
 from ..hub import ContainerListener, HubMirror
@@ -45,7 +45,13 @@ class ApiContext:
     """The engine socket for Nosana's node (`node.socket`), when it is set."""
     registry_pulls: Pulls | None = None
     """Its recent image pulls, bytes by source."""
-    started_at: float = field(default_factory=time.time)
+    clock: Clock = field(default_factory=SystemClock)
+    """The daemon's clock: uptime, request durations."""
+    started: float = field(init=False)
+    """When the API was built, on `clock.monotonic()` (uptime)."""
+
+    def __post_init__(self) -> None:
+        self.started = self.clock.monotonic()
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from .. import __version__
@@ -40,7 +38,7 @@ async def status(request: web.Request) -> web.Response:
     site = context.cache.site
     body = Status(
         version=__version__,
-        uptime_seconds=round(time.time() - context.started_at, 1),
+        uptime_seconds=round(context.clock.monotonic() - context.started, 1),
         store=StoreStatus.of(context.store.settings, context.store, await context.store.usage()),
         docker=DockerStatus.of(docker),
         fence=await _fence(context),

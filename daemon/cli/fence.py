@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from ..clock import SystemClock
 from ..errors import FenceError
 from ..fence import install, plan_of, remove, remove_stamp, write_stamp
 from ..fence.fence import STAMP_NAME
@@ -51,7 +52,7 @@ def fence(options: Options, action: str | None) -> None:
         click.echo(f"fence removed{why}: no rule of it is left")
         return
     how = install(plan, plan.fingerprint())
-    write_stamp(stamp, plan.fingerprint())
+    write_stamp(stamp, plan.fingerprint(), SystemClock().now())
     click.echo(f"fence up: {how}")
 
 

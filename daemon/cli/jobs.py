@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..client import ApiError, Client, DaemonUnreachable
+from ..clock import SystemClock
 from ..jobs.states import FINAL, JobState, OpState
 from . import render
 from .common import Options, client_command, global_options, is_terminal
@@ -68,7 +69,7 @@ def jobs_check(options: Options, definition: Any) -> Any:
     each error's location if not."""
     body = _read(definition)
     plan = options.client().request("POST", "/v1/jobs", body=body, params={"dry_run": True})
-    return plan, render.plan(plan, time.time())
+    return plan, render.plan(plan, SystemClock().now())
 
 
 def _read(definition: Any) -> Any:
@@ -148,7 +149,7 @@ def _follow_output(client: Client, record: dict[str, Any]) -> None:
 def jobs_ls(options: Options, state: tuple[str, ...]) -> Any:
     """List jobs, newest first."""
     body = options.client().get("/v1/jobs", state=",".join(state) or None)
-    return body, render.jobs(body, time.time())
+    return body, render.jobs(body, SystemClock().now())
 
 
 @client_command(jobs, "show")

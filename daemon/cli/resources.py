@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..clock import SystemClock
 from . import render
 from .common import Options, client_command, global_options, is_terminal
 
@@ -36,7 +37,7 @@ def resources() -> None:
 def resources_ls(options: Options, state: tuple[str, ...]) -> Any:
     """List every entry: id, source, state, size, expiry, hits."""
     body = options.client().get("/v1/resources", state=",".join(state) or None)
-    return body, render.resources(body, time.time())
+    return body, render.resources(body, SystemClock().now())
 
 
 @client_command(resources, "show")
@@ -46,7 +47,7 @@ def resources_show(options: Options, entry_id: str, files: bool) -> Any:
     """One entry in full."""
     client = options.client()
     body = client.get(f"/v1/resources/{_full_id(client, entry_id)}", files=files or None)
-    return body, render.resource(body, time.time())
+    return body, render.resource(body, SystemClock().now())
 
 
 @client_command(resources, "rm")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from ..clock import Clock, SystemClock
 from ..errors import EngineUnavailable
 from ..logs import get_logger
 from ..settings import DockerSettings
@@ -59,8 +59,9 @@ class EngineStatus:
 class Engine:
     """One Docker client for the daemon's lifetime, re-made after the engine comes back."""
 
-    def __init__(self, settings: DockerSettings) -> None:
+    def __init__(self, settings: DockerSettings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self._client: docker.DockerClient | None = None
         self._status: EngineStatus | None = None
         self._probed_at = 0.0
@@ -130,7 +131,7 @@ class Engine:
 
     async def status(self, *, fresh: bool = False) -> EngineStatus:
         """The engine's state, probed at most every few seconds (status is polled often)."""
-        if not fresh and self._status and time.monotonic() - self._probed_at < _PROBE_TTL:
+        if not fresh and self._status and self.clock.monotonic() - self._probed_at < _PROBE_TTL:
             return self._status
         try:
             client = await self.client()
@@ -156,7 +157,7 @@ class Engine:
             status = EngineStatus(host=self.settings.host, reachable=False, error=_reason(exc))
         if status.reachable != (self._status.reachable if self._status else None):
             log.info("docker.status", reachable=status.reachable, error=status.error)
-        self._status, self._probed_at = status, time.monotonic()
+        self._status, self._probed_at = status, self.clock.monotonic()
         return status
 
     async def close(self) -> None:

@@ -18,8 +18,6 @@ as soon as their op ends, as Nosana's node does.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -259,11 +257,12 @@ class _Pull:
     async def _engine_answers(self) -> bool:
         """Whether the engine answers, waiting up to `ENGINE_COMEBACK` for it."""
         engine = self.images.engine
-        deadline = time.monotonic() + ENGINE_COMEBACK
+        clock = self.images.clock
+        deadline = clock.monotonic() + ENGINE_COMEBACK
         while not (await engine.status(fresh=True)).reachable:
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 return False
-            await asyncio.sleep(ENGINE_POLL)
+            await clock.sleep(ENGINE_POLL)
         return True
 
     async def _pull(self, client: Any) -> None:

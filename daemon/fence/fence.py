@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..clock import Clock, SystemClock
 from ..errors import FenceError
 from ..logs import get_logger
 from ..settings import DockerSettings, HuggingFaceSettings
@@ -52,9 +53,16 @@ class FenceStatus:
 
 
 class Fence:
-    def __init__(self, docker: DockerSettings, hub: HuggingFaceSettings, store_path: Path) -> None:
+    def __init__(
+        self,
+        docker: DockerSettings,
+        hub: HuggingFaceSettings,
+        store_path: Path,
+        clock: Clock | None = None,
+    ) -> None:
         """`store_path`: where the stamp of `nosana-cache fence --install` is left, which both
         the privileged step and the daemon find from the same settings."""
+        self.clock = clock or SystemClock()
         self.mode = docker.fence
         self.plan: FencePlan = plan_of(docker, hub)
         self.fingerprint = self.plan.fingerprint()
@@ -101,7 +109,7 @@ class Fence:
                 how = install(self.plan, self.fingerprint)
             except FenceError as exc:
                 return self._result("unfenced", str(exc))
-            write_stamp(self.stamp, self.fingerprint)
+            write_stamp(self.stamp, self.fingerprint, self.clock.now())
             return self._result("fenced", f"{how} by the daemon")
         stamp = read_stamp(self.stamp)
         if stamp.get("fingerprint") == self.fingerprint and stamp.get("boot_id") == boot_id():
@@ -120,7 +128,7 @@ class Fence:
     def _result(self, state: Literal["fenced", "unfenced", "off"], detail: str) -> FenceStatus:
         if state == "fenced" and self.plan.listener_port is None:
             detail += "; job containers cannot reach the Hub endpoint (no fixed mirror_port)"
-        return FenceStatus(self.mode, state, detail, time.time())
+        return FenceStatus(self.mode, state, detail, self.clock.now())
 
 
 def families(plan: FencePlan) -> list[FamilyRules]:
@@ -164,9 +172,9 @@ def read_stamp(path: Path) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
-def write_stamp(path: Path, fingerprint: str) -> None:
+def write_stamp(path: Path, fingerprint: str, now: float) -> None:
     """Best effort: a store not yet made, or read-only, only costs the unprivileged check."""
-    stamp = {"fingerprint": fingerprint, "boot_id": boot_id(), "installed_at": time.time()}
+    stamp = {"fingerprint": fingerprint, "boot_id": boot_id(), "installed_at": now}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")

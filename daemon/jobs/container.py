@@ -1,51 +1,63 @@
-"""How a prepared op becomes a container: its mounts (views read-only, copy-on-write layers for
-`allowWrite`, the job's volumes), command, environment with earlier ops' results filled in
-(`fill`), `HF_ENDPOINT` and its companions at the daemon's Hub endpoint (hub_env.py; the job's
-own values win, and its record says when they take it around the cache), whether it gets a GPU
-(`docker.gpu`), the job's network and its `aliases` there, and its `restart_policy` as the
-engine's.
+"""How a prepared op becomes a container's create request: its mounts (views read-only,
+copy-on-write layers for `allowWrite`, the job's volumes), command, environment with earlier
+ops' results filled in (`fill`), `HF_ENDPOINT` and its companions at the daemon's Hub endpoint
+(hub_env.py; the job's own values win), whether it gets a GPU, the job's network and its
+`aliases` there, and its `restart_policy` as the engine's.
+
+Building the spec is pure: what it needs made or asked (overlay volumes and their folders,
+the engine's GPUs, the Hub endpoint's address, the network) preparation did (`prepare`), and
+its results come in as `ContainerInputs`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shlex
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from ..engine.containers import Bind, ContainerSpec
-from ..errors import JobError
-from ..logs import get_logger
 from ..resources import S3Resource
-from ..store import Lease
-from .context import OpContext
 from .definition import RestartOnFailure, RestartPolicy
-from .fill import Filler
-from .hub_env import bypass_reason, hub_variables
-from .models import OpRecord
-from .names import container_name, op_key, volume_name
+from .fill import Filler, ResultsOf
+from .hub_env import hub_variables
+from .names import container_name, volume_name
 from .spec import RunOp, mount_target
 
-log = get_logger(__name__)
+
+@dataclass(frozen=True)
+class ContainerInputs:
+    """What preparing an op made and found out for its container (`prepare`): with the op
+    and the earlier ops' results, all that its spec depends on."""
+
+    job_id: str
+    views: list[str]
+    """Each resource's view as the engine names it, in the order of the op's resources."""
+    layers: dict[int, str]
+    """The copy-on-write layer (a volume) of each `allowWrite` resource, by its index."""
+    gpu: bool
+    """Whether the container gets the GPUs (`docker.gpu` and the engine already asked)."""
+    hub: tuple[str, str] | None
+    """The Hub endpoint's `HF_ENDPOINT` and host entry; None when it is off or not asked."""
+    network: str
+    """The network the container joins."""
 
 
-async def container_spec(
-    ctx: OpContext, op: RunOp, record: OpRecord, leases: list[Lease]
-) -> ContainerSpec:
-    """The container for `op`, its resources' `leases` in the order of its resources."""
+def container_spec(op: RunOp, inputs: ContainerInputs, results_of: ResultsOf) -> ContainerSpec:
+    """The create request of `op`'s container: a pure function of its arguments (no engine,
+    no store, no clock), so that the same op, prepared the same way, gets the same spec."""
     args = op.args
-    binds, volumes = await _mounts(ctx, op, record, leases)
-    env = {**(args.env or {}), "NOSANA_ID": ctx.job_id}
-    extra_hosts = await _hub(ctx, op, record, env)
-    fill = Filler(ctx.results_of, lambda op_id: container_name(ctx.job_id, op_id))
+    binds, volumes = _mounts(op, inputs)
+    env = {**(args.env or {}), "NOSANA_ID": inputs.job_id}
+    extra_hosts = _hub(inputs.hub, env)
+    fill = Filler(results_of, lambda op_id: container_name(inputs.job_id, op_id))
 
     def filled(items: list[str] | None) -> list[str] | None:
         return fill.items(items) if items is not None else None
 
     return ContainerSpec(
-        name=container_name(ctx.job_id, op.id),
+        name=container_name(inputs.job_id, op.id),
         image=args.image,
-        job_id=ctx.job_id,
+        job_id=inputs.job_id,
         op_id=op.id,
         cmd=filled(_command(args.cmd)),
         entrypoint=filled(_command_list(args.entrypoint)),
@@ -53,27 +65,20 @@ async def container_spec(
         work_dir=args.work_dir,
         binds=binds,
         volumes=volumes,
-        gpu=await _wants_gpu(ctx, op, record),
+        gpu=inputs.gpu,
         ports=[f"{p.port}/tcp" for p in args.ports()],
         extra_hosts=extra_hosts,
-        network=await ctx.network(),
+        network=inputs.network,
         aliases=_aliases(args.aliases),
         restart=docker_restart_policy(args.restart_policy),
     )
 
 
-async def _hub(ctx: OpContext, op: RunOp, record: OpRecord, env: dict[str, str]) -> list[str]:
+def _hub(hub: tuple[str, str] | None, env: dict[str, str]) -> list[str]:
     """Point the container at the daemon's Hub endpoint (its weights come through the store):
     `HF_ENDPOINT` and its companions, each unless the job sets it; the host entry the
-    endpoint's name needs. A job whose own variables go around the cache is told so."""
-    reason = bypass_reason(env)
-    if reason is not None:
-        log.info("op.hub_bypassed", job_id=ctx.job_id, op=op.id, reason=reason)
-        record.hub_bypassed = reason
-    if ctx.parts.hub is None or "HF_ENDPOINT" in env:
-        return []
-    hub = await ctx.parts.hub()
-    if hub is None:
+    endpoint's name needs."""
+    if hub is None or "HF_ENDPOINT" in env:
         return []
     url, extra_host = hub
     for name, value in hub_variables(url).items():
@@ -100,63 +105,20 @@ def docker_restart_policy(policy: RestartPolicy | None) -> dict[str, Any] | None
     return {"Name": "unless-stopped"}  # always, unless-stopped
 
 
-async def _mounts(
-    ctx: OpContext, op: RunOp, record: OpRecord, leases: list[Lease]
-) -> tuple[list[Bind], dict[str, str]]:
+def _mounts(op: RunOp, inputs: ContainerInputs) -> tuple[list[Bind], dict[str, str]]:
     """Bind mounts of views, and Docker volumes by name (writable layers, the job's own)."""
     binds: list[Bind] = []
     volumes: dict[str, str] = {}
-    store = ctx.parts.cache.store
-    for index, (resource, lease) in enumerate(zip(op.args.resources or [], leases, strict=True)):
+    resources = op.args.resources or []
+    for index, (resource, view) in enumerate(zip(resources, inputs.views, strict=True)):
         target = _clean_target(mount_target(resource))
-        view = store.engine_view_path(lease.entry.id)
         if isinstance(resource, S3Resource) and resource.allowWrite:
-            volumes[await _writable_layer(ctx, op.id, record, index, view)] = target
+            volumes[inputs.layers[index]] = target
         else:
-            binds.append(Bind(str(view), target))
+            binds.append(Bind(view, target))
     for mount in op.args.volumes or []:
-        volumes[volume_name(ctx.job_id, mount.name)] = mount.dest
+        volumes[volume_name(inputs.job_id, mount.name)] = mount.dest
     return binds, volumes
-
-
-async def _wants_gpu(ctx: OpContext, op: RunOp, record: OpRecord) -> bool:
-    if not op.args.gpu:
-        return False
-    policy = ctx.parts.settings.docker.gpu
-    if policy == "all":
-        return True
-    if policy == "none":
-        log.warning("op.gpu_skipped", job_id=ctx.job_id, op=op.id)
-        record.warnings.append("gpu: true, but docker.gpu = none: running without a GPU")
-        return False
-    status = await ctx.parts.engine.status()
-    if status.has_gpu:
-        return True
-    raise JobError(
-        f"op {op.id} asks for a GPU (gpu: true) but the Docker engine at {status.host} has "
-        "no NVIDIA runtime or CDI GPUs (docker.gpu = auto); install the NVIDIA container "
-        "toolkit, or set docker.gpu = none to run such ops without a GPU"
-    )
-
-
-async def _writable_layer(
-    ctx: OpContext, op_id: str, record: OpRecord, index: int, lower: Path
-) -> str:
-    """A copy-on-write layer over a view (an overlay volume): the job writes, the store
-    does not."""
-    key = op_key(op_id)
-    scratch = ctx.parts.cache.store.op_scratch(ctx.job_id, key)
-    layer = str(index)
-    for part in ("upper", "work"):
-        await asyncio.to_thread((scratch.local / layer / part).mkdir, parents=True, exist_ok=True)
-    engine = scratch.engine / layer
-    name = volume_name(ctx.job_id, f"{key}-rw{index}")
-    options = f"lowerdir={lower},upperdir={engine / 'upper'},workdir={engine / 'work'}"
-    await ctx.parts.containers.create_volume(
-        name, ctx.job_id, {"type": "overlay", "device": "overlay", "o": options}
-    )
-    record.writable_layers.append(name)
-    return name
 
 
 def _command(cmd: str | list[str] | None) -> list[str] | None:

@@ -41,7 +41,7 @@ class Components:
     networks: Networks
     metrics: Metrics
     clock: Clock
-    """The runner's clock: health checks' pauses and timeouts, readiness times."""
+    """The runner's clock: the records' times, health checks' pauses and timeouts."""
     hub: HubAddress | None = None
 
 

@@ -28,7 +28,7 @@ from ..errors import JobError
 from ..logs import get_logger
 from ..settings import JobsSettings
 from ..units import format_duration
-from .models import CheckRecord, EndpointRecord, OpRecord
+from .models import CheckRecord, EndpointRecord
 from .ports import HealthCheck, HttpHealthCheck
 
 log = get_logger(__name__)
@@ -73,32 +73,46 @@ def endpoint_records(ports: dict[int, tuple[str, list[HealthCheck]]]) -> list[En
     ]
 
 
+Report = Callable[[list[EndpointRecord], float | None, bool], Awaitable[None]]
+"""Told after every round: the ports' records as they are now (copies, for the op's record),
+when the op became ready (None while it is not), and whether a reader should see it now (a
+check's answer or a port's health changed, or the op became ready)."""
+
+
 class HealthWatch:
-    """The checks of one op's ports, from its container's start to its end."""
+    """The checks of one op's ports, from its container's start to its end. The watch keeps
+    its own copies of the ports' records and reports them; it never touches the op's record."""
 
     def __init__(
         self,
-        record: OpRecord,
+        endpoints: list[EndpointRecord],
+        ready_at: float | None,
         checks: dict[int, list[HealthCheck]],
         probe: Probe,
         clock: Clock,
         settings: JobsSettings,
-        changed: Callable[[], Awaitable[None]],
+        report: Report,
+        op_id: str,
     ) -> None:
-        self.record = record
+        self.endpoints = [e.model_copy(deep=True) for e in endpoints]
+        self.ready_at = ready_at
         self.checks = checks
         self.probe = probe
         self.clock = clock
         self.settings = settings
-        self.changed = changed
-        """Called after every change a reader should see (saves the record, wakes the job)."""
+        self.report = report
+        self.op_id = op_id
 
     async def run(self, started: float) -> None:
         """Until the op is ready (or `NotReady`, counting from `started`), then the
         continuous checks; returns only if there are none."""
-        if self.record.ready_at is None:
+        if self.ready_at is None:
             await self._until_ready(started)
         await self._continuously()
+
+    async def _reported(self, changed: bool) -> None:
+        endpoints = [e.model_copy(deep=True) for e in self.endpoints]
+        await self.report(endpoints, self.ready_at, changed)
 
     async def _until_ready(self, started: float) -> None:
         timeout = self.settings.ready_timeout
@@ -111,12 +125,11 @@ class HealthWatch:
                 if up:
                     endpoint.health = "healthy"
             if not self._starting():
-                self.record.ready_at = self.clock.now()
-                log.info("op.ready", op=self.record.id, seconds=self.clock.now() - started)
-                await self.changed()
+                self.ready_at = self.clock.now()
+                log.info("op.ready", op=self.op_id, seconds=self.clock.now() - started)
+                await self._reported(True)
                 return
-            if changed:
-                await self.changed()
+            await self._reported(changed)
             waited = self.clock.now() - started
             if timeout and waited >= timeout:
                 raise NotReady(self._not_ready(timeout))
@@ -124,9 +137,7 @@ class HealthWatch:
             pause = min(pause * 2, self.settings.health_interval)
 
     async def _continuously(self) -> None:
-        watched = [
-            e for e in self.record.endpoints if any(c.continuous for c in self.checks[e.port])
-        ]
+        watched = [e for e in self.endpoints if any(c.continuous for c in self.checks[e.port])]
         if not watched:
             return
         while True:
@@ -136,11 +147,10 @@ class HealthWatch:
                 up, moved = await self._round(endpoint, continuous_only=True)
                 health = "healthy" if up else "unhealthy"
                 if health != endpoint.health:
-                    log.info("op.health", op=self.record.id, port=endpoint.port, health=health)
+                    log.info("op.health", op=self.op_id, port=endpoint.port, health=health)
                     endpoint.health, moved = health, True
                 changed |= moved
-            if changed:
-                await self.changed()
+            await self._reported(changed)
 
     async def _round(self, endpoint: EndpointRecord, *, continuous_only: bool) -> tuple[bool, bool]:
         """Run a port's checks in order until one fails: (whether all passed, whether any
@@ -158,7 +168,7 @@ class HealthWatch:
         return True, changed
 
     def _starting(self) -> list[EndpointRecord]:
-        return [e for e in self.record.endpoints if e.health == "starting"]
+        return [e for e in self.endpoints if e.health == "starting"]
 
     def _not_ready(self, timeout: float) -> str:
         failing = next(
@@ -172,10 +182,10 @@ class HealthWatch:
         )
         within = f"within {format_duration(timeout)} (jobs.ready_timeout)"
         if failing is None:  # every check passed, but not in one round
-            return f"op {self.record.id} was not ready {within}"
+            return f"op {self.op_id} was not ready {within}"
         endpoint, check = failing
         answer = check.answer if check.answer is not None else "no answer yet"
         return (
-            f"op {self.record.id} was not ready {within}: port {endpoint.port}, "
+            f"op {self.op_id} was not ready {within}: port {endpoint.port}, "
             f"{check.description}, last answered: {answer}"
         )

@@ -1,24 +1,31 @@
 """One job's run: its ops in order (groups one after another, `depends_on` edges, a service's
 dependents once it is ready), each prepared and run by `ops`; the first failure stops the
 rest, and the job's end is recorded with what it made removed (volumes, its network).
+
+This module is the one writer of a job's record (`JobRecord`): its first version
+(`new_record`), a job that cannot be resumed (`cannot_resume`), and, while it runs, its
+start, state and end. An op's own record, made here with the job's first one, is then written
+only by its recorder (`recorder`): told by the op's run, and from here only for ops that have
+no run (stopped before their turn, or preparing anew after a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 import structlog
 
 from ..logs import get_logger
 from .context import Components, JobControl, OpContext
+from .ignored import job_not_acted_on, op_not_acted_on
 from .models import JobRecord, OpRecord, Results
 from .names import volume_name
 from .ops import OpFailed, OpRun
+from .recorder import OpRecorder
 from .spec import JobDefinition, RunOp, VolumeOp, is_service, needs_network, order
-from .states import OpState
+from .states import JobState, OpState
 
 log = get_logger(__name__)
 
@@ -63,7 +70,7 @@ class JobRun:
     async def execute(self, recovering: bool) -> None:
         structlog.contextvars.bind_contextvars(job_id=self.job_id)
         if self.record.started is None:
-            self.record.started = time.time()
+            self.record.started = self.parts.clock.now()
         failure: str | None = None
         try:
             failure = await self._schedule(recovering)
@@ -86,11 +93,15 @@ class JobRun:
             if isinstance(op, RunOp) and record.state == OpState.RUNNING and record.container_id:
                 runs[asyncio.ensure_future(self._op(op, record).reattach())] = op_id
             else:
-                record.state = OpState.QUEUED
+                self._recorder(record).requeued()
         return runs
 
     def _op(self, op: RunOp | VolumeOp, record: OpRecord) -> OpRun:
         return OpRun(self._ctx, op, record)
+
+    def _recorder(self, record: OpRecord) -> OpRecorder:
+        """The recorder of an op that has no run."""
+        return OpRecorder(record, self.parts.clock, self.save)
 
     async def _schedule(self, recovering: bool) -> str | None:
         """Start every op whose turn has come, until all have ended or one failed; the
@@ -150,7 +161,7 @@ class JobRun:
         reason = f"not started: {failure}" if failure else (self.control.stop_reason or "stopped")
         for op in self.record.ops:
             if not op.final:
-                op.state, op.error = OpState.STOPPED, reason
+                self._recorder(op).never_ran(reason)
         for op_def in self.job.ops:
             if isinstance(op_def, VolumeOp):
                 await self.parts.containers.remove_volume(
@@ -158,13 +169,52 @@ class JobRun:
                 )
         if needs_network(self.job):
             await self.parts.networks.remove(self.job_id)
-        self.record.ended = time.time()
+        self.record.ended = self.parts.clock.now()
         if failure:
             self.record.error = failure
         elif self.control.stop_reason:
             self.record.error = self.control.stop_reason
         await self.save()
         log.info("job.ended", job_id=self.job_id, state=self.record.state, error=self.record.error)
+
+
+def new_record(job_id: str, definition: Any, job: JobDefinition, now: float) -> JobRecord:
+    """A job's first record, its ops' too: every field that records have always had, given
+    explicitly so that it is saved (see `models`); what the daemon will not do, said from the
+    start."""
+    ops = [
+        OpRecord(
+            id=op.id,
+            type=op.type,
+            group=op.execution.group if op.execution else None,
+            state=OpState.QUEUED,
+            exit_code=None,
+            error=None,
+        )
+        for op in job.ops
+    ]
+    for op, op_record in zip(job.ops, ops, strict=True):
+        if ignored := op_not_acted_on(op):
+            op_record.not_acted_on = ignored
+    record = JobRecord(
+        id=job_id,
+        state=JobState.QUEUED,
+        created=now,
+        started=None,
+        ended=None,
+        error=None,
+        definition=definition,
+        ops=ops,
+    )
+    if ignored := job_not_acted_on(job):
+        record.not_acted_on = ignored
+    return record
+
+
+def cannot_resume(record: JobRecord, reason: str, now: float) -> None:
+    """A job the last run left unfinished whose definition no longer reads: it fails."""
+    record.state, record.ended = JobState.FAILED, now
+    record.error = f"cannot resume: {reason}"
 
 
 def _failure(op_id: str, task: asyncio.Task[None]) -> str | None:

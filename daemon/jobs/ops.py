@@ -1,7 +1,9 @@
 """One op of a job, from start to end: prepare it (`prepare`), run its container with the
 cached views mounted read-only (`container`), follow it through its restarts and health checks
 (`supervise`), keep its output and results (`capture`), and, whatever ends it, record how and
-release what it held.
+release what it held. The op's record changes only through its `OpRecorder`, told by this
+run (and by the job, for an op that never ran): the parts above return what they found, or
+report it as it comes, and the run records it.
 
     queued → preparing → running → completed | failed | stopped
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,13 +28,14 @@ from ..logs import get_logger
 from .capture import LogCapture, extract_results
 from .container import container_spec
 from .context import OpContext
-from .health import NotReady
-from .models import OpRecord, Results
+from .hub_env import bypass_reason
+from .models import EndpointRecord, OpRecord, Results
 from .names import op_key, volume_name
 from .prepare import Preparation
+from .recorder import OpRecorder
 from .spec import RunOp, VolumeOp
 from .states import OpState
-from .supervise import Supervision, endpoints_for
+from .supervise import Reports, Supervision, endpoints_for
 
 log = get_logger(__name__)
 
@@ -48,14 +50,19 @@ class OpRun:
     def __init__(self, ctx: OpContext, op: RunOp | VolumeOp, record: OpRecord) -> None:
         self.ctx = ctx
         self.op = op
-        self.record = record
+        self.recorder = OpRecorder(record, ctx.parts.clock, ctx.save)
         self.holder = f"job:{ctx.job_id}/op:{op.id}"
-        self.preparation = Preparation(ctx, record, self.holder)
+        self.preparation = Preparation(ctx, self.holder)
         parts = ctx.parts
         self.capture = LogCapture(parts.containers, parts.records.output, ctx.job_id, op.id)
+        reports = Reports(restarted=self.recorder.restarted, health=self._health)
         self.supervision = (
-            Supervision(ctx, op, record, self.capture) if isinstance(op, RunOp) else None
+            Supervision(ctx, op, self.capture, reports) if isinstance(op, RunOp) else None
         )
+
+    @property
+    def record(self) -> OpRecord:
+        return self.recorder.record
 
     # -- the whole op -------------------------------------------------------------------------
 
@@ -71,7 +78,14 @@ class OpRun:
         await self._ending_cleanly(self._follow_again(self.op))
 
     async def _prepare_and_run(self, op: RunOp) -> None:
-        await self.preparation.run(op)
+        recorder, preparation = self.recorder, self.preparation
+        await recorder.preparing()
+        try:
+            await preparation.acquire(op)
+        finally:
+            held = preparation.held()
+            await recorder.acquired(held.image, held.resources, held.lease_ids)
+        await recorder.prepared()
         await self._run(op)
 
     async def _follow_again(self, op: RunOp) -> None:
@@ -89,7 +103,8 @@ class OpRun:
             await self._published(op, await containers.ports(container_id))
         last = await self.ctx.parts.records.output.last_timestamp(self.ctx.job_id, op.id)
         self.capture.start(container_id, after=last)
-        await self._supervise(op, container_id, started=record.run_started or time.time())
+        started = record.run_started or self.ctx.parts.clock.now()
+        await self._supervise(op, container_id, started=started)
 
     async def _ending_cleanly(self, work: Coroutine[Any, Any, None]) -> None:
         """Run the op's work; whatever ends it, record how, and release what it held.
@@ -104,70 +119,63 @@ class OpRun:
                 await asyncio.shield(self._stopped())
             raise
         except NosanaCacheError as exc:
-            await self._end(OpState.FAILED, error=exc.message)
+            await self.recorder.ended(OpState.FAILED, error=exc.message)
             raise OpFailed(exc.message) from exc
         finally:
             if not self.ctx.control.detached:
                 await asyncio.shield(self._clean_up())
 
-    async def _end(
-        self,
-        state: OpState,
-        *,
-        error: str | None = None,
-        exit_code: int | None = None,
-        results: Results | None = None,
-    ) -> None:
-        """Record how the op ended (only what is given changes besides the state)."""
-        record = self.record
-        record.state, record.ended = state, time.time()
-        if error is not None:
-            record.error = error
-        if exit_code is not None:
-            record.exit_code = exit_code
-        if results is not None:
-            record.results = results
-        await self.ctx.save()
-
     # -- running ------------------------------------------------------------------------------
 
     async def _run(self, op: RunOp) -> None:
-        record, containers = self.record, self.ctx.parts.containers
-        spec = await container_spec(self.ctx, op, record, self.preparation.resource_leases())
-        record.state, record.run_started = OpState.RUNNING, time.time()
-        record.container_name = spec.name
-        await self.ctx.save()
+        recorder, containers = self.recorder, self.ctx.parts.containers
+        reason = bypass_reason(op.args.env or {})
+        if reason is not None:
+            log.info("op.hub_bypassed", job_id=self.ctx.job_id, op=op.id, reason=reason)
+        recorder.hub_bypassed(reason)
+        try:
+            set_up = await self.preparation.set_up(op)
+        finally:  # a layer made before a later step failed goes when the op ends
+            recorder.writable_layers(self.preparation.writable_layers)
+        recorder.warnings(set_up.warnings)
+        spec = container_spec(op, set_up.inputs, self.ctx.results_of)
+        await recorder.running(spec.name)
         created = await containers.create(spec)
-        record.container_id, record.device_requests = created.container_id, created.device_requests
-        await self.ctx.save()
+        await recorder.created(created.container_id, created.device_requests)
         await self._published(op, await containers.start(created.container_id, gpu=spec.gpu))
         self.capture.start(created.container_id)
         await self._supervise(op, created.container_id, started=self.ctx.parts.clock.now())
 
     async def _published(self, op: RunOp, ports: dict[str, str]) -> None:
         """Record where the engine published the op's ports, before any check runs."""
-        self.record.ports = ports
-        self.record.endpoints = endpoints_for(op, ports)
-        await self.ctx.save()
+        await self.recorder.published(ports, endpoints_for(op, ports))
+
+    async def _health(
+        self, endpoints: list[EndpointRecord], ready_at: float | None, changed: bool
+    ) -> None:
+        """A round of the op's health checks: recorded; when it changed something, saved and
+        the job woken (its dependents may start once the op is ready)."""
+        await self.recorder.health(endpoints, ready_at, changed=changed)
+        if changed:
+            self.ctx.control.changed.set()
 
     async def _supervise(self, op: RunOp, container_id: str, *, started: float) -> None:
         assert self.supervision is not None
-        try:
-            exit_code = await self.supervision.until_exit(container_id, started=started)
-        except NotReady as exc:
-            await self._finish(op, self.record.exit_code, failure=exc.message)
-            return
-        await self._finish(op, exit_code)
+        ended = await self.supervision.until_exit(container_id, started=started, record=self.record)
+        failure = ended.not_ready.message if ended.not_ready is not None else None
+        await self._finish(op, ended.exit_code, failure=failure)
 
     async def _finish(self, op: RunOp, exit_code: int | None, failure: str | None = None) -> None:
         await self.capture.join()
         self._observe_durations()
         results = await self._results(op)
         if exit_code == 0 and failure is None:
-            await self._end(OpState.COMPLETED, exit_code=0, results=results)
+            await self.recorder.ended(OpState.COMPLETED, exit_code=0, results=results)
             return
         reason = failure or _exit_reason(exit_code)
-        await self._end(OpState.FAILED, exit_code=exit_code, results=results, error=reason)
+        await self.recorder.ended(
+            OpState.FAILED, exit_code=exit_code, results=results, error=reason
+        )
         raise OpFailed(failure or f"op {op.id} {reason}")
 
     async def _results(self, op: RunOp | VolumeOp) -> Results | None:
@@ -180,19 +188,18 @@ class OpRun:
         if record.prepare_started and record.prepare_ended:
             metrics.prepare_seconds.observe(record.prepare_ended - record.prepare_started)
         if record.run_started:
-            metrics.run_seconds.observe(time.time() - record.run_started)
+            metrics.run_seconds.observe(self.ctx.parts.clock.now() - record.run_started)
 
     async def _create_volume(self, op: VolumeOp) -> None:
-        self.record.state, self.record.run_started = OpState.RUNNING, time.time()
-        await self.ctx.save()
+        await self.recorder.running()
         try:
             await self.ctx.parts.containers.create_volume(
                 volume_name(self.ctx.job_id, op.args.name), self.ctx.job_id
             )
         except NosanaCacheError as exc:
-            await self._end(OpState.FAILED, error=exc.message)
+            await self.recorder.ended(OpState.FAILED, error=exc.message)
             raise OpFailed(exc.message) from exc
-        await self._end(OpState.COMPLETED, exit_code=0)
+        await self.recorder.ended(OpState.COMPLETED, exit_code=0)
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -206,8 +213,7 @@ class OpRun:
             await self.capture.join()
             results = await self._results(self.op)
         if not self.record.final:
-            self.record.error = control.stop_reason
-            await self._end(OpState.STOPPED, results=results)
+            await self.recorder.stopped(control.stop_reason, results)
 
     async def _clean_up(self) -> None:
         parts, record = self.ctx.parts, self.record

@@ -8,12 +8,12 @@ under `jobs/<job id>/` (`OpOutput`), and goes with the record when it expires.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Collection
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock, SystemClock
 from ..db import Database, DatabaseDamaged
 from ..errors import NotFound, StoreError
 from ..logs import get_logger
@@ -40,8 +40,9 @@ RETENTION = 7 * 86400
 
 
 class JobRecords:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: Clock | None = None) -> None:
         self.root = root
+        self.clock = clock or SystemClock()
         self.output = OpOutput(root / "jobs")
         self.db = Database(root / "jobs.sqlite", [SCHEMA_V1], name="jobs")
 
@@ -124,7 +125,7 @@ class JobRecords:
 
     async def expire(self, now: float | None = None) -> int:
         """Delete ended jobs older than the retention, and their output."""
-        cutoff = (now or time.time()) - RETENTION
+        cutoff = (now or self.clock.now()) - RETENTION
         rows = await self.db.read(
             lambda c: list(c.execute("SELECT id FROM jobs WHERE ended_at < ?", (cutoff,)))
         )

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,9 +29,8 @@ from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
 from .context import Components, HubAddress
-from .ignored import job_not_acted_on, op_not_acted_on
-from .job import JobRun
-from .models import JobRecord, OpRecord
+from .job import JobRun, cannot_resume, new_record
+from .models import JobRecord
 from .plan import JobPlan, plan_job
 from .records import JobRecords
 from .spec import JobDefinition, parse_job
@@ -90,7 +88,7 @@ class Runner:
             raise InvalidInput(f"{job_id!r} is not a job id (letters, digits, _ and -)")
         if await self.records.exists(job_id):
             raise Conflict(f"a job {job_id} exists already")
-        record = _new_record(job_id, definition, job)
+        record = new_record(job_id, definition, job, self.parts.clock.now())
         await self.records.save(record)
         self._start(job, record, recovering=False)
         log.info("job.submitted", job_id=job_id, ops=len(job.ops))
@@ -141,8 +139,7 @@ class Runner:
             try:
                 pending.append((record, parse_job(record.definition)))
             except InvalidInput as exc:
-                record.state, record.ended = JobState.FAILED, time.time()
-                record.error = f"cannot resume: {exc.message}"
+                cannot_resume(record, exc.message, self.parts.clock.now())
                 await self.records.save(record)
         keep = {
             f"job:{record.id}/op:{op.id}"
@@ -183,35 +180,3 @@ def owner_of(settings: Settings) -> str:
     """How this daemon labels what it makes in the engine: its store's path, digested (two
     daemons cannot share a store)."""
     return hashlib.sha256(str(settings.store.path).encode()).hexdigest()[:16]
-
-
-def _new_record(job_id: str, definition: Any, job: JobDefinition) -> JobRecord:
-    """A job's first record: every field that records have always had, given explicitly so
-    that it is saved (see `models`); what the daemon will not do, said from the start."""
-    ops = [
-        OpRecord(
-            id=op.id,
-            type=op.type,
-            group=op.execution.group if op.execution else None,
-            state=OpState.QUEUED,
-            exit_code=None,
-            error=None,
-        )
-        for op in job.ops
-    ]
-    for op, op_record in zip(job.ops, ops, strict=True):
-        if ignored := op_not_acted_on(op):
-            op_record.not_acted_on = ignored
-    record = JobRecord(
-        id=job_id,
-        state=JobState.QUEUED,
-        created=time.time(),
-        started=None,
-        ended=None,
-        error=None,
-        definition=definition,
-        ops=ops,
-    )
-    if ignored := job_not_acted_on(job):
-        record.not_acted_on = ignored
-    return record

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..cache import Cache
+from ..clock import Clock, SystemClock
 from ..engine.pull_routes import PullRoutes
 from ..errors import ConfigError
 from ..settings import DockerSettings, NodeSettings
@@ -66,6 +67,7 @@ class NodeEngineSocket:
         mirror_private: bool,
         endpoint: Callable[[], str | None] = lambda: None,
         explain: Callable[[str], str | None] = lambda _name: None,
+        clock: Clock | None = None,
     ) -> None:
         """`docker`: the engine's defaults and how pulls are routed, as for the daemon's own;
         `allow_private` (`security.allow_private_urls`) and `mirror_private`
@@ -75,7 +77,7 @@ class NodeEngineSocket:
         self.engine = engine_socket_path(settings, docker)
         self.path = settings.socket
         self.requests = NodeRequests()
-        self.worker = Worker(cache, self.requests)
+        self.worker = Worker(cache, self.requests, clock or SystemClock())
         self.helpers = Helpers(self.engine, self.worker, self.requests)
         # Routes of its own: the node's engine may not reach the endpoint where the
         # daemon's does (one given up is given up for this engine only).

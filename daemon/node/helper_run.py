@@ -10,12 +10,12 @@ are kept (bounded) for the node's followed and later log reads.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..cache import Cache
+from ..clock import Clock
 from ..errors import NosanaCacheError
 from ..logs import get_logger
 from ..sources import Resource
@@ -38,7 +38,8 @@ class HelperRun:
     volume: str
     mountpoint: Path
     body: dict[str, Any]
-    created_at: float = field(default_factory=time.time)
+    clock: Clock = field(repr=False)
+    created_at: float = field(init=False)
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
@@ -49,6 +50,9 @@ class HelperRun:
     task: asyncio.Task[None] | None = None
     linked: bool = False
 
+    def __post_init__(self) -> None:
+        self.created_at = self.clock.now()
+
     @property
     def state(self) -> str:
         if self.exit_code is not None:
@@ -57,7 +61,7 @@ class HelperRun:
 
     async def emit(self, stream: int, line: bytes) -> None:
         async with self.changed:
-            self.lines.append((stream, time.time(), line))
+            self.lines.append((stream, self.clock.now(), line))
             self.emitted += 1
             del self.lines[:-MAX_LINES]
             self.changed.notify_all()
@@ -65,21 +69,22 @@ class HelperRun:
     async def exit(self, code: int) -> None:
         async with self.changed:
             self.exit_code = code
-            self.finished_at = time.time()
+            self.finished_at = self.clock.now()
             self.changed.notify_all()
 
 
 class Worker:
     """What a started helper does; the outcome goes to `requests` for status."""
 
-    def __init__(self, cache: Cache, requests: NodeRequests) -> None:
+    def __init__(self, cache: Cache, requests: NodeRequests, clock: Clock) -> None:
         self.cache = cache
+        self.clock = clock
         self.requests = requests
         self.linked_volumes: dict[str, Path] = {}
         """Volumes filled with links to the store: made copies before a writable mount."""
 
     async def run(self, run: HelperRun, *, copy: bool) -> None:
-        began = time.monotonic()
+        began = self.clock.monotonic()
         lease: Lease | None = None
         try:
             lease = await self._acquire(run)
@@ -159,14 +164,14 @@ class Worker:
         progress: FillProgress | None = None,
         error: str | None = None,
     ) -> None:
-        seconds = time.monotonic() - began
+        seconds = self.clock.monotonic() - began
         entry = lease.entry if lease is not None else None
         saved = None
         if lease is not None and lease.hit and entry is not None and entry.downloaded_at:
             saved = max(0.0, entry.downloaded_at - entry.created_at - seconds)
         self.requests.add(
             NodeRequest(
-                at=time.time(),
+                at=self.clock.now(),
                 type=run.resource.type,
                 source=entry.source if entry else _describe(run.resource),
                 outcome="failed" if error else ("hit" if lease and lease.hit else "miss"),

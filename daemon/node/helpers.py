@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,9 @@ class Helpers:
             return True
         ident = ID_PREFIX + secrets.token_hex(24)
         name = exchange.request.query.get("name") or ident[: len(ID_PREFIX) + 12]
-        self.runs[ident] = HelperRun(ident, name, resource, volume, Path(mountpoint), body)
+        self.runs[ident] = HelperRun(
+            ident, name, resource, volume, Path(mountpoint), body, self.worker.clock
+        )
         self._forget_exited()
         await exchange.send(json_response(201, "Created", {"Id": ident, "Warnings": []}))
         return True
@@ -78,7 +79,7 @@ class Helpers:
         cmd = body.get("Cmd") or []
         self.requests.add(
             NodeRequest(
-                at=time.time(),
+                at=self.worker.clock.now(),
                 type=str(cmd[0]) if cmd else "?",
                 source=" ".join(str(c) for c in cmd[1:2]),
                 outcome="helper",
@@ -115,7 +116,7 @@ class Helpers:
         if run.started_at is not None:
             await exchange.send(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n")
             return
-        run.started_at = time.time()
+        run.started_at = self.worker.clock.now()
         run.task = asyncio.create_task(self.worker.run(run, copy=False), name=f"helper:{run.id}")
         await exchange.send(b"HTTP/1.1 204 No Content\r\n\r\n")
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aiotasks import TaskSet
+from ..clock import Clock, SystemClock
 from ..errors import NosanaCacheError, StoreError, UpstreamIntegrityError, UpstreamUnavailable
 from ..logs import get_logger
 from ..site import Site
@@ -62,12 +63,19 @@ class ServedManifest:
 
 
 class RegistryMirror:
-    def __init__(self, store: Store, source: RegistrySource, site: Site | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        source: RegistrySource,
+        site: Site | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
         self.store = store
         self.source = source
         self.site = site
         """The site store (`site.store`), in front of upstream for pulls without credentials."""
-        self.pulls = Pulls()
+        self.pulls = Pulls(clock=self.clock)
         self._sizes: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._background = TaskSet("registry")
 

@@ -17,10 +17,10 @@ Only the newest `RECENT` pulls are kept; the totals by source count everything s
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
+from ..clock import Clock, SystemClock
 from ..sources.registry import Repository
 from ..store import BlobSink, FileSpec, Manifest, Resolver
 
@@ -48,8 +48,9 @@ class Pull:
     bytes_from: Counter[str] = field(default_factory=Counter)
     named: set[str] = field(default_factory=set, repr=False)
     """Digests the pull's manifests named (children of an index, config and layers)."""
-    _started: float = field(default_factory=time.monotonic, repr=False)
-    _last: float = field(default_factory=time.monotonic, repr=False)
+    _started: float = field(default=0.0, repr=False)
+    """On the clock's `monotonic()`, as `_last`."""
+    _last: float = field(default=0.0, repr=False)
 
     @property
     def seconds(self) -> float:
@@ -61,8 +62,8 @@ class Pull:
         """Bytes sent to the engine per second over `seconds` (0 before a second byte)."""
         return self.bytes_sent / self.seconds if self.seconds > 0 else 0.0
 
-    def touched(self, now: float) -> None:
-        self.last_at, self._last = now, time.monotonic()
+    def touched(self, clock: Clock) -> None:
+        self.last_at, self._last = clock.now(), clock.monotonic()
 
 
 class Tally:
@@ -103,13 +104,13 @@ class Tally:
     def sent_bytes(self, count: int) -> None:
         self.sent += count
         self.pull.bytes_sent += count
-        self.pull.touched(self.pulls.clock())
+        self.pull.touched(self.pulls.clock)
 
     def done(self) -> None:
         stored = max(0, self.sent - max(self.fetched, self.upstream))
         self.pulls.add("store", stored, self.pull)
         self.pull.reading -= 1
-        self.pull.touched(self.pulls.clock())
+        self.pull.touched(self.pulls.clock)
 
 
 class _Counting:
@@ -159,12 +160,12 @@ class _CountingSink:
 class Pulls:
     """The newest `RECENT` pulls, and bytes by source since start."""
 
-    def __init__(self, recent: int = RECENT) -> None:
+    def __init__(self, recent: int = RECENT, clock: Clock | None = None) -> None:
         self.recent = recent
         self.totals: Counter[str] = Counter(dict.fromkeys(SOURCES, 0))
         self._pulls: OrderedDict[int, Pull] = OrderedDict()
         self._ids = 0
-        self.clock = time.time
+        self.clock = clock or SystemClock()
 
     def pulls(self) -> list[Pull]:
         """Newest first."""
@@ -203,9 +204,10 @@ class Pulls:
         return next((p for p in same if digest in p.named), same[0] if same else None)
 
     def _start(self, repo: Repository, reference: str, separator: str, private: bool) -> Pull:
-        now = self.clock()
-        pull = Pull(f"{repo}{separator}{reference}", str(repo), reference, private, now)
-        pull.touched(now)
+        now, started = self.clock.now(), self.clock.monotonic()
+        image = f"{repo}{separator}{reference}"
+        pull = Pull(image, str(repo), reference, private, now, _started=started)
+        pull.touched(self.clock)
         self._ids += 1
         self._pulls[self._ids] = pull
         while len(self._pulls) > self.recent:

@@ -16,7 +16,6 @@ upstream for it; when upstream refuses, the answer is 401 with the Bearer challe
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -72,7 +71,7 @@ async def base(request: web.Request) -> web.Response:
 
 
 async def token(request: web.Request) -> web.Response:
-    return tokens.issue(request)
+    return tokens.issue(request, request.app[MIRROR].clock.now())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -138,7 +137,8 @@ async def _send_blob(
 
 @web.middleware
 async def distribution_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.monotonic()
+    clock = request.app[MIRROR].clock
+    started = clock.monotonic()
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -163,7 +163,7 @@ async def distribution_errors(request: web.Request, handler: Handler) -> web.Str
         method=request.method,
         path=request.path,
         status=response.status,
-        seconds=round(time.monotonic() - started, 3),
+        seconds=round(clock.monotonic() - started, 3),
     )
     return response
 

@@ -38,7 +38,7 @@ def challenge(request: web.Request) -> str:
     return f'Bearer realm="{realm}",service="{SERVICE}"'
 
 
-def issue(request: web.Request) -> web.Response:
+def issue(request: web.Request, now: float) -> web.Response:
     """`GET /token`: a token for the request's Basic credentials, or the anonymous one."""
     header = request.headers.get("Authorization", "")
     token = ANONYMOUS
@@ -48,7 +48,7 @@ def issue(request: web.Request) -> web.Response:
         "token": token,
         "access_token": token,
         "expires_in": LIFETIME,
-        "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
     }
     return web.json_response(body)
 

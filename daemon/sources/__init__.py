@@ -39,7 +39,7 @@ class Sources:
         self.s3 = S3(settings.s3, self.transfer, clock)
         self.ollama = Ollama(settings.ollama, self.transfer)
         upstream = RegistryUpstream(
-            settings.docker, self.transfer, share_private=settings.site.share_private
+            settings.docker, self.transfer, clock, share_private=settings.site.share_private
         )
         self.registry = RegistrySource(upstream)
         """What the registry endpoint (/v2/) asks of upstream registries."""

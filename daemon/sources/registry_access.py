@@ -25,13 +25,13 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from yarl import URL
 
+from ..clock import Clock, SystemClock
 from ..errors import UpstreamAuthError, UpstreamError
 from ..logs import get_logger
 from .transfer import Transfer
@@ -78,8 +78,14 @@ class Grant:
     """One repository's Bearer token for one credential (or none), renewed near its expiry
     or when upstream refused it; one renewal at a time."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float]]], name: str) -> None:
-        """`fetch`: a fresh token and the monotonic time it expires at."""
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[tuple[str, float]]],
+        name: str,
+        clock: Clock | None = None,
+    ) -> None:
+        """`fetch`: a fresh token and the time it expires at, on `clock`'s monotonic time."""
+        self._clock = clock or SystemClock()
         self._fetch = fetch
         self.name = name
         self._token: str | None = None
@@ -88,7 +94,7 @@ class Grant:
 
     async def headers(self) -> Mapping[str, str]:
         token = self._token
-        if token is None or self._expires - TOKEN_MARGIN < time.monotonic():
+        if token is None or self._expires - TOKEN_MARGIN < self._clock.monotonic():
             await self._renew(token)
         return {"Authorization": f"Bearer {self._token}"}
 
@@ -108,8 +114,9 @@ class Grant:
 class RegistryAccess:
     """The challenges of the places asked, and the grants given there."""
 
-    def __init__(self, transfer: Transfer) -> None:
+    def __init__(self, transfer: Transfer, clock: Clock) -> None:
         self.transfer = transfer
+        self.clock = clock
         self._challenges: dict[URL, _Challenge] = {}
         self._grants: dict[tuple[URL, str, str], Grant] = {}
 
@@ -130,7 +137,7 @@ class RegistryAccess:
             async def fetch() -> tuple[str, float]:
                 return await self._token(place, challenge, name, credential)
 
-            grant = self._grants[key] = Grant(fetch, f"{place.registry}/{name}")
+            grant = self._grants[key] = Grant(fetch, f"{place.registry}/{name}", self.clock)
         return {}, grant
 
     def forget(self, place: Place, name: str, credential: Credential | None) -> None:
@@ -177,7 +184,7 @@ class RegistryAccess:
             raise UpstreamError(f"{place.registry}: the token service named no token")
         expires_in = document.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else DEFAULT_LIFETIME
-        return token, time.monotonic() + max(lifetime, TOKEN_MARGIN + 1)
+        return token, self.clock.monotonic() + max(lifetime, TOKEN_MARGIN + 1)
 
 
 def _fingerprint(credential: Credential | None) -> str:

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from yarl import URL
 
+from ..clock import Clock, SystemClock
 from ..errors import (
     UpstreamAuthError,
     UpstreamError,
@@ -109,13 +110,19 @@ def _base(host: str) -> URL:
 
 class RegistryUpstream:
     def __init__(
-        self, settings: DockerSettings, transfer: Transfer, *, share_private: bool = False
+        self,
+        settings: DockerSettings,
+        transfer: Transfer,
+        clock: Clock | None = None,
+        *,
+        share_private: bool = False,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.mirrors = {canonical_registry(k): v for k, v in settings.registry_mirrors.items()}
         self.share_private = share_private
         """`site.share_private`: pulls with credentials may use the mirrors too."""
         self.transfer = transfer
-        self.access = RegistryAccess(transfer)
+        self.access = RegistryAccess(transfer, self.clock)
 
     def place(self, registry: str, *, private: bool) -> Place:
         """Where `registry`'s content is fetched from, for a pull with credentials

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -299,7 +298,7 @@ class Transfer:
         a split moves it down, and the rest of the body is left unread (the connection
         closes). At most `WRITE_BUFFER` bytes are held between writes."""
         pending: list[bytes] = []
-        speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, name)
+        speed = _SpeedCheck(self.settings.min_speed, self.settings.stall_timeout, name, self._clock)
         try:
             async for chunk in response.content.iter_any():
                 speed.received(len(chunk))
@@ -353,16 +352,17 @@ class _SpeedCheck:
     than `min_speed` a second over a whole window. The retry resumes where it stopped, often
     on a better connection; a host that is slow every time ends in a clear error."""
 
-    def __init__(self, min_speed: int, window: float, name: str) -> None:
+    def __init__(self, min_speed: int, window: float, name: str, clock: Clock) -> None:
+        self.clock = clock
         self.min_bytes = min_speed * window
         self.window = window
         self.name = name
-        self.started = time.monotonic()
+        self.started = clock.monotonic()
         self.count = 0
 
     def received(self, count: int) -> None:
         self.count += count
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock.monotonic() - self.started
         if elapsed < self.window:
             return
         if self.count < self.min_bytes * elapsed / self.window:
@@ -370,7 +370,7 @@ class _SpeedCheck:
                 f"{self.name}: upstream sent {self.count} bytes in {elapsed:.0f} s, slower than "
                 f"download.min_speed ({self.min_bytes / self.window:.0f} bytes/s)"
             )
-        self.started, self.count = time.monotonic(), 0
+        self.started, self.count = self.clock.monotonic(), 0
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: Bound, name: str) -> bytes:

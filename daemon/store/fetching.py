@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from ..errors import InsufficientSpace, NosanaCacheError
@@ -169,7 +168,7 @@ class Fetcher:
     async def _fetch(
         self, request: EntryRequest, resolver: Resolver, resolved: asyncio.Future[str]
     ) -> str:
-        started = time.monotonic()
+        started = self.parts.clock.monotonic()
         manifest = await resolver.resolve()
         validate_tree(f.path for f in manifest.files)
         entry_id = entry_id_for(request.request_key, manifest.version)
@@ -187,7 +186,7 @@ class Fetcher:
             "fetch.ready",
             entry_id=entry_id,
             source=request.source,
-            seconds=round(time.monotonic() - started, 3),
+            seconds=round(self.parts.clock.monotonic() - started, 3),
         )
         return entry_id
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,7 +46,6 @@ class Tracker:
 
     total: int = 0
     done: int = 0
-    started: float = field(default_factory=time.monotonic)
     kind: str = ""  # the entry's type, for per-type byte counts
 
     def count(self, n: int) -> None:

@@ -78,11 +78,25 @@ class Watched:
         self.probe = Script(self.clock, script, **kw)
         self.saves = 0
         self.watch = HealthWatch(
-            self.record, ports, self.probe, self.clock, self.settings, self._changed
+            self.record.endpoints,
+            self.record.ready_at,
+            ports,
+            self.probe,
+            self.clock,
+            self.settings,
+            self._report,
+            self.record.id,
         )
 
-    async def _changed(self) -> None:
-        self.saves += 1
+    async def _report(
+        self, endpoints: list[EndpointRecord], ready_at: float | None, changed: bool
+    ) -> None:
+        """As the op's run records a report: the watch changes no record of its own."""
+        self.record.endpoints = endpoints
+        if ready_at is not None:
+            self.record.ready_at = ready_at
+        if changed:
+            self.saves += 1
 
 
 @pytest.fixture
@@ -216,13 +230,16 @@ async def test_a_failing_continuous_check_marks_the_op_unhealthy_until_it_passes
         block_after=5,
     )
     states: list[tuple[str | None, str | None]] = []
-    saves = w.watch.changed
+    report = w.watch.report
 
-    async def record_state() -> None:
-        await saves()
-        states.append(w.record.health())
+    async def record_state(
+        endpoints: list[EndpointRecord], ready_at: float | None, changed: bool
+    ) -> None:
+        await report(endpoints, ready_at, changed)
+        if changed:
+            states.append(w.record.health())
 
-    w.watch.changed = record_state
+    w.watch.report = record_state
     run = asyncio.ensure_future(w.watch.run(started=START))
     await w.probe.blocked.wait()
     # Ready at once; then only the continuous check runs, every 30 s.
@@ -246,3 +263,25 @@ async def test_a_websocket_check_is_described_by_what_it_expects() -> None:
     w = Watched({7000: [check]}, {describe(check): [Answer(False, "closed"), OK]})
     await w.watch.run(started=START)
     assert w.record.endpoints[0].checks[0].description == "websocket expects 'pong'"
+
+
+async def test_the_watch_changes_no_record_only_its_reports_carry_what_it_saw() -> None:
+    """The op's run is the one writer of its record: the watch works on copies."""
+    record = OpRecord(id="svc", type="container/run", state=OpState.RUNNING)
+    record.endpoints = endpoint_records({8080: ("api", [http()])})
+    before = record.model_dump()
+    clock = ManualClock(START)
+    reports: list[tuple[str, float | None, bool]] = []
+
+    async def report(
+        endpoints: list[EndpointRecord], ready_at: float | None, changed: bool
+    ) -> None:
+        reports.append((endpoints[0].health, ready_at, changed))
+
+    script = Script(clock, {describe(http()): [DOWN, OK]})
+    watch = HealthWatch(
+        record.endpoints, None, {8080: [http()]}, script, clock, JobsSettings(), report, "svc"
+    )
+    await watch.run(started=START)
+    assert record.model_dump() == before
+    assert reports == [("starting", None, True), ("healthy", pytest.approx(START + 0.1), True)]
