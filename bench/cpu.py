@@ -37,7 +37,7 @@ KINDS = (
     ("reading back for the hash", ("pread", "_hash_forward")),
     ("HTTP (aiohttp)", ("aiohttp",)),
     ("event loop and sockets", ("asyncio", "selectors", "socket")),
-    ("index (SQLite)", ("sqlite", "daemon/db.py", "daemon/store/index")),
+    ("index (SQLite)", ("sqlite", "daemon/util/db.py", "daemon/store/index")),
 )
 """How a sampled stack's top frame is classed, first match wins (substrings of py-spy's
 `function (file:line)` frames); the rest is 'other'."""

@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, peers, save, scratch, summary
-from daemon.aiotasks import all_or_nothing
 from daemon.cache import Cache
-from daemon.clock import SystemClock
 from daemon.resources import S3Resource, parse_resource
 from daemon.settings import Settings, load_settings
 from daemon.sources import Sources
 from daemon.sources.s3 import S3Resolver
 from daemon.store import BlobSink, FileSpec, Store
+from daemon.util.aiotasks import all_or_nothing
+from daemon.util.clock import SystemClock
 
 MB = 1024 * 1024
 BUCKET = "bench"

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import ManualClock
 from daemon.settings import StoreSettings
 from daemon.store import EntryRequest, Store
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .aiotasks import TaskSet
 from .errors import NosanaCacheError
 from .logs import get_logger
 from .resources import parse_resource
@@ -18,6 +17,7 @@ from .site import Site
 from .sources import Resource, Sources, TransferStats
 from .sources.registry import TYPE as REGISTRY
 from .store import Entry, EntryRequest, Fetch, Lease, Lookup, Resolver, Store
+from .util.aiotasks import TaskSet
 
 log = get_logger(__name__)
 

@@ -24,19 +24,19 @@ from typing import Any, TypedDict
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from .cache import Cache
-from .clock import Clock, SystemClock
 from .engine.images import Credentials, Images
 from .errors import InvalidInput, NosanaCacheError, UpstreamTooLarge
-from .limits import MARKET_BYTES, MARKET_ITEMS
 from .logs import get_logger
 from .resources import describe, field_errors, parse_resource
-from .retry import RetryPolicy
 from .scheduler import Scheduler
 from .settings import MarketSettings
 from .sources import Resource
 from .sources.identity import canonical
 from .sources.transfer import Transfer
 from .store import Store
+from .util.clock import Clock, SystemClock
+from .util.limits import MARKET_BYTES, MARKET_ITEMS
+from .util.retry import RetryPolicy
 
 log = get_logger(__name__)
 

@@ -28,9 +28,9 @@ from pydantic import (
 )
 
 from .errors import FieldError, InvalidInput
-from .literals import deferred
 from .store.views import validate_relative_path
-from .strict import Strict, by_type
+from .util.literals import deferred
+from .util.strict import Strict, by_type
 
 OLLAMA_DEFAULT_TARGET = "/root/.ollama/models"
 

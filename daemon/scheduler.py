@@ -14,8 +14,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .clock import Clock, SystemClock
 from .logs import get_logger
+from .util.clock import Clock, SystemClock
 
 log = get_logger(__name__)
 

@@ -21,12 +21,10 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
-from .aiotasks import TaskSet
 from .api.app import build_app, build_container_app
 from .api.context import ApiContext
 from .api.server import serve
 from .cache import Cache
-from .clock import Clock, SystemClock
 from .engine.client import Engine
 from .engine.images import Images
 from .engine.networks import Networks
@@ -35,13 +33,10 @@ from .fence.fence import RECHECK as FENCE_RECHECK
 from .hub import ContainerListener, HubMirror
 from .jobs.records import JobRecords
 from .jobs.runner import Runner, owner_of
-from .limits import raise_open_files_limit
 from .logs import get_logger
 from .market import Market
-from .memory import keep_memory_flat
 from .metrics import Metrics
 from .node import NodeEngineSocket
-from .notify import Notifier
 from .registry import Pulls, Refusals, RegistryListener, RegistryMirror, registry_app
 from .scheduler import Scheduler
 from .settings import Settings
@@ -49,6 +44,11 @@ from .site import Site
 from .sources import Sources
 from .store import Store
 from .store.maintenance import CHECKPOINT_EVERY
+from .util.aiotasks import TaskSet
+from .util.clock import Clock, SystemClock
+from .util.limits import raise_open_files_limit
+from .util.memory import keep_memory_flat
+from .util.notify import Notifier
 
 log = get_logger(__name__)
 

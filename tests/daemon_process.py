@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.client import ApiError, Client, DaemonUnreachable
+from daemon.cli.client import ApiError, Client, DaemonUnreachable
 from tests.peers.procs import free_port
 
 

@@ -22,7 +22,6 @@ from aiohttp import web
 
 from daemon.api.app import build_container_app
 from daemon.cache import Cache
-from daemon.clock import Clock, SystemClock
 from daemon.hub import HubMirror
 from daemon.registry import RegistryMirror, registry_app
 from daemon.settings import Settings, load_settings
@@ -31,6 +30,7 @@ from daemon.site.journal import Journal
 from daemon.site.site import JOURNAL
 from daemon.sources import Sources
 from daemon.store import Store
+from daemon.util.clock import Clock, SystemClock
 from tests.peers.s3 import REGION, S3Peer
 from tests.peers.s3rver import S3rverPeer
 

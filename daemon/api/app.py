@@ -17,11 +17,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ..clock import Clock, SystemClock
 from ..errors import NosanaCacheError
 from ..hub import PREFIX as HUB_PREFIX
 from ..hub import HubMirror, hub_app
 from ..logs import get_logger
+from ..util.clock import Clock, SystemClock
 from .context import CONTEXT, ApiContext
 from .jobs import routes as job_routes
 from .market import routes as market_routes

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ..cache import Cache
-from ..clock import Clock, SystemClock
 from ..engine.client import Engine
 from ..fence import Fence
 from ..hub import ContainerListener, HubMirror
@@ -19,6 +18,7 @@ from ..registry import Pulls, RegistryListener
 from ..scheduler import Scheduler
 from ..settings import ApiSettings
 from ..store import Store
+from ..util.clock import Clock, SystemClock
 
 
 @dataclass

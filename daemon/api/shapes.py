@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidInput, TooLarge
-from ..limits import API_BODY_BYTES
+from ..util.limits import API_BODY_BYTES
 
 
 async def read_json(request: web.Request) -> Any:

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client import Client
 from ..settings import Settings, settings_from_environment
+from .client import Client
 
 CommandT = TypeVar("CommandT", bound=click.Command)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import click
 
-from ..clock import SystemClock
 from ..errors import FenceError
 from ..fence import install, plan_of, remove, remove_stamp, write_stamp
 from ..fence.fence import STAMP_NAME
 from ..fence.firewall import foreign_namespace, missing_privilege
 from ..fence.rules import rules_for
+from ..util.clock import SystemClock
 from .common import Options, global_options, pass_options
 
 

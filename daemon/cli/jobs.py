@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from ..client import ApiError, Client, DaemonUnreachable
-from ..clock import SystemClock
 from ..jobs.states import FINAL, JobState, OpState
+from ..util.clock import SystemClock
 from . import render
+from .client import ApiError, Client, DaemonUnreachable
 from .common import Options, client_command, global_options, is_terminal
 
 SERVICE_POLL = 0.5

@@ -8,11 +8,11 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..client import ApiError, DaemonUnreachable
 from ..errors import ConfigError, NosanaCacheError
 from ..settings import render_toml
-from ..units import human_size
+from ..util.units import human_size
 from . import render
+from .client import ApiError, DaemonUnreachable
 from .common import Options, client_command, global_options, pass_options
 from .fence import fence
 from .jobs import jobs

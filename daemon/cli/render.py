@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..jobs.states import OpState
-from ..units import human_duration, human_size
+from ..util.units import human_duration, human_size
 
 
 def status(body: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..clock import SystemClock
+from ..util.clock import SystemClock
 from . import render
 from .common import Options, client_command, global_options, is_terminal
 

@@ -18,10 +18,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ..clock import Clock, SystemClock
 from ..errors import EngineUnavailable
 from ..logs import get_logger
 from ..settings import DockerSettings
+from ..util.clock import Clock, SystemClock
 from .libpod import libpod_api
 
 log = get_logger(__name__)

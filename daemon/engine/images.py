@@ -27,14 +27,14 @@ import docker.utils
 import requests.exceptions
 from yarl import URL
 
-from ..clock import Clock
 from ..errors import EngineUnavailable, ImageError, UpstreamAuthError
 from ..logs import get_logger
-from ..retry import RetryPolicy, retrying
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
 from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Lookup, Manifest, Store
+from ..util.clock import Clock
+from ..util.retry import RetryPolicy, retrying
 from . import libpod
 from .client import Engine
 from .pull_routes import UNREACHABLE_HINT, Credentials, ImageRef, PullRoutes, Route, because

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..clock import Clock, SystemClock
 from ..errors import FenceError
 from ..logs import get_logger
 from ..settings import DockerSettings, HuggingFaceSettings
+from ..util.clock import Clock, SystemClock
 from . import firewall
 from .plan import plan_of
 from .rules import FamilyRules, FencePlan, rules_for

@@ -24,12 +24,12 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..clock import Clock
 from ..errors import UpstreamError, UpstreamRefused, UpstreamUnavailable
 from ..logs import get_logger
 from ..sources.hub_listing import Listing, RepoRef
 from ..sources.hub_upstream import HubUpstream
 from ..sources.identity import fingerprint
+from ..util.clock import Clock
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """The Hub's JSON, as this endpoint serves it: repo info, tree entries, errors.
 
-Declared like the API's bodies (daemon/wire.py), so the OpenAPI document describes what is
+Declared like the API's bodies (daemon/util/wire.py), so the OpenAPI document describes what is
 served. Repo info and tree entries are the upstream Hub's own objects: the fields clients read
 are declared, and whatever else upstream sent (`cardData`, `lastModified`, `lastCommit`...)
 passes through as it came, so a client sees what it would see at the Hub.
@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, RootModel
 
 from ..sources.hub_listing import ListedEntry, Listing
-from ..wire import Omitted, body
+from ..util.wire import Omitted, body
 
 
 @body

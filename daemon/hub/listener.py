@@ -25,13 +25,13 @@ from typing import Literal, NamedTuple
 
 from aiohttp import web
 
-from ..clock import Clock
 from ..engine.client import Engine
 from ..engine.gateway import HostAddress, host_addresses
 from ..engine.networks import Networks
 from ..errors import EngineUnavailable, NosanaCacheError
 from ..logs import get_logger
 from ..settings import HuggingFaceSettings
+from ..util.clock import Clock
 
 log = get_logger(__name__)
 

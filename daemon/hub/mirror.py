@@ -10,12 +10,12 @@ read it, and a file's bytes out of the store.
 
 from __future__ import annotations
 
-from ..clock import Clock
 from ..settings import HuggingFaceSettings
 from ..site import Site
 from ..sources.hub_listing import ListedEntry, Listing, RepoRef
 from ..sources.hub_upstream import HubUpstream
 from ..store import FileStream, Resolver, Store
+from ..util.clock import Clock
 from .access import AccessChecks
 from .problems import EntryNotFound
 from .revisions import Revisions

@@ -26,7 +26,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..logs import get_logger
-from ..wire import respond
+from ..util.wire import respond
 from .answers import HubError
 
 log = get_logger(__name__)

@@ -22,7 +22,7 @@ from ..errors import InvalidInput
 from ..logs import get_logger
 from ..sources.hub_listing import RepoRef, RepoType
 from ..store import validate_relative_path
-from ..wire import respond
+from ..util.wire import respond
 from .answers import GgufFile, GgufManifest, RepoInfo, RepoRefs, TreeEntries
 from .gguf import LATEST, choose
 from .inputs import asked_paths, revision_of

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..cache import Cache
-from ..clock import Clock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
 from ..engine.networks import Networks
 from ..metrics import Metrics
 from ..settings import Settings
+from ..util.clock import Clock
 from .models import Results
 from .records import JobRecords
 

@@ -24,9 +24,9 @@ from pydantic import (
     field_validator,
 )
 
-from ..literals import deferred
 from ..resources import HFResource, OllamaResource, S3Resource, mount_target_problem
-from ..strict import Strict, by_kind, by_type
+from ..util.literals import deferred
+from ..util.strict import Strict, by_kind, by_type
 from .markers import ResourceEntry, concrete_resources
 from .ports import Expose, ExposedPort, WholeNumber, concrete_ports
 

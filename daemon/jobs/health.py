@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..clock import Clock
 from ..errors import JobError
 from ..logs import get_logger
 from ..settings import JobsSettings
-from ..units import format_duration
+from ..util.clock import Clock
+from ..util.units import format_duration
 from .models import CheckRecord, EndpointRecord
 from .ports import HealthCheck, HttpHealthCheck
 

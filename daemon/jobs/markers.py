@@ -13,9 +13,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag
 
-from ..literals import is_whole_literal
 from ..resources import HFResource, OllamaResource, Resource, S3Resource
-from ..strict import Strict
+from ..util.literals import is_whole_literal
+from ..util.strict import Strict
 
 REMOVE_IF_EMPTY: Final = "__remove-if-empty__"
 

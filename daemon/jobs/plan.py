@@ -17,9 +17,9 @@ from pydantic import SecretStr
 
 from ..engine.images import Credentials
 from ..errors import NosanaCacheError
-from ..literals import known_at_run_time
 from ..resources import HFResource, OllamaResource, S3Resource
 from ..store import Lookup
+from ..util.literals import known_at_run_time
 from .context import Components
 from .ignored import job_not_acted_on, op_not_acted_on
 from .spec import JobDefinition, RunOp, VolumeOp, mount_target, needs_network

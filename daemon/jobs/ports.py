@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Tag
 
 from ..errors import FieldError
-from ..literals import is_whole_literal
-from ..strict import Strict, by_type, json_kind
+from ..util.literals import is_whole_literal
+from ..util.strict import Strict, by_type, json_kind
 from .markers import SpreadMarker
 
 

@@ -16,12 +16,12 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..aiotasks import all_or_nothing
 from ..engine.images import Credentials
 from ..errors import JobError
 from ..logs import get_logger
 from ..resources import S3Resource
 from ..store import Lease
+from ..util.aiotasks import all_or_nothing
 from .container import ContainerInputs
 from .context import OpContext
 from .models import ImageUse, ResourceUse

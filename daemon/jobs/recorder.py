@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..clock import Clock
+from ..util.clock import Clock
 from .models import EndpointRecord, ImageUse, OpRecord, ResourceUse, Results
 from .states import OpState
 

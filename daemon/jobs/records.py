@@ -13,10 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..clock import Clock, SystemClock
-from ..db import Database, DatabaseDamaged
 from ..errors import NotFound, StoreError
 from ..logs import get_logger
+from ..util.clock import Clock, SystemClock
+from ..util.db import Database, DatabaseDamaged
 from .models import JobRecord
 from .output import OpOutput
 from .states import JobState

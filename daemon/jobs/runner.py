@@ -16,9 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..aiotasks import TaskSet
 from ..cache import Cache
-from ..clock import Clock, SystemClock
 from ..engine.client import Engine
 from ..engine.containers import Containers
 from ..engine.images import Images
@@ -28,6 +26,8 @@ from ..fence import Fence
 from ..logs import get_logger
 from ..metrics import Metrics
 from ..settings import Settings
+from ..util.aiotasks import TaskSet
+from ..util.clock import Clock, SystemClock
 from .context import Components, HubAddress
 from .job import JobRun, cannot_resume, new_record
 from .models import JobRecord

@@ -17,8 +17,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import FieldError, InvalidInput, TooLarge
-from ..limits import JOB_OPS, JSON_DEPTH, Bound, json_depth
-from ..literals import JOB
 from ..resources import (
     OLLAMA_DEFAULT_TARGET,
     HFResource,
@@ -27,6 +25,8 @@ from ..resources import (
     describe,
     field_errors,
 )
+from ..util.limits import JOB_OPS, JSON_DEPTH, Bound, json_depth
+from ..util.literals import JOB
 from .definition import JobDefinition, ResultPattern, RunArgs, RunOp, VolumeOp
 from .graph import Waits, is_service, needs_network, order, reference_errors
 from .variables import fill_variables

@@ -18,8 +18,8 @@ import re
 from typing import Any
 
 from ..errors import FieldError
-from ..literals import is_whole_literal
 from ..resources import join_location
+from ..util.literals import is_whole_literal
 
 _VARIABLE = re.compile(r"%%global\.variables\.([A-Za-z0-9_.-]+)%%")
 _DIGITS = re.compile(r"[0-9]{1,5}")

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..cache import Cache
-from ..clock import Clock, SystemClock
 from ..engine.pull_routes import PullRoutes
 from ..errors import ConfigError
 from ..settings import DockerSettings, NodeSettings
+from ..util.clock import Clock, SystemClock
 from .helper_run import Worker
 from .helpers import Helpers
 from .pulls import NodePulls

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import Cache
-from ..clock import Clock
 from ..errors import NosanaCacheError
 from ..logs import get_logger
 from ..sources import Resource
 from ..store import Lease
+from ..util.clock import Clock
 from .fill import FillProgress, fill_volume
 from .helper_spec import error_line, status_line
 from .record import NodeRequest, NodeRequests

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..aiotasks import TaskSet
-from ..clock import Clock, SystemClock
 from ..errors import NosanaCacheError, StoreError, UpstreamIntegrityError, UpstreamUnavailable
 from ..logs import get_logger
 from ..site import Site
@@ -44,6 +42,8 @@ from ..sources.registry import (
 )
 from ..sources.registry_upstream import Credential
 from ..store import Entry, EntryRequest, Fetch, FileFetch, FileStream, Manifest, Resolver, Store
+from ..util.aiotasks import TaskSet
+from ..util.clock import Clock, SystemClock
 from .names import is_digest
 from .pulls import Pulls, Tally
 

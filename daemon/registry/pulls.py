@@ -20,9 +20,9 @@ import json
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
-from ..clock import Clock, SystemClock
 from ..sources.registry import Repository
 from ..store import BlobSink, FileSpec, Manifest, Resolver
+from ..util.clock import Clock, SystemClock
 
 RECENT = 50
 """Pulls kept for status (the oldest is dropped first)."""

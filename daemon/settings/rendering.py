@@ -13,7 +13,7 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from ..units import format_duration, format_size, parse_duration, parse_size
+from ..util.units import format_duration, format_size, parse_duration, parse_size
 from .schema import SECTIONS, Settings
 
 SECRET_KEYS = {

@@ -16,9 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..clock import Clock
 from ..errors import AlreadyExists, UpstreamNotFound
-from ..retry import RetryPolicy
 from ..settings import DownloadSettings, SiteSettings
 from ..sources.s3 import Credentials, Place, object_url
 from ..sources.s3.clients import S3Clients
@@ -26,6 +24,8 @@ from ..sources.s3.control import ControlPlane, S3Object
 from ..sources.s3.places import AWS_CHAIN
 from ..sources.s3.signing import signer
 from ..sources.transfer import Transfer
+from ..util.clock import Clock
+from ..util.retry import RetryPolicy
 
 SITE_KEYS = "site.access_key_id"
 SITE_RETRIES = 1

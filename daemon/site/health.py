@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..clock import Clock
 from ..errors import NosanaCacheError
 from ..logs import get_logger
+from ..util.clock import Clock
 
 log = get_logger(__name__)
 

@@ -26,10 +26,10 @@ import enum
 import json
 from dataclasses import dataclass
 
-from ..aiotasks import TaskSet
-from ..clock import Clock
 from ..errors import UpstreamError, UpstreamNotFound
 from ..logs import get_logger
+from ..util.aiotasks import TaskSet
+from ..util.clock import Clock
 from .bucket import SiteBucket
 from .health import SiteCounters, SiteHealth
 from .layout import Layout, SiteManifest

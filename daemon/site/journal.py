@@ -22,8 +22,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..db import Database, DatabaseDamaged
 from ..logs import get_logger
+from ..util.db import Database, DatabaseDamaged
 
 log = get_logger(__name__)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnsafeUpstream, UpstreamIntegrityError
-from ..limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 from ..store import validate_tree
+from ..util.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 
 FORMAT = 1
 CHUNK = 8 * 1024 * 1024

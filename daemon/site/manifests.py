@@ -12,8 +12,8 @@ wins and both are fine.
 from __future__ import annotations
 
 from ..errors import UpstreamIntegrityError, UpstreamNotFound
-from ..limits import SITE_MANIFEST_BYTES
 from ..logs import get_logger
+from ..util.limits import SITE_MANIFEST_BYTES
 from .bucket import SiteBucket
 from .layout import Layout, SiteManifest
 

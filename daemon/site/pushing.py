@@ -30,9 +30,9 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
-from ..clock import Clock
 from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnsupported
 from ..logs import get_logger
+from ..util.clock import Clock
 from .bucket import SiteBucket
 from .health import SiteCounters
 from .journal import Journal, Multipart

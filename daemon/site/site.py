@@ -31,8 +31,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from ..aiotasks import TaskSet
-from ..clock import Clock
 from ..errors import UpstreamError
 from ..logs import get_logger
 from ..resources import HFResource
@@ -40,6 +38,8 @@ from ..settings import DownloadSettings, SiteSettings
 from ..sources import Resource, Sources
 from ..sources.identity import credential_of
 from ..store import Entry, EntryRequest, Fetch, FetchEnded, Manifest, Resolver, Store
+from ..util.aiotasks import TaskSet
+from ..util.clock import Clock
 from .bucket import SiteBucket
 from .health import SiteCounters, SiteHealth
 from .herd import Herd, Settled

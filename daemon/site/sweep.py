@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..clock import Clock
 from ..errors import (
     UpstreamError,
     UpstreamIntegrityError,
@@ -22,6 +21,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..logs import get_logger
+from ..util.clock import Clock
 from .bucket import SiteBucket
 from .layout import Layout, SiteManifest
 

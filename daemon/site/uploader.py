@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 
-from ..aiotasks import TaskSet, all_or_nothing
-from ..clock import Clock
 from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnavailable
 from ..logs import get_logger
-from ..retry import RetryPolicy
 from ..store import EntryState, Store, StoredFile
+from ..util.aiotasks import TaskSet, all_or_nothing
+from ..util.clock import Clock
+from ..util.retry import RetryPolicy
 from .health import SiteCounters, SiteHealth
 from .herd import Herd
 from .journal import Journal, Upload

@@ -7,10 +7,10 @@ touch the index; the store never speaks HTTP.
 
 from __future__ import annotations
 
-from ..clock import Clock
 from ..resources import HFResource, OllamaResource, S3Resource
 from ..settings import Settings
 from ..store import EntryRequest, Fetch, Resolver
+from ..util.clock import Clock
 from .hub_upstream import HubUpstream
 from .huggingface import HuggingFace
 from .ollama import Ollama

@@ -24,9 +24,9 @@ from urllib.parse import quote
 from yarl import URL
 
 from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused, UpstreamTooLarge
-from ..limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from ..settings import HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, Fetch, FileFetch, FileSpec, Manifest
+from ..util.limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from .hub_listing import LISTING_FILE, ListedEntry, Listing, RepoRef
 from .identity import canonical
 from .transfer import Response, Transfer

@@ -26,7 +26,6 @@ from huggingface_hub.errors import (
 )
 
 from .. import __version__
-from ..clock import Clock
 from ..errors import (
     NosanaCacheError,
     UpstreamAuthError,
@@ -35,11 +34,12 @@ from ..errors import (
     UpstreamTooLarge,
     UpstreamUnavailable,
 )
-from ..limits import ENTRY_FILES
 from ..resources import HFResource
-from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings, HuggingFaceSettings
 from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
+from ..util.clock import Clock
+from ..util.limits import ENTRY_FILES
+from ..util.retry import RetryPolicy, retrying
 from .identity import canonical, fingerprint, sorted_files
 from .transfer import Transfer
 

@@ -29,10 +29,10 @@ from typing import Any
 from yarl import URL
 
 from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound, UpstreamTooLarge
-from ..limits import OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from ..resources import OllamaResource
 from ..settings import OllamaSettings
 from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
+from ..util.limits import OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from .identity import canonical
 from .transfer import Transfer
 

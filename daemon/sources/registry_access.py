@@ -31,9 +31,9 @@ from typing import Any
 
 from yarl import URL
 
-from ..clock import Clock, SystemClock
 from ..errors import UpstreamAuthError, UpstreamError
 from ..logs import get_logger
+from ..util.clock import Clock, SystemClock
 from .transfer import Transfer
 
 log = get_logger(__name__)

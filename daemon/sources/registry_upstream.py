@@ -31,7 +31,6 @@ from typing import TypeVar
 
 from yarl import URL
 
-from ..clock import Clock, SystemClock
 from ..errors import (
     UpstreamAuthError,
     UpstreamError,
@@ -41,6 +40,7 @@ from ..errors import (
 )
 from ..settings import DockerSettings
 from ..store import BlobSink
+from ..util.clock import Clock, SystemClock
 from .registry_access import Credential as Credential  # imported from here by the endpoint
 from .registry_access import Grant, RegistryAccess
 from .registry_access import Place as Place

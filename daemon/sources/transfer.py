@@ -36,14 +36,14 @@ import aiohttp
 from yarl import URL
 
 from .. import __version__
-from ..aiotasks import AllOrNothing
-from ..clock import Clock
 from ..errors import UpstreamAuthError, UpstreamError, UpstreamTooLarge, UpstreamUnavailable
-from ..limits import ERROR_BYTES, METADATA_BYTES, Bound
 from ..logs import get_logger
-from ..retry import RetryPolicy, retrying
 from ..settings import DownloadSettings
 from ..store import BlobSink
+from ..util.aiotasks import AllOrNothing
+from ..util.clock import Clock
+from ..util.limits import ERROR_BYTES, METADATA_BYTES, Bound
+from ..util.retry import RetryPolicy, retrying
 from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver
 from .parts import Cursor, Start, Tail, cut

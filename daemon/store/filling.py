@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..aiotasks import all_or_nothing
 from ..errors import InsufficientSpace, StoreError, UpstreamIntegrityError
 from ..logs import get_logger
+from ..util.aiotasks import all_or_nothing
 from . import blob_index, index
 from .blobs import Ingest, MemoryIngest, commit_blob, write_small_blob
 from .growing import GrowingBlobs, GrowingSink

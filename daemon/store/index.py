@@ -1,6 +1,6 @@
 """The store's SQLite index: entries, their files, blobs, aliases, pins, leases, downloads.
 
-Functions here take a connection and run on the database thread (daemon/db.py), each inside
+Functions here take a connection and run on the database thread (daemon/util/db.py), each inside
 the transaction its caller opened. The index is the truth about what is ready: a blob's file
 is renamed into place and its row inserted in one such transaction, and an entry turns
 `ready` only after every file row points at a blob row.

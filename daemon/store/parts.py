@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..clock import Clock
-from ..db import Database
+from ..util.clock import Clock
+from ..util.db import Database
 from . import index
 from .blobs import BlobPaths
 from .models import EntryState

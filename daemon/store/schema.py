@@ -1,4 +1,4 @@
-"""The index's schema, as numbered migrations (daemon/db.py applies those a file lacks).
+"""The index's schema, as numbered migrations (daemon/util/db.py applies those a file lacks).
 
 A daemon refuses an index whose schema is newer than it knows; an older one is migrated in
 place at start.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..db import Migration
+from ..util.db import Migration
 
 SCHEMA_V1 = """
 CREATE TABLE entries (

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..db import Database
 from ..errors import InsufficientSpace
 from ..logs import get_logger
 from ..settings import StoreSettings
+from ..util.db import Database
 from . import blob_index, index
 from .models import Entry
 

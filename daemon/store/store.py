@@ -30,11 +30,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..clock import Clock
-from ..db import Database, DatabaseDamaged
 from ..errors import Conflict, InsufficientSpace, NotFound, StoreError
 from ..logs import get_logger
 from ..settings import StoreSettings
+from ..util.clock import Clock
+from ..util.db import Database, DatabaseDamaged
 from . import blob_index, index
 from .blobs import BlobPaths, sync_filesystem
 from .digests import is_sha256

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.client import ApiError
-from daemon.clock import SystemClock
+from daemon.cli.client import ApiError
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import SystemClock
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.limits import ENTRY_FILES, HUB_ANSWER_BYTES, OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
+from daemon.util.limits import ENTRY_FILES, HUB_ANSWER_BYTES, OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from tests.fakes.server import ThreadedServers
 
 SHA = "c0ffee" + "0" * 34

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from daemon.cache import Cache
-from daemon.clock import SystemClock
 from daemon.settings import Settings, load_settings
 from daemon.sources import Sources
 from daemon.store import Store
+from daemon.util.clock import SystemClock
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.s3 import S3Peer

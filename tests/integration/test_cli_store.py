@@ -8,9 +8,9 @@ import json
 import os
 from pathlib import Path
 
-from daemon.clock import SystemClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import SystemClock
 from tests.daemon_process import DaemonProcess
 from tests.unit.store.upstream import MemoryUpstream, request
 

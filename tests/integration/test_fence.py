@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from daemon.client import ApiError
+from daemon.cli.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import UpstreamUnavailable
 from daemon.hub import HubMirror
 from daemon.sources import Sources
 from daemon.sources.hub_listing import RepoRef
 from daemon.store import Store
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.hf_hub import FakeHub
 from tests.integration.conftest import peer_settings

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from daemon.client import ApiError
+from daemon.cli.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from daemon.client import ApiError
+from daemon.cli.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.market import FakeMarket
 from tests.fakes.server import ThreadedServers

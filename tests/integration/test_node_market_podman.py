@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import pytest
 
-from daemon.client import ApiError
+from daemon.cli.client import ApiError
 from tests.daemon_process import DaemonProcess
 from tests.fakes.hf_hub import FakeHub
 from tests.fakes.market import FakeMarket

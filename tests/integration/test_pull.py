@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from daemon.client import ApiError
+from daemon.cli.client import ApiError
 from daemon.settings import DownloadSettings
 from daemon.sources.transfer import MEMORY_PER_CONNECTION
 from tests.daemon_process import DaemonProcess

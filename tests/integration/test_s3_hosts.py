@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from daemon.clock import SystemClock
 from daemon.errors import UpstreamAuthError, UpstreamIntegrityError, UpstreamUnavailable
 from daemon.resources import S3Resource, parse_resource
+from daemon.util.clock import SystemClock
 from tests.fakes.faults import Faults
 from tests.fakes.server import ThreadedServers
 from tests.fakes.static_host import StaticHost

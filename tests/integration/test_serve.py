@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.client import ApiError, Client
+from daemon.cli.client import ApiError, Client
 from tests.daemon_process import DaemonProcess
 from tests.peers.dockerd import DockerPeer
 from tests.peers.firewall import fence_rules

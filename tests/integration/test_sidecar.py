@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from daemon.client import Client, DaemonUnreachable
+from daemon.cli.client import Client, DaemonUnreachable
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.dockerd import DockerPeer
 from tests.peers.firewall import fence_rules

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import ManualClock
 from daemon.resources import HFResource, OllamaResource, S3Resource, parse_resource
+from daemon.util.clock import ManualClock
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults
 from tests.fakes.hf_hub import FakeHub

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from daemon.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 from daemon.resources import HFResource, parse_resource
 from daemon.site.layout import CHUNK
+from daemon.util.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 from tests.fakes.content import Content
 from tests.fakes.hf_hub import FakeHub
 from tests.peers.s3 import S3Peer

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.settings import load_settings
 from daemon.site import herd, pushing
 from daemon.site.journal import Multipart, Upload
 from daemon.site.layout import Layout
+from daemon.util.clock import ManualClock
 from tests.daemon_process import DaemonProcess
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults

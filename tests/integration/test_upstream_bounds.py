@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from daemon.errors import UpstreamTooLarge
-from daemon.limits import ENTRY_FILES, HUB_PAGES, S3_PAGES
 from daemon.resources import parse_resource
 from daemon.sources.hub_listing import RepoRef
+from daemon.util.limits import ENTRY_FILES, HUB_PAGES, S3_PAGES
 from tests.fakes.hostile import PAGE, HostileUpstream
 from tests.fakes.server import ThreadedServers
 from tests.integration.conftest import CacheFactory

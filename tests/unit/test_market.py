@@ -7,9 +7,9 @@ import json
 import pytest
 
 from daemon.errors import InvalidInput, UpstreamTooLarge
-from daemon.limits import MARKET_ITEMS
 from daemon.market import parse_required
 from daemon.resources import HFResource, S3Resource
+from daemon.util.limits import MARKET_ITEMS
 
 SEED = {
     "required_images": [

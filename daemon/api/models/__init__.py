@@ -1,7 +1,7 @@
 """The API's response bodies: one class per JSON shape, served and documented from the same
 declaration (see `daemon.wire`)."""
 
-from ...wire import Instant, Omitted, body, respond, timestamp, to_json
+from ...util.wire import Instant, Omitted, body, respond, timestamp, to_json
 from .endpoints import Endpoint, HealthCheckState
 from .entries import Entry, EntryFile, EntryList, Progress, SweepReport, VerifyReport, entry_files
 from .health import Health, Readiness, Unready

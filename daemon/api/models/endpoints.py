@@ -13,7 +13,7 @@ import ipaddress
 from typing import Literal
 
 from ...jobs.models import CheckRecord, EndpointRecord
-from ...wire import Instant, body
+from ...util.wire import Instant, body
 
 PRIVATE = "private"
 """What a listing shows instead of a private op's address."""

@@ -8,7 +8,7 @@ from ...store import Entry as StoreEntry
 from ...store import EntryState, Store
 from ...store import SweepReport as StoreSweepReport
 from ...store import VerifyReport as StoreVerifyReport
-from ...wire import Instant, Omitted, body
+from ...util.wire import Instant, Omitted, body
 
 EntryType = Literal["hf", "s3", "ollama", "image", "registry"]
 

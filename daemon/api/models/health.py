@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ...wire import Omitted, body
+from ...util.wire import Omitted, body
 
 
 @body

@@ -9,7 +9,7 @@ from ...jobs.models import ImageUse as ImageRecord
 from ...jobs.models import JobRecord, OpRecord
 from ...jobs.models import ResourceUse as ResourceRecord
 from ...jobs.states import JobState, OpState
-from ...wire import Instant, Omitted, body
+from ...util.wire import Instant, Omitted, body
 from .endpoints import PRIVATE, Endpoint
 
 SECRET_FIELDS = frozenset({"password", "accessToken", "SECRET_ACCESS_KEY"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...market import Item
 from ...market import Market as MarketSync
-from ...wire import Instant, Omitted, body
+from ...util.wire import Instant, Omitted, body
 from .entries import Entry, Progress
 
 

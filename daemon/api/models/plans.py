@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ...jobs import plan
-from ...wire import Instant, body
+from ...util.wire import Instant, body
 
 
 @body

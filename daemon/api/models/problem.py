@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...wire import Omitted, body
+from ...util.wire import Omitted, body
 
 
 @body

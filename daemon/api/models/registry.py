@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ...registry import Pull
-from ...wire import Instant, body
+from ...util.wire import Instant, body
 
 
 @body

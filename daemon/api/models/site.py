@@ -7,7 +7,7 @@ from typing import Literal
 from ...site import SiteReport
 from ...site import SiteSweep as SiteSweepResult
 from ...sources import TransferStats
-from ...wire import Instant, body
+from ...util.wire import Instant, body
 
 
 @body

@@ -14,7 +14,7 @@ from ...registry import Pulls, RegistryListener
 from ...scheduler import JobHealth
 from ...settings import StoreSettings
 from ...store import Store, Usage
-from ...wire import Instant, body
+from ...util.wire import Instant, body
 from .registry import RegistryPull
 from .site import SiteStatus
 

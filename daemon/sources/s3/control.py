@@ -15,7 +15,7 @@ the bucket or key and the credentials used:
     a bucket name S3 cannot have                  → InvalidInput
 
 Retries are this module's, not botocore's, so that they follow the daemon's one policy
-(daemon/retry.py): `download.max_retries`, the same pauses, a Retry-After honoured up to a
+(daemon/util/retry.py): `download.max_retries`, the same pauses, a Retry-After honoured up to a
 minute.
 """
 
@@ -35,7 +35,6 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
-from ...clock import Clock
 from ...errors import (
     AlreadyExists,
     InvalidInput,
@@ -48,8 +47,9 @@ from ...errors import (
     UpstreamUnavailable,
     UpstreamUnsupported,
 )
-from ...limits import S3_PAGES, Bound
-from ...retry import RetryPolicy, retrying
+from ...util.clock import Clock
+from ...util.limits import S3_PAGES, Bound
+from ...util.retry import RetryPolicy, retrying
 from ..http_errors import RETRY_STATUSES, parse_retry_after
 from .clients import S3Clients
 from .places import Credentials, Place

@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from ...aiotasks import all_or_nothing
 from ...errors import UpstreamAuthError, UpstreamError, UpstreamNotFound, UpstreamTooLarge
-from ...limits import ENTRY_FILES
 from ...store import BlobSink, Expected, FileSpec, Manifest
+from ...util.aiotasks import all_or_nothing
+from ...util.limits import ENTRY_FILES
 from ..netguard import check_url
 from ..redirects import Signer
 from ..transfer import Transfer

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ...clock import Clock
 from ...resources import S3Resource
-from ...retry import RetryPolicy
 from ...settings import S3Settings
 from ...store import EntryRequest, Fetch
+from ...util.clock import Clock
+from ...util.retry import RetryPolicy
 from ..identity import canonical
 from ..transfer import Transfer
 from .clients import S3Clients

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.api.app import build_app
-from daemon.clock import ManualClock
 from daemon.service import Service
 from daemon.settings import load_settings
 from daemon.store import Store
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from daemon.limits import API_BODY_BYTES, JOB_OPS
+from daemon.util.limits import API_BODY_BYTES, JOB_OPS
 from tests.unit.api.conftest import Api
 
 

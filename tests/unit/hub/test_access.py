@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import UpstreamError, UpstreamRefused, UpstreamUnavailable
 from daemon.hub.access import AccessChecks
 from daemon.sources.hub_listing import RepoRef
 from daemon.sources.hub_upstream import HubUpstream
+from daemon.util.clock import ManualClock
 from tests.unit.hub.listings import listing
 
 GOOD = "Bearer hf_good"

@@ -9,11 +9,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from daemon.clock import ManualClock
 from daemon.engine.client import Engine
 from daemon.engine.networks import Networks
 from daemon.hub.listener import RETRY_AFTER, ContainerListener
 from daemon.settings import load_settings
+from daemon.util.clock import ManualClock
 
 NOT_HERE = "198.51.100.7"  # TEST-NET-2: no host holds it
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.jobs.health import Answer, HealthWatch, NotReady, describe, endpoint_records
 from daemon.jobs.models import EndpointRecord, OpRecord
 from daemon.jobs.ports import HealthCheck, HttpHealthCheck, WebSocketHealthCheck
 from daemon.jobs.states import OpState
 from daemon.settings import JobsSettings
+from daemon.util.clock import ManualClock
 
 START = 1_800_000_000.0
 OK = Answer(True, "200 OK")

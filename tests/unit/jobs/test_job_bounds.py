@@ -14,7 +14,7 @@ from daemon.errors import InvalidInput, TooLarge
 from daemon.jobs.definition import JobDefinition
 from daemon.jobs.graph import edges, order
 from daemon.jobs.spec import parse_job
-from daemon.limits import JOB_OPS, JSON_DEPTH
+from daemon.util.limits import JOB_OPS, JSON_DEPTH
 
 BIG = 20_000
 

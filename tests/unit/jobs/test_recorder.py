@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from daemon.clock import ManualClock
 from daemon.jobs.models import ImageUse, OpRecord, ResourceUse
 from daemon.jobs.recorder import OpRecorder
 from daemon.jobs.states import OpState
+from daemon.util.clock import ManualClock
 
 START = 1_800_000_000.0
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from daemon.clock import ManualClock
 from daemon.settings import DockerSettings, DownloadSettings
 from daemon.sources.registry import RegistrySource, Repository
 from daemon.sources.registry_upstream import Credential, RegistryUpstream
 from daemon.sources.transfer import Transfer
 from daemon.store import Entry, EntryState
+from daemon.util.clock import ManualClock
 
 DIGEST = "sha256:" + "ab" * 32
 REPO = Repository("ghcr.io", "nosana/app")

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from daemon.errors import UpstreamIntegrityError
-from daemon.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 from daemon.site.layout import CHUNK, Layout, SiteFile, SiteManifest
 from daemon.site.pushing import _Digests
+from daemon.util.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 
 IDENTITY = '{"repo":"a/b","type":"HF"}'
 

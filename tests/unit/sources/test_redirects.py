@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import UpstreamAuthError
 from daemon.settings import DownloadSettings
 from daemon.sources.transfer import Transfer
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.cas_bridge import TTL, CasBridge
 from tests.fakes.content import Content

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.settings import DockerSettings, DownloadSettings
 from daemon.sources.registry_upstream import RegistryUpstream
 from daemon.sources.transfer import Transfer
+from daemon.util.clock import ManualClock
 
 MIRRORS = {"ghcr.io": "127.0.0.1:5001", "registry.hub.docker.com": "127.0.0.1:5002"}
 

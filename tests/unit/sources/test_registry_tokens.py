@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.settings import DockerSettings, DownloadSettings
 from daemon.sources.registry_access import Grant
 from daemon.sources.registry_upstream import RegistryUpstream
 from daemon.sources.transfer import Transfer
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.bearer import BearerGate
 from tests.fakes.blob_redirect import BlobRedirect

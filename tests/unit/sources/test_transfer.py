@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.settings import DownloadSettings
 from daemon.sources.parts import MIN_SPLIT
 from daemon.sources.transfer import WRITE_BUFFER, Transfer
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 from tests.fakes.content import Content
 from tests.fakes.faults import Faults

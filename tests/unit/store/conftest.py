@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import ManualClock
 from tests.conftest import assert_no_stray_tasks
 
 OpenStore = Callable[..., Any]

@@ -12,9 +12,9 @@ import random
 import sys
 from pathlib import Path
 
-from daemon.clock import SystemClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import SystemClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 

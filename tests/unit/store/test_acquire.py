@@ -7,8 +7,8 @@ import hashlib
 import os
 import stat
 
-from daemon.clock import ManualClock
 from daemon.store import EntryState, Store
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import SystemClock
 from daemon.settings import StoreSettings
 from daemon.store import EntryState, Store
+from daemon.util.clock import SystemClock
 from tests.store_checks import check_consistent
 from tests.unit.store.crash_worker import upstream_files
 from tests.unit.store.upstream import MemoryUpstream, request

@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.db import Database
 from daemon.errors import StoreError
 from daemon.settings import StoreSettings
 from daemon.store import Store, blob_index
 from daemon.store import index as store_index
+from daemon.util.clock import ManualClock
+from daemon.util.db import Database
 from tests.unit.store.upstream import MemoryUpstream, request
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import Conflict, UnsafeUpstream, UpstreamIntegrityError
 from daemon.settings import StoreSettings
 from daemon.store import Crc, EntryState, Expected, Store
 from daemon.store.blobs import BlobPaths, Ingest, MemoryIngest
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from daemon.clock import ManualClock
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 HOUR = 3600.0

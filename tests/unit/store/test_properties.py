@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from daemon.clock import ManualClock
 from daemon.errors import InsufficientSpace
 from daemon.settings import StoreSettings
 from daemon.store import EntryState, Lease, Store, blob_index
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 T = TypeVar("T")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import InsufficientSpace
 from daemon.settings import StoreSettings
 from daemon.store import Store
+from daemon.util.clock import ManualClock
 from tests.unit.store.upstream import MemoryUpstream, request
 
 KB = 1000

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from daemon.aiotasks import AllOrNothing
+from daemon.util.aiotasks import AllOrNothing
 
 
 async def test_tasks_spawned_while_it_runs_are_awaited() -> None:

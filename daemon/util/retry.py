@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..errors import TemporaryError
+from ..logs import get_logger
 from .clock import Clock
-from .errors import TemporaryError
-from .logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .logs import get_logger
+from ..logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")

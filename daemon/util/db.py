@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import InsufficientSpace, StoreError
+from ..errors import InsufficientSpace, StoreError
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None] | str

@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Mapping
 
-from .logs import get_logger
+from ..logs import get_logger
 
 log = get_logger(__name__)
 

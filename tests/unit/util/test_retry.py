@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from daemon.clock import ManualClock
 from daemon.errors import UpstreamError, UpstreamUnavailable
-from daemon.retry import MAX_ASKED_DELAY, RetryPolicy, retrying
+from daemon.util.clock import ManualClock
+from daemon.util.retry import MAX_ASKED_DELAY, RetryPolicy, retrying
 
 
 class Flaky:

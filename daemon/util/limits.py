@@ -33,7 +33,7 @@ from __future__ import annotations
 import resource
 from dataclasses import dataclass
 
-from .logs import get_logger
+from ..logs import get_logger
 from .units import human_size
 
 log = get_logger(__name__)

@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.units import format_duration, format_size, human_duration, parse_duration, parse_size
+from daemon.util.units import (
+    format_duration,
+    format_size,
+    human_duration,
+    parse_duration,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(
