@@ -91,65 +91,78 @@ class _SnapshotCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         s = self.metrics.snapshot
-        yield _gauge_by("nosana_cache_entries", "Cache entries", ["type", "state"], s.entries)
-        yield _gauge_by(
-            "nosana_cache_entry_bytes", "Bytes of cache entries", ["type", "state"], s.entry_bytes
-        )
-        yield GaugeMetricFamily("nosana_cache_blobs", "Distinct blobs in the store", value=s.blobs)
-        yield GaugeMetricFamily(
-            "nosana_cache_store_bytes", "Bytes of every blob in the store", value=s.blob_bytes
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_store_free_bytes", "Free bytes on the store's filesystem", value=s.fs_free
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_store_max_bytes",
-            "store.max_size (0: no cap)",
-            value=s.max_size or 0,
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_store_min_free_bytes", "store.min_free", value=s.min_free
-        )
-        yield _counter_by("nosana_cache_hits", "Acquires served from the cache", ["type"], s.hits)
-        yield _counter_by("nosana_cache_misses", "Acquires that fetched", ["type"], s.misses)
-        yield _counter_by(
-            "nosana_cache_fetched_bytes", "Bytes fetched from upstream", ["type"], s.bytes_fetched
-        )
-        yield _counter_by("nosana_cache_evictions", "Entries evicted", ["reason"], s.evictions)
+        yield from _store(s)
         errors = Counter({("fetch", k): v for k, v in s.fetch_failures.items()})
         errors.update({("api", k): v for k, v in self.metrics.api_errors.items()})
         yield _counter_by(
             "nosana_cache_errors", "Errors by where and kind", ["where", "kind"], errors
         )
-        yield CounterMetricFamily(
-            "nosana_cache_received_bytes",
-            "Bytes received by the downloader (rate() of it: throughput)",
-            value=s.bytes_received,
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_transfers_active",
-            "Connections moving bytes now",
-            value=s.transfers_active,
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_fetches_in_flight", "Entries being fetched now", value=s.fetches_in_flight
-        )
+        yield from _downloads(s)
         yield from _fence_and_registry(s)
         yield from _site(s)
-        yield _gauge_by("nosana_cache_jobs", "Jobs by state", ["state"], Counter(s.jobs))
-        yield GaugeMetricFamily(
-            "nosana_cache_market_ready",
-            "1 when every required item of the market is ready (1 without a market)",
-            value=0 if s.market_missing else 1,
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_market_required_items", "Items the market requires", value=s.market_items
-        )
-        yield GaugeMetricFamily(
-            "nosana_cache_market_missing_items",
-            "Required items not ready yet",
-            value=s.market_missing,
-        )
+        yield from _jobs_and_market(s)
+
+
+def _store(s: Snapshot) -> Iterable[Metric]:
+    """Entries, blobs, space and the cache's hits, misses and evictions."""
+    yield _gauge_by("nosana_cache_entries", "Cache entries", ["type", "state"], s.entries)
+    yield _gauge_by(
+        "nosana_cache_entry_bytes", "Bytes of cache entries", ["type", "state"], s.entry_bytes
+    )
+    yield GaugeMetricFamily("nosana_cache_blobs", "Distinct blobs in the store", value=s.blobs)
+    yield GaugeMetricFamily(
+        "nosana_cache_store_bytes", "Bytes of every blob in the store", value=s.blob_bytes
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_store_free_bytes", "Free bytes on the store's filesystem", value=s.fs_free
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_store_max_bytes",
+        "store.max_size (0: no cap)",
+        value=s.max_size or 0,
+    )
+    yield GaugeMetricFamily("nosana_cache_store_min_free_bytes", "store.min_free", value=s.min_free)
+    yield _counter_by("nosana_cache_hits", "Acquires served from the cache", ["type"], s.hits)
+    yield _counter_by("nosana_cache_misses", "Acquires that fetched", ["type"], s.misses)
+    yield _counter_by(
+        "nosana_cache_fetched_bytes", "Bytes fetched from upstream", ["type"], s.bytes_fetched
+    )
+    yield _counter_by("nosana_cache_evictions", "Entries evicted", ["reason"], s.evictions)
+
+
+def _downloads(s: Snapshot) -> Iterable[Metric]:
+    """The downloader's bytes and connections, and the fetches under way."""
+    yield CounterMetricFamily(
+        "nosana_cache_received_bytes",
+        "Bytes received by the downloader (rate() of it: throughput)",
+        value=s.bytes_received,
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_transfers_active",
+        "Connections moving bytes now",
+        value=s.transfers_active,
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_fetches_in_flight", "Entries being fetched now", value=s.fetches_in_flight
+    )
+
+
+def _jobs_and_market(s: Snapshot) -> Iterable[Metric]:
+    """Jobs by state and whether the market's required items are ready."""
+    yield _gauge_by("nosana_cache_jobs", "Jobs by state", ["state"], Counter(s.jobs))
+    yield GaugeMetricFamily(
+        "nosana_cache_market_ready",
+        "1 when every required item of the market is ready (1 without a market)",
+        value=0 if s.market_missing else 1,
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_market_required_items", "Items the market requires", value=s.market_items
+    )
+    yield GaugeMetricFamily(
+        "nosana_cache_market_missing_items",
+        "Required items not ready yet",
+        value=s.market_missing,
+    )
 
 
 def _fence_and_registry(s: Snapshot) -> Iterable[Metric]:

@@ -101,33 +101,12 @@ class Service:
     async def build(self, stack: contextlib.AsyncExitStack) -> ApiContext:
         """Every component, in start-up order; the stack closes them in reverse."""
         settings = self.settings
-        store = await stack.enter_async_context(Store.open(settings.store, clock=self.clock))
-        sources = Sources(settings, clock=self.clock)
-        await sources.start()
-        stack.push_async_callback(sources.close)
-        site = None
-        if settings.site.store is not None:
-            opened = Site.open(settings.site, settings.download, store, sources, self.clock)
-            site = await stack.enter_async_context(opened)
-        # Fetches still running at shutdown are cut first (each recorded pending, resumed at
-        # the next start) while the site store and the sources they read from are still open.
-        stack.push_async_callback(store.fetcher.close)
-        cache = Cache(store, sources, site)
-        stack.push_async_callback(cache.close)
+        store, sources, site, cache = await self._fetching(stack)
         engine = Engine(settings.docker, self.clock)
         stack.push_async_callback(engine.close)
         refusals = Refusals()
         registry, pulls = await self._registry(stack, store, sources, site, refusals)
-        images = Images(
-            engine,
-            store,
-            settings.docker,
-            clock=self.clock,
-            allow_private=settings.security.allow_private_urls,
-            mirror_private=settings.site.share_private,
-            endpoint=lambda: registry.address if registry is not None else None,
-            explain=refusals.last,
-        )
+        images = self._images(engine, store, registry, refusals)
         fence = Fence(settings.docker, settings.huggingface, settings.store.path, self.clock)
         await fence.settle()  # before any job container starts, re-attached ones included
         hub = self._hub(stack, store, sources, engine, site)
@@ -165,6 +144,42 @@ class Service:
             node=node,
             registry_pulls=pulls,
             clock=self.clock,
+        )
+
+    async def _fetching(
+        self, stack: contextlib.AsyncExitStack
+    ) -> tuple[Store, Sources, Site | None, Cache]:
+        """The store, the sources, the site store behind them (if any) and the cache over all."""
+        settings = self.settings
+        store = await stack.enter_async_context(Store.open(settings.store, clock=self.clock))
+        sources = Sources(settings, clock=self.clock)
+        await sources.start()
+        stack.push_async_callback(sources.close)
+        site = None
+        if settings.site.store is not None:
+            opened = Site.open(settings.site, settings.download, store, sources, self.clock)
+            site = await stack.enter_async_context(opened)
+        # Fetches still running at shutdown are cut first (each recorded pending, resumed at
+        # the next start) while the site store and the sources they read from are still open.
+        stack.push_async_callback(store.fetcher.close)
+        cache = Cache(store, sources, site)
+        stack.push_async_callback(cache.close)
+        return store, sources, site, cache
+
+    def _images(
+        self, engine: Engine, store: Store, registry: RegistryListener | None, refusals: Refusals
+    ) -> Images:
+        """Images pulled through the registry endpoint while it listens (pull_routes.py)."""
+        settings = self.settings
+        return Images(
+            engine,
+            store,
+            settings.docker,
+            clock=self.clock,
+            allow_private=settings.security.allow_private_urls,
+            mirror_private=settings.site.share_private,
+            endpoint=lambda: registry.address if registry is not None else None,
+            explain=refusals.last,
         )
 
     def _runner(
