@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import UnsafeUpstream, UpstreamIntegrityError
-from ..store import validate_tree
+from ..store import EntryDetails, validate_tree
 from ..util.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 
 FORMAT = 1
@@ -66,7 +66,7 @@ class SiteManifest:
     entry_id: str
     first_downloaded_at: float
     files: tuple[SiteFile, ...]
-    details: dict[str, Any] = field(default_factory=dict)
+    details: EntryDetails = field(default_factory=lambda: EntryDetails())
     written_by: str = ""
 
     def fresh(self, now: float, ttl: float) -> bool:
@@ -120,7 +120,8 @@ class SiteManifest:
                 entry_id=str(body["entry_id"]),
                 first_downloaded_at=float(body["first_downloaded_at"]),
                 files=files,
-                details=dict(body.get("details") or {}),
+                # another node's details, as its version wrote them (read by key, `.get`)
+                details=cast(EntryDetails, dict(body.get("details") or {})),
                 written_by=str(body.get("written_by") or ""),
             )
         except (ValueError, KeyError, TypeError, AttributeError, UnsafeUpstream) as exc:
