@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from ..errors import UnsafeUpstream, UpstreamIntegrityError
 from ..store import EntryDetails, validate_tree
@@ -33,6 +33,35 @@ CHUNK = 8 * 1024 * 1024
 MIN_CHUNK, MAX_CHUNK = 1024 * 1024, 64 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENTRY_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class ManifestFile(TypedDict):
+    """One file in a manifest's JSON, as `SiteManifest.to_json` writes it."""
+
+    path: str
+    size: int
+    sha256: str
+    executable: bool
+    chunk_size: NotRequired[int]
+    chunks: NotRequired[list[str]]
+    """With `chunk_size`, for a file larger than one piece only."""
+
+
+class ManifestBody(TypedDict):
+    """A manifest's JSON, as `SiteManifest.to_json` writes it (keys sorted). A reader takes
+    it as another node's word: every value is converted and checked (`from_json`)."""
+
+    format: int
+    identity: str
+    type: str
+    source: str
+    version: str
+    entry_id: str
+    first_downloaded_at: float
+    details: NotRequired[EntryDetails]
+    written_by: NotRequired[str]
+    """Both absent from the manifests of some earlier nodes."""
+    files: list[ManifestFile]
 
 
 @dataclass(frozen=True)
@@ -73,17 +102,7 @@ class SiteManifest:
         return self.first_downloaded_at + ttl > now
 
     def to_json(self) -> bytes:
-        files = [
-            {
-                "path": f.path,
-                "size": f.size,
-                "sha256": f.sha256,
-                "executable": f.executable,
-                **({"chunk_size": f.chunk_size, "chunks": list(f.chunks)} if f.chunks else {}),
-            }
-            for f in self.files
-        ]
-        body = {
+        body: ManifestBody = {
             "format": FORMAT,
             "identity": self.identity,
             "type": self.type,
@@ -93,7 +112,7 @@ class SiteManifest:
             "first_downloaded_at": self.first_downloaded_at,
             "details": self.details,
             "written_by": self.written_by,
-            "files": files,
+            "files": [_item(f) for f in self.files],
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -108,7 +127,7 @@ class SiteManifest:
         if too_large:
             raise UpstreamIntegrityError(too_large)
         try:
-            body = json.loads(data)
+            body: ManifestBody = json.loads(data)
             if body["format"] != FORMAT or identity not in (None, body["identity"]):
                 raise ValueError("another format or another request's manifest")
             files = _files(body["files"])
@@ -133,6 +152,18 @@ class SiteManifest:
         return manifest
 
 
+def _item(file: SiteFile) -> ManifestFile:
+    item: ManifestFile = {
+        "path": file.path,
+        "size": file.size,
+        "sha256": file.sha256,
+        "executable": file.executable,
+    }
+    if file.chunks:
+        item["chunk_size"], item["chunks"] = file.chunk_size, list(file.chunks)
+    return item
+
+
 def _files(listed: Any) -> tuple[SiteFile, ...]:
     """Every file, within `entry.files`, each path one the store would take in a view (not
     absolute, no `..`, not twice): a manifest is another node's word, checked as upstream's."""
@@ -146,7 +177,9 @@ def _files(listed: Any) -> tuple[SiteFile, ...]:
     return files
 
 
-def _file(item: dict[str, Any]) -> SiteFile:
+def _file(item: ManifestFile) -> SiteFile:
+    """A file as a manifest should list it; every value converted and checked all the same
+    (it is foreign until then: a missing key or a wrong type is an error here)."""
     chunks = tuple(str(c) for c in item.get("chunks") or ())
     file = SiteFile(
         path=str(item["path"]),
