@@ -1,4 +1,6 @@
-"""`nosana-cache jobs ...`: submit Nosana job definitions and follow them."""
+"""`nosana-cache jobs ...`: submit Nosana job definitions and follow them.
+
+Job records are the daemon's JSON, read as `dict[str, Any]` (render.py says why)."""
 
 from __future__ import annotations
 

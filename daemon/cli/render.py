@@ -1,4 +1,8 @@
-"""Text for people: the summaries and tables the CLI prints when `--json` is not given."""
+"""Text for people: the summaries and tables the CLI prints when `--json` is not given.
+
+The bodies stay `dict[str, Any]`, read defensively (`.get`, defaults), not typed after
+`api.models`: they are JSON from another process, maybe a newer or older daemon, whose fields
+must not crash the CLI (the models forbid extra fields; a second declaration would drift)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`nosana-cache resources ...`, `gc`, `verify`: the store, as the running daemon sees it."""
+"""`nosana-cache resources ...`, `gc`, `verify`: the store, as the running daemon sees it.
+
+Entries are the daemon's JSON, read as `dict[str, Any]` (render.py says why)."""
 
 from __future__ import annotations
 

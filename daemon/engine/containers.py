@@ -24,6 +24,7 @@ import requests.exceptions
 from ..errors import EngineError, EngineUnavailable, JobError
 from ..logs import get_logger
 from .client import Engine
+from .shapes import DeviceRequest, RestartPolicy
 
 log = get_logger(__name__)
 
@@ -72,7 +73,7 @@ class ContainerSpec:
     """The job's network to join instead of the engine's default bridge."""
     aliases: list[str] = field(default_factory=list)
     """Names the container answers to on `network`."""
-    restart: dict[str, Any] | None = None
+    restart: RestartPolicy | None = None
     """Docker's restart policy (`{"Name": "on-failure", "MaximumRetryCount": 3}`)."""
 
 
@@ -94,7 +95,7 @@ class RunState:
 @dataclass(frozen=True)
 class Created:
     container_id: str
-    device_requests: list[dict[str, Any]]  # as the engine recorded the create request
+    device_requests: list[DeviceRequest]  # as the engine recorded the create request
 
 
 class Containers:

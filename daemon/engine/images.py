@@ -32,7 +32,18 @@ from ..logs import get_logger
 from ..settings import DockerSettings
 from ..sources.identity import canonical
 from ..sources.netguard import check_host
-from ..store import BlobSink, Entry, EntryRequest, Fetch, FileSpec, Lease, Lookup, Manifest, Store
+from ..store import (
+    BlobSink,
+    Entry,
+    EntryDetails,
+    EntryRequest,
+    Fetch,
+    FileSpec,
+    Lease,
+    Lookup,
+    Manifest,
+    Store,
+)
 from ..util.clock import Clock
 from ..util.retry import RetryPolicy, retrying
 from . import libpod
@@ -207,7 +218,7 @@ class _Pull:
             pulled = True
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineUnavailable(f"Docker engine: {exc}") from exc
-        details = {
+        details: EntryDetails = {
             "name": name,
             "image_id": info["Id"],
             "pulled_by_daemon": pulled,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any
 
 from ..engine.containers import Bind, ContainerSpec
+from ..engine.shapes import RestartPolicy as EngineRestartPolicy
 from ..resources import S3Resource
 from .definition import RestartOnFailure, RestartPolicy
 from .fill import Filler, ResultsOf
@@ -92,7 +92,7 @@ def _aliases(aliases: str | list[str] | None) -> list[str]:
     return [aliases] if isinstance(aliases, str) else list(aliases)
 
 
-def docker_restart_policy(policy: RestartPolicy | None) -> dict[str, Any] | None:
+def docker_restart_policy(policy: RestartPolicy | None) -> EngineRestartPolicy | None:
     """Nosana's `restart_policy` as Docker's: `always` is `unless-stopped`, as Nosana's node
     has it (a container the daemon stopped stays stopped when the engine restarts), and
     `restart_tries` is Docker's maximum retry count (0, none given: no limit)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
+from ..engine.shapes import DeviceRequest
 from .states import FINAL, JobState, OpState
 
 Results = dict[str, list[str | None]]
@@ -102,7 +103,8 @@ class OpRecord(_Record):
     """The store's leases this op holds, by id: a restarted daemon releases them by id."""
     container_name: str | None = None
     container_id: str | None = None
-    device_requests: list[dict[str, Any]] = Field(default_factory=list)
+    device_requests: list[DeviceRequest] = Field(default_factory=list)
+    """As the engine recorded them at the container's create (`[]` without a GPU)."""
     ports: dict[str, str] = Field(default_factory=dict)
     results: Results = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)

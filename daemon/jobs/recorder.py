@@ -11,8 +11,8 @@ what `jobs.sqlite` keeps) is what these methods make of it: a field is written o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from ..engine.shapes import DeviceRequest
 from ..util.clock import Clock
 from .models import EndpointRecord, ImageUse, OpRecord, ResourceUse, Results
 from .states import OpState
@@ -77,7 +77,7 @@ class OpRecorder:
             record.container_name = container_name
         await self.save()
 
-    async def created(self, container_id: str, device_requests: list[dict[str, Any]]) -> None:
+    async def created(self, container_id: str, device_requests: list[DeviceRequest]) -> None:
         record = self._record
         record.container_id, record.device_requests = container_id, device_requests
         await self.save()

@@ -28,7 +28,6 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import NosanaCacheError, StoreError, UpstreamIntegrityError, UpstreamUnavailable
 from ..logs import get_logger
@@ -41,7 +40,17 @@ from ..sources.registry import (
     TagDocument,
 )
 from ..sources.registry_upstream import Credential
-from ..store import Entry, EntryRequest, Fetch, FileFetch, FileStream, Manifest, Resolver, Store
+from ..store import (
+    Entry,
+    EntryDetails,
+    EntryRequest,
+    Fetch,
+    FileFetch,
+    FileStream,
+    Manifest,
+    Resolver,
+    Store,
+)
 from ..util.aiotasks import TaskSet
 from ..util.clock import Clock, SystemClock
 from .names import is_digest
@@ -184,7 +193,7 @@ class RegistryMirror:
 
     async def _read(
         self, wanted: EntryRequest, resolver: Resolver, path: str, *, any_age: bool = False
-    ) -> tuple[bytes, dict[str, Any]]:
+    ) -> tuple[bytes, EntryDetails]:
         """The entry's one file and details: from the store (with `any_age`, a ready entry
         however old), else fetched once."""
         if any_age:

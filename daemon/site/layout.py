@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from ..errors import UnsafeUpstream, UpstreamIntegrityError
-from ..store import validate_tree
+from ..store import EntryDetails, validate_tree
 from ..util.limits import ENTRY_FILES, SITE_MANIFEST_BYTES
 
 FORMAT = 1
@@ -33,6 +33,35 @@ CHUNK = 8 * 1024 * 1024
 MIN_CHUNK, MAX_CHUNK = 1024 * 1024, 64 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENTRY_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class ManifestFile(TypedDict):
+    """One file in a manifest's JSON, as `SiteManifest.to_json` writes it."""
+
+    path: str
+    size: int
+    sha256: str
+    executable: bool
+    chunk_size: NotRequired[int]
+    chunks: NotRequired[list[str]]
+    """With `chunk_size`, for a file larger than one piece only."""
+
+
+class ManifestBody(TypedDict):
+    """A manifest's JSON, as `SiteManifest.to_json` writes it (keys sorted). A reader takes
+    it as another node's word: every value is converted and checked (`from_json`)."""
+
+    format: int
+    identity: str
+    type: str
+    source: str
+    version: str
+    entry_id: str
+    first_downloaded_at: float
+    details: NotRequired[EntryDetails]
+    written_by: NotRequired[str]
+    """Both absent from the manifests of some earlier nodes."""
+    files: list[ManifestFile]
 
 
 @dataclass(frozen=True)
@@ -66,24 +95,14 @@ class SiteManifest:
     entry_id: str
     first_downloaded_at: float
     files: tuple[SiteFile, ...]
-    details: dict[str, Any] = field(default_factory=dict)
+    details: EntryDetails = field(default_factory=lambda: EntryDetails())
     written_by: str = ""
 
     def fresh(self, now: float, ttl: float) -> bool:
         return self.first_downloaded_at + ttl > now
 
     def to_json(self) -> bytes:
-        files = [
-            {
-                "path": f.path,
-                "size": f.size,
-                "sha256": f.sha256,
-                "executable": f.executable,
-                **({"chunk_size": f.chunk_size, "chunks": list(f.chunks)} if f.chunks else {}),
-            }
-            for f in self.files
-        ]
-        body = {
+        body: ManifestBody = {
             "format": FORMAT,
             "identity": self.identity,
             "type": self.type,
@@ -93,7 +112,7 @@ class SiteManifest:
             "first_downloaded_at": self.first_downloaded_at,
             "details": self.details,
             "written_by": self.written_by,
-            "files": files,
+            "files": [_item(f) for f in self.files],
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -108,7 +127,7 @@ class SiteManifest:
         if too_large:
             raise UpstreamIntegrityError(too_large)
         try:
-            body = json.loads(data)
+            body: ManifestBody = json.loads(data)
             if body["format"] != FORMAT or identity not in (None, body["identity"]):
                 raise ValueError("another format or another request's manifest")
             files = _files(body["files"])
@@ -120,7 +139,8 @@ class SiteManifest:
                 entry_id=str(body["entry_id"]),
                 first_downloaded_at=float(body["first_downloaded_at"]),
                 files=files,
-                details=dict(body.get("details") or {}),
+                # another node's details, as its version wrote them (read by key, `.get`)
+                details=cast(EntryDetails, dict(body.get("details") or {})),
                 written_by=str(body.get("written_by") or ""),
             )
         except (ValueError, KeyError, TypeError, AttributeError, UnsafeUpstream) as exc:
@@ -130,6 +150,18 @@ class SiteManifest:
         if not _ENTRY_ID.match(manifest.entry_id):
             raise UpstreamIntegrityError(f"{where}: bad entry id {manifest.entry_id!r}")
         return manifest
+
+
+def _item(file: SiteFile) -> ManifestFile:
+    item: ManifestFile = {
+        "path": file.path,
+        "size": file.size,
+        "sha256": file.sha256,
+        "executable": file.executable,
+    }
+    if file.chunks:
+        item["chunk_size"], item["chunks"] = file.chunk_size, list(file.chunks)
+    return item
 
 
 def _files(listed: Any) -> tuple[SiteFile, ...]:
@@ -145,7 +177,9 @@ def _files(listed: Any) -> tuple[SiteFile, ...]:
     return files
 
 
-def _file(item: dict[str, Any]) -> SiteFile:
+def _file(item: ManifestFile) -> SiteFile:
+    """A file as a manifest should list it; every value converted and checked all the same
+    (it is foreign until then: a missing key or a wrong type is an error here)."""
     chunks = tuple(str(c) for c in item.get("chunks") or ())
     file = SiteFile(
         path=str(item["path"]),

@@ -22,7 +22,7 @@ import asyncio
 
 from ..errors import NotFound, StoreCorrupted, UpstreamError, UpstreamUnavailable
 from ..logs import get_logger
-from ..store import EntryState, Store, StoredFile
+from ..store import EntryDetails, EntryState, Store, StoredFile
 from ..util.aiotasks import TaskSet, all_or_nothing
 from ..util.clock import Clock
 from ..util.retry import RetryPolicy
@@ -147,7 +147,7 @@ class Uploader:
                 entry_id=entry.id,
                 first_downloaded_at=entry.downloaded_at,
                 files=tuple(_file(f, chunks[str(f.sha256)]) for f in files),
-                details={k: v for k, v in entry.details.items() if k != "site_store"},
+                details=_own(entry.details),
                 written_by=self.journal.node,
             )
             if await self.manifests.write(upload.request_key, manifest):
@@ -166,3 +166,11 @@ def _file(file: StoredFile, chunks: Chunks) -> SiteFile:
         chunk_size=chunk_size,
         chunks=digests,
     )
+
+
+def _own(details: EntryDetails) -> EntryDetails:
+    """The entry's details but where this node got it from: a node that reads the manifest
+    says where it got it itself."""
+    own = details.copy()
+    own.pop("site_store", None)
+    return own

@@ -25,7 +25,16 @@ from yarl import URL
 
 from ..errors import InvalidInput, StoreError, UpstreamError, UpstreamRefused, UpstreamTooLarge
 from ..settings import HuggingFaceSettings
-from ..store import BlobSink, EntryRequest, Expected, Fetch, FileFetch, FileSpec, Manifest
+from ..store import (
+    BlobSink,
+    EntryDetails,
+    EntryRequest,
+    Expected,
+    Fetch,
+    FileFetch,
+    FileSpec,
+    Manifest,
+)
 from ..util.limits import ENTRY_FILES, HUB_ANSWER_BYTES, HUB_PAGES
 from .hub_listing import LISTING_FILE, ListedEntry, Listing, RepoRef
 from .identity import canonical
@@ -140,7 +149,7 @@ class _RevisionResolver:
         listing = self.known or await self._ask()
         data = listing.to_bytes()
         expected = Expected(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-        details = {
+        details: EntryDetails = {
             "via": VIA,
             "repo_type": self.repo.type,
             "repo": self.repo.id,
@@ -198,7 +207,7 @@ class _FileResolver:
     async def resolve(self) -> Manifest:
         """Nothing to ask: the listing of the commit says what the file is."""
         listing = self.listing
-        details = {
+        details: EntryDetails = {
             "via": VIA,
             "repo_type": listing.repo.type,
             "repo": listing.repo.id,

@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..resources import HFResource
 from ..settings import DownloadSettings, HuggingFaceSettings
-from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
+from ..store import BlobSink, EntryDetails, EntryRequest, Expected, Fetch, FileSpec, Manifest
 from ..util.clock import Clock
 from ..util.limits import ENTRY_FILES
 from ..util.retry import RetryPolicy, retrying
@@ -106,7 +106,7 @@ class _HFResolver:
                     f"hf://{self.repo}@{self.revision}: no such file(s) at commit {commit[:12]}: "
                     + ", ".join(missing)
                 )
-        details = {"repo": self.repo, "revision": self.revision, "commit": commit}
+        details: EntryDetails = {"repo": self.repo, "revision": self.revision, "commit": commit}
         return Manifest(version=commit, files=tuple(specs), details=details)
 
     def _wanted(self, path: str) -> bool:

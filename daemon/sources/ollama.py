@@ -31,7 +31,7 @@ from yarl import URL
 from ..errors import UpstreamError, UpstreamIntegrityError, UpstreamNotFound, UpstreamTooLarge
 from ..resources import OllamaResource
 from ..settings import OllamaSettings
-from ..store import BlobSink, EntryRequest, Expected, Fetch, FileSpec, Manifest
+from ..store import BlobSink, EntryDetails, EntryRequest, Expected, Fetch, FileSpec, Manifest
 from ..util.limits import OLLAMA_LAYERS, OLLAMA_MANIFEST_BYTES
 from .identity import canonical
 from .transfer import Transfer
@@ -148,7 +148,11 @@ class _OllamaResolver:
                     locator=layer_digest,
                 )
             )
-        details = {"model": self.source, "manifest_digest": digest, "registry": str(self.registry)}
+        details: EntryDetails = {
+            "model": self.source,
+            "manifest_digest": digest,
+            "registry": str(self.registry),
+        }
         return Manifest(version=digest, files=tuple(files), details=details)
 
     async def fetch(self, file: FileSpec, sink: BlobSink) -> None:

@@ -23,10 +23,20 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from ..errors import StoreError
-from ..store import BlobSink, Entry, EntryRequest, Expected, Fetch, FileFetch, FileSpec, Manifest
+from ..store import (
+    BlobSink,
+    Entry,
+    EntryDetails,
+    EntryRequest,
+    Expected,
+    Fetch,
+    FileFetch,
+    FileSpec,
+    Manifest,
+)
 from .identity import canonical
 from .registry_upstream import Credential, Place, RegistryUpstream
 
@@ -172,7 +182,7 @@ class _Resolver:
         self.credential = credential
         self.place: Place = upstream.place(repo.registry, private=credential is not None)
 
-    def details(self, **more: Any) -> dict[str, Any]:
+    def details(self, **more: Unpack[EntryDetails]) -> EntryDetails:
         return {
             "registry": self.repo.registry,
             "name": self.repo.name,

@@ -12,10 +12,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .blob_index import has_blob
-from .models import Entry, EntryRequest, EntryState, FileSpec, StoredFile
+from .models import Entry, EntryDetails, EntryRequest, EntryState, FileSpec, StoredFile
 from .schema import MIGRATIONS
 
 __all__ = ["MIGRATIONS"]
@@ -145,7 +144,7 @@ def begin_entry(
     entry_id: str,
     request: EntryRequest,
     version: str,
-    details: dict[str, Any],
+    details: EntryDetails,
     files: Sequence[FileSpec],
     now: float,
     external: bool,

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 
 class EntryState(enum.StrEnum):
@@ -88,6 +88,58 @@ class FileSpec:
         return self.expected.size
 
 
+class SiteOrigin(TypedDict):
+    """Where an entry built from the site store's manifest came from."""
+
+    from_node: str
+    first_downloaded_at: float
+
+
+_RegistryFrom = TypedDict("_RegistryFrom", {"from": str}, total=False)
+"""`from`, a keyword, in the one syntax that takes it: the registry's base URL fetched from."""
+
+
+class EntryDetails(_RegistryFrom, total=False):
+    """What an entry's source says about it beyond its version (shown by `GET
+    /v1/resources`), one small set of keys per type; every key optional.
+
+    The type says what this version writes. What a reader gets was kept as JSON (the index,
+    written by earlier versions; the site store's manifests, by other nodes): so readers take
+    keys with `.get` and convert what they use, and keys not listed here pass through."""
+
+    # HF (`sources.huggingface`) and entries of the Hub endpoint (`sources.hub_upstream`)
+    repo: str
+    revision: str
+    commit: str
+    via: str
+    """`/hf`: fetched for the Hub endpoint."""
+    repo_type: str
+    path: str
+    """The one file of a Hub endpoint's file entry."""
+    # S3
+    locations: list[str]
+    credential: str
+    """Who read it, in words (`anonymous`, `access key AKIA... (s3.access_key_id)`)."""
+    # Ollama
+    model: str
+    manifest_digest: str
+    # Docker images (`engine.images`)
+    name: str
+    """The image's local name (also a registry entry's repository name)."""
+    image_id: str
+    pulled_by_daemon: bool
+    """Only images that this daemon pulled are ever removed."""
+    layers: int
+    # The registry endpoint (`sources.registry`), with `from`; `registry` also Ollama's
+    registry: str
+    private: bool
+    tag: str
+    digest: str
+    media_type: str
+    # Any type, when it was built from the site store's manifest
+    site_store: SiteOrigin
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Upstream's answer for a request. `files` empty with `external_size`: an entry whose
@@ -95,7 +147,7 @@ class Manifest:
 
     version: str
     files: tuple[FileSpec, ...]
-    details: dict[str, Any] = field(default_factory=dict)
+    details: EntryDetails = field(default_factory=lambda: EntryDetails())
     external_size: int | None = None
 
 
@@ -163,7 +215,7 @@ class Entry:
     request: str
     resumable: str | None
     version: str | None
-    details: dict[str, Any]
+    details: EntryDetails
     state: EntryState
     error: str | None
     size_bytes: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 from ...store import Entry as StoreEntry
@@ -64,7 +65,9 @@ class Entry:
     progress: Progress
     error: str | None
     path: str | None
-    details: dict[str, Any]
+    details: Mapping[str, Any]
+    """The source's `EntryDetails`, documented open: the index serves what earlier versions and
+    other nodes (through the site store) wrote, and a client reads it by key."""
     files: Omitted[list[EntryFile]] = None
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ...engine.shapes import DeviceRequest
 from ...jobs.models import ImageUse as ImageRecord
 from ...jobs.models import JobRecord, OpRecord
 from ...jobs.models import ResourceUse as ResourceRecord
@@ -142,7 +143,7 @@ class Op:
     health_detail: str | None
     restarts: int
     results: dict[str, list[str | None]]
-    device_requests: list[dict[str, Any]]
+    device_requests: list[DeviceRequest]
     warnings: list[str]
     not_acted_on: list[str]
     hub_bypassed: str | None

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from yarl import URL
 
 from ...errors import UpstreamAuthError, UpstreamError, UpstreamNotFound, UpstreamTooLarge
-from ...store import BlobSink, Expected, FileSpec, Manifest
+from ...store import BlobSink, EntryDetails, Expected, FileSpec, Manifest
 from ...util.aiotasks import all_or_nothing
 from ...util.limits import ENTRY_FILES
 from ..netguard import check_url
@@ -75,7 +75,7 @@ class S3Resolver:
         listing_digest = hashlib.sha256()
         for path in sorted(specs):
             listing_digest.update(f"{path}\0{specs[path].alias}\n".encode())
-        details = {
+        details: EntryDetails = {
             "locations": [p.describe() for p in self.places],
             "credential": self.credentials.describe(),
         }

@@ -50,6 +50,14 @@ def test_response_schemas_are_closed_and_keep_their_enums_and_nulls() -> None:
         assert components[model.__name__]["additionalProperties"] is False, model.__name__
     assert components["RepoInfo"]["additionalProperties"] is True
     assert components["TreeEntry"]["additionalProperties"] is True
+    assert components["DeviceRequest"]["additionalProperties"] is True  # the engine's own
+    assert set(components["DeviceRequest"]["properties"]) == {
+        "Driver",
+        "Count",
+        "DeviceIDs",
+        "Capabilities",
+        "Options",
+    }
     assert set(components["RepoInfo"]["required"]) == {"id", "sha", "private", "gated", "siblings"}
     entry = components["Entry"]
     assert set(entry["required"]) >= {"id", "type", "state", "path", "error", "progress"}

@@ -294,6 +294,28 @@ async def test_a_field_is_saved_once_given_and_not_before(records: JobRecords) -
     assert loaded.ops[0].container_id is None
 
 
+# Device requests as engines record them: Docker's five keys in its order, and one an engine
+# of another version might give (keys left out, a key Docker does not have).
+DEVICE_REQUESTS = (
+    '[{"Driver": "", "Count": -1, "DeviceIDs": null, "Capabilities": [["gpu"]], "Options": {}},'
+    ' {"Count": 1, "DeviceIDs": ["0"], "Shared": true}]'
+)
+
+
+async def test_device_requests_are_kept_and_served_key_for_key(records: JobRecords) -> None:
+    """The engine's objects, typed: what it answered is saved, loaded and served unchanged."""
+    record = _new("gpu", "a")
+    record.ops[0].device_requests = json.loads(DEVICE_REQUESTS)
+    await records.save(record)
+    loaded = await records.get("gpu")
+    assert json.dumps(loaded.ops[0].device_requests) == DEVICE_REQUESTS
+    await records.save(loaded)
+    [row] = await records.db.read(lambda c: list(c.execute("SELECT record FROM jobs")))
+    assert json.dumps(json.loads(row[0])["ops"][0]["device_requests"]) == DEVICE_REQUESTS
+    [shown] = to_json(Job.of(loaded))["ops"]
+    assert json.dumps(shown["device_requests"]) == DEVICE_REQUESTS
+
+
 def test_a_jobs_state_follows_its_ops() -> None:
     record = _new("j", "a", "b")
     a, b = record.ops

@@ -48,6 +48,35 @@ def test_a_manifest_reads_back_as_written() -> None:
     assert not written.fresh(1_800_000_000.5 + 11, ttl=11)
 
 
+def test_a_manifest_is_written_in_the_format_nodes_read() -> None:
+    """Compact JSON, keys sorted; chunk digests only for a file of more than one piece."""
+    big = SiteFile("m.bin", CHUNK + 1, sha(b"x"), False, CHUNK, (sha(b"1"), sha(b"2")))
+    written = manifest(big, SiteFile("run.sh", 10, sha(b"y"), True))
+    body = {
+        "format": 1,
+        "identity": IDENTITY,
+        "type": "hf",
+        "source": "hf://a/b@main",
+        "version": "c0ffee",
+        "entry_id": "0" * 32,
+        "first_downloaded_at": 1_800_000_000.5,
+        "details": {"commit": "c0ffee"},
+        "written_by": "node-1",
+        "files": [
+            {
+                "path": "m.bin",
+                "size": CHUNK + 1,
+                "sha256": sha(b"x"),
+                "executable": False,
+                "chunk_size": CHUNK,
+                "chunks": [sha(b"1"), sha(b"2")],
+            },
+            {"path": "run.sh", "size": 10, "sha256": sha(b"y"), "executable": True},
+        ],
+    }
+    assert written.to_json() == json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _broken(change: Any) -> bytes:
     body = json.loads(manifest(SiteFile("a", 3, sha(b"abc"))).to_json())
     change(body)

@@ -41,7 +41,7 @@ class MemoryUpstream:
     async def resolve(self) -> Manifest:
         self.resolve_calls += 1
         specs = tuple(self.spec(path) for path in self.files)
-        return Manifest(version=self.version, files=specs, details={"version": self.version})
+        return Manifest(version=self.version, files=specs, details={"revision": self.version})
 
     def spec(self, path: str) -> FileSpec:
         data = self.files[path]
