@@ -193,8 +193,19 @@ class Service:
     ) -> Runner:
         """The job runner; its containers get the Hub listener's address once it is bound."""
         hub = self.listener.endpoint if self.listener else None
+        settings = self.settings
         return Runner(
-            self.settings, records, cache, images, engine, metrics, hub, self.clock, fence
+            settings.jobs,
+            settings.docker.gpu,
+            owner_of(settings.store.path),
+            records,
+            cache,
+            images,
+            engine,
+            metrics,
+            hub,
+            self.clock,
+            fence,
         )
 
     def _hub(
@@ -210,7 +221,9 @@ class Service:
             return None
         hub = HubMirror(self.settings.huggingface, store, sources.hub, self.clock, site)
         app = build_container_app(hub, self.clock)
-        networks = Networks(engine, owner_of(self.settings))  # the shared one, if need be
+        networks = Networks(
+            engine, owner_of(self.settings.store.path)
+        )  # the shared one, if need be
         self.listener = ContainerListener(
             self.settings.huggingface, engine, networks, app, self.clock
         )

@@ -18,7 +18,7 @@ from ..engine.containers import Containers
 from ..engine.images import Images
 from ..engine.networks import Networks
 from ..metrics import Metrics
-from ..settings import Settings
+from ..settings import GpuPolicy, JobsSettings
 from ..util.clock import Clock
 from .models import Results
 from .records import JobRecords
@@ -32,7 +32,9 @@ and the `name:address` host entry that makes its name resolve."""
 class Components:
     """The daemon's parts that jobs use, as the composition root built them."""
 
-    settings: Settings
+    jobs: JobsSettings
+    gpu: GpuPolicy
+    """`docker.gpu`: whether job containers ask for GPUs."""
     records: JobRecords
     cache: Cache
     images: Images

@@ -138,7 +138,7 @@ class Preparation:
         """Whether the container gets the GPUs (`docker.gpu`; `auto` asks the engine)."""
         if not op.args.gpu:
             return False
-        policy = self.ctx.parts.settings.docker.gpu
+        policy = self.ctx.parts.gpu
         if policy == "all":
             return True
         if policy == "none":

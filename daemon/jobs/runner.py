@@ -14,6 +14,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from ..cache import Cache
@@ -25,7 +26,7 @@ from ..errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from ..fence import Fence
 from ..logs import get_logger
 from ..metrics import Metrics
-from ..settings import Settings
+from ..settings import GpuPolicy, JobsSettings
 from ..util.aiotasks import TaskSet
 from ..util.clock import Clock, SystemClock
 from .context import Components, HubAddress
@@ -50,7 +51,9 @@ async def _parse(definition: Any) -> JobDefinition:
 class Runner:
     def __init__(
         self,
-        settings: Settings,
+        jobs: JobsSettings,
+        gpu: GpuPolicy,
+        owner: str,
         records: JobRecords,
         cache: Cache,
         images: Images,
@@ -63,13 +66,14 @@ class Runner:
         self.records = records
         self.fence = fence
         self.parts = Components(
-            settings=settings,
+            jobs=jobs,
+            gpu=gpu,
             records=records,
             cache=cache,
             images=images,
             engine=engine,
-            containers=Containers(engine, owner_of(settings)),
-            networks=Networks(engine, owner_of(settings)),
+            containers=Containers(engine, owner),
+            networks=Networks(engine, owner),
             metrics=metrics or Metrics(),
             clock=clock or SystemClock(),
             hub=hub,
@@ -176,7 +180,7 @@ class Runner:
         await self._tasks.close(timeout=10)
 
 
-def owner_of(settings: Settings) -> str:
+def owner_of(store_path: Path) -> str:
     """How this daemon labels what it makes in the engine: its store's path, digested (two
     daemons cannot share a store)."""
-    return hashlib.sha256(str(settings.store.path).encode()).hexdigest()[:16]
+    return hashlib.sha256(str(store_path).encode()).hexdigest()[:16]

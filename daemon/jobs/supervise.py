@@ -103,7 +103,7 @@ class Supervision:
                 checks,
                 probe,
                 parts.clock,
-                parts.settings.jobs,
+                parts.jobs,
                 self.reports.health,
                 self.op.id,
             )

@@ -118,12 +118,16 @@ class MarketSettings(Section):
         return value
 
 
+GpuPolicy = Literal["auto", "all", "none"]
+"""`docker.gpu`: request GPUs when the engine has them (auto), always (all), or never (none)."""
+
+
 class DockerSettings(Section):
     host: str = Field(description="Docker engine address; default DOCKER_HOST or the socket")
     registry_mirrors: dict[str, str] = Field(
         default_factory=dict, description="registry host → mirror host to pull through"
     )
-    gpu: Literal["auto", "all", "none"] = Field(
+    gpu: GpuPolicy = Field(
         "auto", description="auto: request GPUs when the engine has them; all; none"
     )
     publish_host: Annotated[str, AfterValidator(ip_address_text)] = Field(
