@@ -67,7 +67,8 @@ def _fetch(
         "store": {"min_free": "0"},
         "download": dict(_setting(pair) for pair in pairs),
     }
-    with daemon(config, env={"PYTHONPATH": code}) as node:
+    # Safe path: `python -m` would put the working directory (this checkout) first.
+    with daemon(config, env={"PYTHONPATH": code, "PYTHONSAFEPATH": "1"}) as node:
         assert node.process is not None
         pid = node.process.pid
         endpoint = node.config["registry"]["listen"]
