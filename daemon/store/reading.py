@@ -31,6 +31,8 @@ from .models import Entry, EntryRequest, FileSpec, Resolver
 from .parts import Parts
 
 READ_CHUNK = 1024 * 1024
+SPAN_MOST = 16 * 1024 * 1024
+"""At most this much in one span: a reader sends it, then looks again at what has landed."""
 
 
 @dataclass
@@ -59,16 +61,33 @@ class FileStream:
 
     async def chunks(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """The bytes of `[start, end)` in order, each as soon as it is on disk."""
+        spans = self.spans(start, end, READ_CHUNK)
+        try:
+            async for fd, offset, count in spans:
+                data = await asyncio.to_thread(os.pread, fd, count, offset)
+                if len(data) != count:
+                    raise self.short(offset + len(data))
+                yield data
+        finally:
+            await spans.aclose()
+
+    async def spans(
+        self, start: int, end: int, most: int = SPAN_MOST
+    ) -> AsyncGenerator[tuple[int, int, int], None]:
+        """`(fd, offset, count)` spans of `[start, end)` in order, each once its bytes are on
+        disk (the one that reaches the file's end once the blob is verified): a reader may
+        hand them to the kernel (`sendfile`) instead of copying them through Python."""
         offset = start
         while offset < end:
-            count = min(await self._available(offset), end - offset, READ_CHUNK)
+            count = min(await self._available(offset), end - offset, most)
             if offset + count >= self.size and self.growing is not None:
                 await self._verified()
-            data = await asyncio.to_thread(os.pread, await self._open(), count, offset)
-            if len(data) != count:
-                raise StoreError(f"{self.path}: the blob ends at byte {offset + len(data)}")
+            yield await self._open(), offset, count
             offset += count
-            yield data
+
+    def short(self, at: int) -> StoreError:
+        """The error for a blob file that ends early, at byte `at`."""
+        return StoreError(f"{self.path}: the blob ends at byte {at}")
 
     async def _available(self, offset: int) -> int:
         growing = self.growing
