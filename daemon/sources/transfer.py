@@ -165,7 +165,8 @@ class Transfer:
             async with held:
                 response = await self._open(target, {}, method, follow)
                 async with response:
-                    body = await _read_limited(response, limit, name)
+                    # A HEAD's Content-Length is the GET's: there is no body to bound.
+                    body = b"" if method == "HEAD" else await _read_limited(response, limit, name)
                     if response.status in ok:
                         return Response(response.status, response.url, response.headers, body)
                     raise _refused(target, response, body)

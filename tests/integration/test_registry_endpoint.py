@@ -24,6 +24,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from daemon.util.limits import METADATA_BYTES
 from tests.daemon_process import DaemonProcess
 from tests.fakes.bearer import BearerGate
 from tests.fakes.faults import Faults
@@ -185,6 +186,19 @@ def test_a_blob_range_is_206_with_the_upstream_bytes(
     # A position of more digits than int() takes (4,300) is past the end, not a 500.
     assert ask(url, {"Range": "bytes=" + "9" * 5000 + "-"}).status == 416
     assert ask(url, {"Range": "bytes=0-" + "9" * 5000}).body == data
+
+
+def test_a_head_of_a_blob_larger_than_any_answer_gives_its_size(
+    endpoint: Endpoint, registry: RegistryPeer
+) -> None:
+    """A HEAD before the endpoint has seen the blob asks upstream's HEAD, whose Content-Length
+    is the blob's: no answer body to bound (METADATA_BYTES is 64 MiB; it once gave 502)."""
+    data = os.urandom(METADATA_BYTES.limit + 1)
+    digest = push_blob(registry.url, "nosana/large-head", data)
+    head = ask(f"{endpoint.url}/v2/nosana/large-head/blobs/{digest}", method="HEAD")
+    assert head.status == 200, head.body
+    assert int(head.headers["Content-Length"]) == len(data)
+    assert head.headers["Docker-Content-Digest"] == digest
 
 
 def test_unknown_tags_blobs_and_names_get_the_distribution_codes(
