@@ -15,6 +15,7 @@ import json
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -288,7 +289,13 @@ def test_status_and_metrics_say_where_the_endpoint_is_and_what_pulls_took(
         assert ask(f"{endpoint.url}/v2/nosana/counted/blobs/sha256:{digest}").status == 200
     total = len(pushed.manifest) + sum(len(data) for data in pushed.blobs.values())
     assert ask(f"{endpoint.url}/v2/nosana/counted/blobs/sha256:{config}").status == 200
-    status = endpoint.daemon.client().get("/v1/status")["registry"]
+    # A client has its last byte a moment before the endpoint settles the request's tally.
+    deadline = time.monotonic() + 30
+    while (status := endpoint.daemon.client().get("/v1/status")["registry"])["pulls"][0][
+        "state"
+    ] != "done":
+        assert time.monotonic() < deadline, status["pulls"][0]
+        time.sleep(0.05)
     assert status["state"] == "up"
     assert f"http://{status['address']}" == endpoint.url
     counted = status["pulls"][0]
