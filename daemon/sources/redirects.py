@@ -68,9 +68,10 @@ class Authorizer(Protocol):
         ...
 
 
-@dataclass
+@dataclass(eq=False)
 class Target:
-    """Where one download's requests go: its origin, and the target its redirects led to."""
+    """Where one download's requests go: its origin, and the target its redirects led to.
+    Compared by identity: a download's own queue for connections (slots.py)."""
 
     origin: URL
     origin_headers: dict[str, str]

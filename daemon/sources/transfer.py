@@ -14,7 +14,9 @@
          tail of a download keeps its connections (parts.py)
 
 Every transfer holds one of `download.concurrency` slots while its connection is open, so
-the total parallelism is bounded whatever mix of large and small files is running. Memory per
+the total parallelism is bounded whatever mix of large and small files is running; a freed
+slot goes to the download holding fewest (slots.py), so a manifest or a small layer asked for
+during a large file's download waits for one part, not for the whole file. Memory per
 transfer is a few buffers (`MEMORY_PER_CONNECTION`, under 2 MiB), never a whole file.
 
 Job-provided URLs go through a session whose resolver refuses private addresses
@@ -25,7 +27,6 @@ leave this module: they become `UpstreamUnavailable` (after retries) or another
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,6 +49,7 @@ from .http_errors import describe, status_error, unavailable
 from .netguard import GuardedResolver
 from .parts import Cursor, Start, Tail, cut
 from .redirects import Authorizer, Redirects, Signer, Target
+from .slots import Slots
 
 log = get_logger(__name__)
 
@@ -91,7 +93,7 @@ class Transfer:
         self.allow_private = allow_private
         self._clock = clock
         self._policy = RetryPolicy(settings.max_retries)
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._slots = Slots(settings.concurrency)
         self._tail = Tail()
         self._redirects = Redirects(allow_private=allow_private)
         self._trusted: aiohttp.ClientSession | None = None
@@ -157,12 +159,11 @@ class Transfer:
         renewal), which would otherwise wait for itself when every slot is held so."""
         target = Target(_url(url), dict(headers or {}), trusted, name, 0, sign, auth)
 
-        held: contextlib.AbstractAsyncContextManager[object] = (
-            self._slots if slot else contextlib.nullcontext()
-        )
+        def held() -> contextlib.AbstractAsyncContextManager[object]:
+            return self._slots.held(target) if slot else contextlib.nullcontext()
 
         async def once() -> Response:
-            async with held:
+            async with held():
                 response = await self._open(target, {}, method, follow)
                 async with response:
                     # A HEAD's Content-Length is the GET's: there is no body to bound.
@@ -222,7 +223,7 @@ class Transfer:
         async def once() -> None:
             if cursor.offset >= cursor.end:
                 return  # a drop after the last byte (a Content-Length that promised more)
-            async with self._slots:
+            async with self._slots.held(target):
                 self.active += 1
                 try:
                     await self._stream(target, sink, cursor, start)

@@ -135,3 +135,46 @@ async def test_the_new_part_and_the_held_one_each_resume_after_a_drop_to_their_o
     assert new_again == f"bytes={first_byte(new_again)}-{2 * PART - 1}"
     assert PART + WRITE_BUFFER <= first_byte(held_again) <= PART + 2 * MB
     assert held_again == f"bytes={first_byte(held_again)}-{middle - 1}"  # to its new end
+
+
+async def test_a_small_request_during_a_large_download_waits_for_one_part_not_the_whole_file(
+    servers: ThreadedServers,
+) -> None:
+    part = 2 * MB
+    settings = DownloadSettings.model_validate({"part_size": part, "concurrency": 2})
+    transfer = Transfer(settings, allow_private=True, clock=ManualClock())
+    await transfer.start()
+    content = Content.generated(4 * part, seed=93)
+    host = StaticHost(servers)
+    host.put("fair/big.bin", content)
+    host.put("fair/manifest.json", Content.of(b'{"small": true}'))
+    proxy = FaultyProxy(servers, host.url)
+    holds = [threading.Event() for _ in range(4)]
+    for n, hold in enumerate(holds):
+        proxy.faults[f"/fair/big.bin bytes={n * part}-"] = Faults(hold_after=MB // 2, hold=hold)
+    sink = RecordingSink(content.size)
+    try:
+        async with asyncio.timeout(60):
+            fetch = asyncio.ensure_future(
+                transfer.download(f"{proxy.url}/fair/big.bin", sink, name="big", trusted=True)
+            )
+            await until(lambda: len(ranges_asked(proxy, "/fair/big.bin")) == 2)  # both slots
+            small = asyncio.ensure_future(
+                transfer.get(f"{proxy.url}/fair/manifest.json", name="manifest", trusted=True)
+            )
+            holds[0].set()  # the first part ends: its slot goes to the small request
+            answer = await small
+            # ...while the big file's third part, asked for before it, still waits
+            assert ranges_asked(proxy, "/fair/big.bin") == [
+                f"bytes=0-{part - 1}",
+                f"bytes={part}-{2 * part - 1}",
+            ]
+            for hold in holds:
+                hold.set()
+            await fetch
+    finally:
+        for hold in holds:
+            hold.set()
+        await transfer.close()
+    assert answer.body == b'{"small": true}'
+    assert hashlib.sha256(sink.data).hexdigest() == content.sha256
