@@ -37,6 +37,7 @@ class Slots:
         return self._free == 0 or bool(self._waiting)
 
     def held_by(self, queue: Hashable) -> int:
+        """How many slots `queue` holds now: what the grant compares."""
         return self._held[queue]
 
     @contextlib.asynccontextmanager

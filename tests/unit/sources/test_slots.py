@@ -79,10 +79,22 @@ async def test_downloads_side_by_side_converge_on_equal_shares() -> None:
     await settle()
     for n in range(3):
         await holders.end(f"a{n}")
-    # Each freed slot went to b, holding fewer, until b held as many as a, then to the
-    # queue that had waited longest (a).
+    # Each freed slot went to whichever held fewer: b (0, then 1, against a's 3 and 2), then
+    # a (1 against b's 2).
     assert holders.granted[4:] == ["b0", "b1", "a4"]
     assert (holders.slots.held_by("a"), holders.slots.held_by("b")) == (2, 2)
+    await holders.end_all()
+
+
+async def test_of_queues_holding_as_many_the_one_that_has_waited_longest_goes_first() -> None:
+    holders = Holders(Slots(1))
+    holders.ask("first", "x")
+    await settle()
+    holders.ask("z0", "z")  # z begins waiting before y; both hold none
+    holders.ask("y0", "y")
+    await settle()
+    await holders.end("first")
+    assert holders.granted == ["first", "z0"]
     await holders.end_all()
 
 
